@@ -1,0 +1,197 @@
+"""Checks that span files: references, duplicates, capacity. Each returns problems."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from koumbit_infra.inventory.models import (
+    Client,
+    Plan,
+    PlansFile,
+    Role,
+    Server,
+    ServersFile,
+    Site,
+    SiteState,
+)
+from koumbit_infra.inventory.problems import Problem, Severity
+from koumbit_infra.inventory.yamlsource import YamlDocument, YamlPath
+
+
+@dataclass
+class ParsedFiles:
+    """Each file of an inventory, parsed, with the document it came from (for lines)."""
+
+    servers: ServersFile
+    servers_doc: YamlDocument
+    plans: PlansFile
+    plans_doc: YamlDocument
+    clients: list[tuple[Client, YamlDocument]]
+
+
+def cross_check(files: ParsedFiles) -> list[Problem]:
+    """Every cross-file problem of an inventory whose files each parsed."""
+    servers, sdoc, pdoc = files.servers, files.servers_doc, files.plans_doc
+    out: list[Problem] = []
+    out += _unique(sdoc, [(s.name, ("servers", i, "name")) for i, s in enumerate(servers.servers)],
+                   "server name", "give each server its own name")
+    out += _unique(sdoc, [(str(s.address), ("servers", i, "address"))
+                          for i, s in enumerate(servers.servers)],
+                   "server address", "give each server its own address")
+    out += _unique(sdoc, [(a.name, ("admins", i, "name")) for i, a in enumerate(servers.admins)],
+                   "admin name", "give each admin a different login")
+    out += _unique(pdoc, [(p.name, ("plans", i, "name"))
+                          for i, p in enumerate(files.plans.plans)],
+                   "plan name", "give each plan its own name")
+    out += _database_servers(servers, sdoc)
+    sites = _SiteChecks(
+        servers={s.name: s for s in servers.servers},
+        plans={p.name: p for p in files.plans.plans},
+    )
+    for client, doc in files.clients:
+        sites.check_client(client, doc)
+    return out + sites.problems + _overcommit(servers, sdoc, sites.committed)
+
+
+def _unique(
+    doc: YamlDocument, items: list[tuple[str, YamlPath]], what: str, hint: str
+) -> list[Problem]:
+    seen: dict[str, int] = {}
+    out = []
+    for value, loc in items:
+        line = doc.line_of(loc)
+        if value in seen:
+            out.append(Problem(doc.path, line,
+                               f"{what} '{value}' already used at line {seen[value]}", hint))
+        else:
+            seen[value] = line
+    return out
+
+
+def _database_servers(servers: ServersFile, doc: YamlDocument) -> list[Problem]:
+    by_name = {s.name: s for s in servers.servers}
+    out = []
+    for i, server in enumerate(servers.servers):
+        if server.database_server is None:
+            if Role.WEB in server.roles and Role.DB not in server.roles:
+                out.append(Problem(
+                    doc.path, doc.line_of(("servers", i, "name")),
+                    f"web server '{server.name}' has no database server",
+                    "add the db role or set database_server to a server with the db role",
+                ))
+            continue
+        target = by_name.get(server.database_server)
+        line = doc.line_of(("servers", i, "database_server"))
+        if target is None:
+            out.append(Problem(doc.path, line,
+                               f"database_server '{server.database_server}' is not a server",
+                               f"use one of: {', '.join(sorted(by_name))}"))
+        elif Role.DB not in target.roles:
+            out.append(Problem(doc.path, line, f"database_server '{target.name}' has no db role",
+                               "give that server the db role or pick another"))
+    return out
+
+
+@dataclass
+class _SiteChecks:
+    """Walks clients and their sites once, remembering what must be unique."""
+
+    servers: dict[str, Server]
+    plans: dict[str, Plan]
+    problems: list[Problem] = field(default_factory=list)
+    committed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    slugs: dict[str, Path] = field(default_factory=dict)
+    domains: dict[str, tuple[Path, int]] = field(default_factory=dict)
+    names: dict[str, tuple[Path, int, str]] = field(default_factory=dict)
+
+    def add(self, doc: YamlDocument, loc: YamlPath, message: str, hint: str) -> None:
+        self.problems.append(Problem(doc.path, doc.line_of(loc), message, hint))
+
+    def check_client(self, client: Client, doc: YamlDocument) -> None:
+        if doc.path.stem != client.slug:
+            self.add(doc, ("slug",), f"slug '{client.slug}' differs from the file name "
+                     f"'{doc.path.name}'", f"rename the file to {client.slug}.yaml or fix the slug")
+        if client.slug in self.slugs:
+            self.add(doc, ("slug",), f"client slug '{client.slug}' already used by "
+                     f"{self.slugs[client.slug]}", "give each client its own slug")
+        self.slugs.setdefault(client.slug, doc.path)
+
+        plan = self.plans.get(client.plan)
+        if plan is None:
+            self.add(doc, ("plan",), f"unknown plan '{client.plan}'",
+                     f"use one of: {', '.join(sorted(self.plans))}")
+        elif client.is_solidarity and client.monthly_price_paid_cad > plan.monthly_price_cad:
+            self.add(doc, ("monthly_price_paid_cad",),
+                     f"solidarity client pays {client.monthly_price_paid_cad} CAD/month, more "
+                     f"than the list price of plan '{plan.name}' ({plan.monthly_price_cad})",
+                     "lower the price paid, or remove 'solidarity' for a regular account")
+        for i, site in enumerate(client.sites):
+            self.check_site(site, ("sites", i), plan, doc)
+
+    def check_site(self, site: Site, at: YamlPath, plan: Plan | None, doc: YamlDocument) -> None:
+        for j, domain in enumerate(site.all_domains):
+            loc = (*at, "domain") if j == 0 else (*at, "aliases", j - 1)
+            if domain in self.domains:
+                other, other_line = self.domains[domain]
+                self.add(doc, loc, f"domain '{domain}' already used at {other}:{other_line}",
+                         "a domain or alias may appear only once")
+            else:
+                self.domains[domain] = (doc.path, doc.line_of(loc))
+        if site.system_name in self.names:
+            other, other_line, other_domain = self.names[site.system_name]
+            self.add(doc, (*at, "domain"), f"system name '{site.system_name}' clashes with "
+                     f"site '{other_domain}' at {other}:{other_line}",
+                     "rename one domain (names come from the domain)")
+        else:
+            self.names[site.system_name] = (doc.path, doc.line_of((*at, "domain")), site.domain)
+        server = self.servers.get(site.server)
+        if server is None:
+            self.add(doc, (*at, "server"), f"unknown server '{site.server}'",
+                     f"use one of: {', '.join(sorted(self.servers))}")
+        elif Role.WEB not in server.roles:
+            self.add(doc, (*at, "server"), f"server '{server.name}' has no web role",
+                     "put the site on a server with the web role")
+        else:
+            self.check_placement(site, at, server, plan, doc)
+
+    def check_placement(
+        self, site: Site, at: YamlPath, server: Server, plan: Plan | None, doc: YamlDocument
+    ) -> None:
+        if server.database_host is None:
+            self.add(doc, (*at, "server"),
+                     f"no database server is reachable from '{server.name}'",
+                     "give that server the db role or a database_server")
+        if site.php_version and site.php_version not in server.php_versions:
+            self.add(doc, (*at, "php_version"),
+                     f"PHP {site.php_version} is not offered on '{server.name}' "
+                     f"(offers {', '.join(server.php_versions)})",
+                     "pick an offered version or add it to the server's php_versions")
+        quota = site.disk_quota_gib or (plan.disk_quota_gib if plan else None)
+        if quota is None:
+            return
+        if quota > server.size.disk_gib:
+            where = "disk_quota_gib" if site.disk_quota_gib else "server"
+            self.add(doc, (*at, where), f"quota {quota} GiB is larger than the disk of "
+                     f"'{server.name}' ({server.size.disk_gib} GiB)",
+                     "lower the quota or move the site to a larger server")
+        elif site.state is not SiteState.ABSENT:
+            self.committed[server.name] += quota
+
+
+def _overcommit(
+    servers: ServersFile, doc: YamlDocument, committed: dict[str, int]
+) -> list[Problem]:
+    """Warnings, not errors: quotas are promises, and most sites never fill theirs."""
+    return [
+        Problem(
+            doc.path, doc.line_of(("servers", i, "size", "disk_gib")),
+            f"sites on '{s.name}' are promised {committed[s.name]} GiB of quota, more than its "
+            f"{s.size.disk_gib} GiB disk",
+            "watch its disk usage, or move sites to another server",
+            Severity.WARNING,
+        )
+        for i, s in enumerate(servers.servers)
+        if committed[s.name] > s.size.disk_gib
+    ]

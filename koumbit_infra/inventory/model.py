@@ -1,0 +1,93 @@
+"""The whole inventory of one environment, loaded and valid."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from koumbit_infra.inventory.models import (
+    Admin,
+    Budget,
+    Client,
+    Plan,
+    Role,
+    Server,
+    Settings,
+    Site,
+    SiteState,
+)
+from koumbit_infra.inventory.problems import Problem
+
+
+@dataclass(frozen=True)
+class PlacedSite:
+    """A site with the client that owns it: what deploys, exporter and costs iterate over."""
+
+    client: Client
+    site: Site
+
+    @property
+    def plan_name(self) -> str:
+        return self.client.plan
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Servers, plans, clients with their sites, and the budget of one environment."""
+
+    env: str
+    root: Path
+    settings: Settings
+    admins: tuple[Admin, ...]
+    servers: tuple[Server, ...]
+    plans: tuple[Plan, ...]
+    clients: tuple[Client, ...]
+    budget: Budget
+    warnings: tuple[Problem, ...] = ()
+    _servers: dict[str, Server] = field(init=False, repr=False, compare=False)
+    _plans: dict[str, Plan] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_servers", {s.name: s for s in self.servers})
+        object.__setattr__(self, "_plans", {p.name: p for p in self.plans})
+
+    def server(self, name: str) -> Server:
+        return self._servers[name]
+
+    def plan(self, name: str) -> Plan:
+        return self._plans[name]
+
+    def servers_with(self, role: Role) -> tuple[Server, ...]:
+        return tuple(s for s in self.servers if role in s.roles)
+
+    def placed_sites(self) -> Iterator[PlacedSite]:
+        for client in self.clients:
+            for site in client.sites:
+                yield PlacedSite(client, site)
+
+    def sites_on(self, server: str) -> tuple[PlacedSite, ...]:
+        """Sites that live on ``server``, in a stable order (by domain)."""
+        found = [p for p in self.placed_sites() if p.site.server == server]
+        return tuple(sorted(found, key=lambda p: p.site.domain))
+
+    def site(self, domain: str) -> PlacedSite:
+        """The site whose primary domain or alias is ``domain``; KeyError if none."""
+        for placed in self.placed_sites():
+            if domain in placed.site.all_domains:
+                return placed
+        raise KeyError(domain)
+
+    def php_version(self, site: Site) -> str:
+        return site.php_version or self.server(site.server).php_versions[0]
+
+    def disk_quota_gib(self, placed: PlacedSite) -> int:
+        return placed.site.disk_quota_gib or self.plan(placed.client.plan).disk_quota_gib
+
+    def committed_quota_gib(self, server: str) -> int:
+        """Sum of the disk quotas of the sites (not absent) on ``server``."""
+        return sum(
+            self.disk_quota_gib(p)
+            for p in self.sites_on(server)
+            if p.site.state is not SiteState.ABSENT
+        )

@@ -1,0 +1,381 @@
+"""The inventory, as typed and frozen models.
+
+Field descriptions are the inventory reference: ``koumbit-infra reference``
+prints them, and the README's reference is generated from them.
+Derived values (system names, reserved resources, monthly costs) are
+properties here, never computed in templates or YAML.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from functools import cached_property
+from ipaddress import IPv4Address
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from koumbit_infra.inventory.money import Cad, Quantity
+from koumbit_infra.inventory.names import system_name
+
+GIB = 1024**3
+MIB = 1024**2
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_PHP = re.compile(r"^\d+\.\d+$")
+
+
+def _domain(value: str) -> str:
+    if value != value.lower():
+        raise ValueError(f"'{value}' must be written in lower case")
+    labels = value.split(".")
+    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.match(x) for x in labels):
+        raise ValueError(f"'{value}' is not a valid domain name")
+    if labels[-1].isdigit():
+        raise ValueError(f"'{value}' is not a valid domain name (numeric top-level label)")
+    return value
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(f"'{value}' is not a slug (lower-case letters, digits and dashes)")
+    return value
+
+
+def _name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            f"'{value}' is not a valid name (a lower-case letter, then letters, digits, dashes;"
+            " at most 31)"
+        )
+    return value
+
+
+def _php(value: str) -> str:
+    if not _PHP.match(value):
+        raise ValueError(f"'{value}' is not a PHP version such as '8.2'")
+    return value
+
+
+Domain = Annotated[str, AfterValidator(_domain)]
+Slug = Annotated[str, AfterValidator(_slug)]
+Name = Annotated[str, AfterValidator(_name)]
+PhpVersion = Annotated[str, AfterValidator(_php)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+
+# --- servers.yaml ---------------------------------------------------------
+
+
+class Role(StrEnum):
+    WEB = "web"
+    DB = "db"
+    BACKUP = "backup"
+    MONITOR = "monitor"
+
+
+class Size(_Model):
+    cpus: int = Field(gt=0, le=1024, description="CPU cores.")
+    memory_gib: int = Field(gt=0, le=65536, description="Memory, GiB.")
+    disk_gib: int = Field(gt=0, le=1_000_000, description="Disk for sites and data, GiB.")
+
+
+class ServerCost(_Model):
+    """Either a monthly price (rented) or a purchase amortised over months plus hosting."""
+
+    monthly_cad: Cad | None = Field(None, description="Monthly rent or hosting, CAD/month.")
+    purchase_cad: Cad | None = Field(None, description="Purchase price, CAD (owned hardware).")
+    amortisation_months: int | None = Field(
+        None, gt=0, le=240, description="Months over which the purchase is spread."
+    )
+    hosting_monthly_cad: Cad = Field(
+        Decimal(0), description="Colocation, power and transit of owned hardware, CAD/month."
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ServerCost:
+        owned = self.purchase_cad is not None or self.amortisation_months is not None
+        if owned and (self.purchase_cad is None or self.amortisation_months is None):
+            raise ValueError("give both purchase_cad and amortisation_months for owned hardware")
+        if owned == (self.monthly_cad is not None):
+            raise ValueError("give either monthly_cad, or purchase_cad with amortisation_months")
+        return self
+
+    @property
+    def per_month_cad(self) -> Decimal:
+        """Unrounded monthly cost in CAD (amortisation plus hosting, or the rent)."""
+        if self.monthly_cad is not None:
+            return self.monthly_cad
+        assert self.purchase_cad is not None and self.amortisation_months is not None
+        return self.purchase_cad / self.amortisation_months + self.hosting_monthly_cad
+
+
+class Server(_Model):
+    name: Name = Field(description="Short host name, unique (web1, db1 ...).")
+    address: IPv4Address = Field(description="Address the toolkit reaches the server at by SSH.")
+    roles: frozenset[Role] = Field(description="Any of web, db, backup, monitor.", min_length=1)
+    size: Size
+    cost: ServerCost
+    php_versions: tuple[PhpVersion, ...] = Field(
+        ("8.2",), description="PHP versions offered on a web server; the first is the default."
+    )
+    database_server: Name | None = Field(
+        None,
+        description="Server with the db role that this web server's sites use"
+        " (default: itself when it has the db role).",
+    )
+    since: date | None = Field(None, description="Date the server entered service.")
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+    @property
+    def database_host(self) -> str | None:
+        """Name of the server holding the databases of this server's sites."""
+        if self.database_server:
+            return self.database_server
+        return self.name if Role.DB in self.roles else None
+
+    @property
+    def disk_bytes(self) -> int:
+        return self.size.disk_gib * GIB
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.size.memory_gib * GIB
+
+
+class Admin(_Model):
+    name: Name = Field(description="Unix login of an Infra team member.")
+    full_name: str = Field(description="Person's name, for the account's GECOS field.")
+    ssh_keys: tuple[str, ...] = Field(min_length=1, description="Public SSH keys (one per line).")
+
+    @model_validator(mode="after")
+    def _keys(self) -> Admin:
+        for key in self.ssh_keys:
+            parts = key.split()
+            if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-", "sk-")):
+                raise ValueError(f"'{key[:30]}...' is not an OpenSSH public key")
+        return self
+
+
+class CertificateAuthority(StrEnum):
+    LETSENCRYPT = "letsencrypt"
+    LAB = "lab"
+
+
+class Settings(_Model):
+    apt_proxy: str | None = Field(None, description="HTTP proxy for apt (an apt cache).")
+    certificate_authority: CertificateAuthority = Field(
+        CertificateAuthority.LETSENCRYPT,
+        description="letsencrypt in production; lab uses the lab's own local authority.",
+    )
+    admin_email: str = Field(description="Where certificate and alert mail goes.")
+    ssh_user: str = Field("root", description="User the deploys connect as.")
+
+
+class ServersFile(_Model):
+    settings: Settings
+    admins: tuple[Admin, ...] = Field(min_length=1)
+    servers: tuple[Server, ...] = Field(min_length=1)
+
+
+# --- plans.yaml -----------------------------------------------------------
+
+
+class Plan(_Model):
+    name: Name = Field(description="Plan identifier used by clients.")
+    label_fr: str = Field(description="Plan name shown in French reports.")
+    label_en: str = Field(description="Plan name shown in English reports.")
+    monthly_price_cad: Cad = Field(description="List price, CAD/month.")
+    disk_quota_gib: int = Field(gt=0, description="Disk quota per site, GiB.")
+    php_workers: int = Field(gt=0, le=256, description="PHP-FPM max_children per site.")
+    php_memory_limit_mib: int = Field(
+        256, gt=0, le=8192, description="PHP memory_limit per worker, MiB."
+    )
+    cpu_cores_reserved: Quantity = Field(
+        Decimal("0.1"), description="CPU cores reserved per site, for the cost model."
+    )
+    backups_kept_daily: int = Field(7, ge=1, le=366, description="Daily backups kept.")
+    backups_kept_weekly: int = Field(4, ge=0, le=520, description="Weekly backups kept.")
+    backups_kept_monthly: int = Field(3, ge=0, le=120, description="Monthly backups kept.")
+
+    @property
+    def memory_reserved_bytes(self) -> int:
+        return self.php_workers * self.php_memory_limit_mib * MIB
+
+
+class PlansFile(_Model):
+    plans: tuple[Plan, ...] = Field(min_length=1)
+
+
+# --- clients/<slug>.yaml --------------------------------------------------
+
+
+class Cms(StrEnum):
+    WORDPRESS = "wordpress"
+    DRUPAL = "drupal"
+
+
+class SiteState(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    ABSENT = "absent"
+
+
+class Site(_Model):
+    domain: Domain = Field(description="Primary (canonical) domain.")
+    aliases: tuple[Domain, ...] = Field((), description="Other domains, redirected to it.")
+    cms: Cms = Field(description="wordpress or drupal.")
+    server: Name = Field(description="Web server the site lives on.")
+    php_version: PhpVersion | None = Field(None, description="Default: the server's first.")
+    state: SiteState = Field(SiteState.ACTIVE, description="active, disabled or absent.")
+    title: str | None = Field(None, description="Site title (default: the client's name).")
+    tls: bool = Field(True, description="Serve over HTTPS (certificate from the env's CA).")
+    disk_quota_gib: int | None = Field(None, gt=0, description="Override of the plan's quota.")
+    backups_kept_daily: int | None = Field(None, ge=1, le=366, description="Plan override.")
+
+    @cached_property
+    def system_name(self) -> str:
+        """Unix user, PHP-FPM pool, database and database user of this site."""
+        return system_name(self.domain)
+
+    @property
+    def unix_user(self) -> str:
+        return self.system_name
+
+    @property
+    def pool_name(self) -> str:
+        return self.system_name
+
+    @property
+    def db_name(self) -> str:
+        return self.system_name
+
+    @property
+    def db_user(self) -> str:
+        return self.system_name
+
+    @property
+    def all_domains(self) -> tuple[str, ...]:
+        return (self.domain, *self.aliases)
+
+
+class Contact(_Model):
+    name: str
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    phone: str | None = None
+
+
+class Solidarity(_Model):
+    since: date = Field(description="Date the solidarity account started.")
+    note: str | None = Field(None, description="Why (for the Conseil de Travail).")
+
+
+class Client(_Model):
+    slug: Slug = Field(description="Identifier; must equal the file name without .yaml.")
+    name: str = Field(min_length=1, description="Organisation's name, as shown in reports.")
+    plan: Name = Field(description="Plan name from plans.yaml.")
+    monthly_price_paid_cad: Cad = Field(description="Price actually paid, CAD/month.")
+    solidarity: Solidarity | None = Field(None, description="Set for a compte solidaire.")
+    member: bool = Field(False, description="Member of the collective.")
+    since: date | None = Field(None, description="Client since.")
+    contact: Contact
+    sites: tuple[Site, ...] = Field((), description="The client's sites.")
+
+    @property
+    def is_solidarity(self) -> bool:
+        return self.solidarity is not None
+
+
+# --- budget.yaml ----------------------------------------------------------
+
+
+class BudgetCategory(StrEnum):
+    BACKUP_STORAGE = "backup_storage"
+    TRANSIT = "transit"
+    DOMAINS = "domains"
+    SOFTWARE = "software"
+    STAFF_HOURS = "staff_hours"
+    HARDWARE = "hardware"
+
+
+class SharedPolicy(StrEnum):
+    BY_RESERVED = "by_reserved"  # in proportion to each site's direct cost
+    PER_SITE = "per_site"  # the same share for every active site
+    PER_CLIENT = "per_client"  # the same share for every client, split over its sites
+
+
+class BudgetLine(_Model):
+    name: str = Field(description="Line label (French), as shown in reports.")
+    name_en: str | None = Field(None, description="Line label in English.")
+    category: BudgetCategory
+    monthly_cad: Cad | None = Field(None, description="Fixed cost, CAD/month.")
+    yearly_cad: Cad | None = Field(None, description="Fixed cost, CAD/fiscal year.")
+    hours_per_month: Quantity | None = Field(None, description="Staff hours per month.")
+    hourly_rate_cad: Cad | None = Field(None, description="Staff rate, CAD/hour.")
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> BudgetLine:
+        staff = (self.hours_per_month, self.hourly_rate_cad)
+        fixed = (self.monthly_cad, self.yearly_cad)
+        if self.category is BudgetCategory.STAFF_HOURS:
+            if None in staff or any(v is not None for v in fixed):
+                raise ValueError("a staff_hours line gives hours_per_month and hourly_rate_cad")
+        elif any(v is not None for v in staff) or sum(v is not None for v in fixed) != 1:
+            raise ValueError("give exactly one of monthly_cad or yearly_cad")
+        return self
+
+    @property
+    def per_month_cad(self) -> Decimal:
+        """Unrounded monthly amount in CAD."""
+        if self.hours_per_month is not None and self.hourly_rate_cad is not None:
+            return self.hours_per_month * self.hourly_rate_cad
+        if self.monthly_cad is not None:
+            return self.monthly_cad
+        assert self.yearly_cad is not None
+        return self.yearly_cad / 12
+
+
+_FISCAL = re.compile(r"^(\d{4})-(\d{4})$")
+
+
+class Budget(_Model):
+    fiscal_year: str = Field(description="Fiscal year named like '2026-2027'.")
+    start_month: int = Field(ge=1, le=12, description="Month (1-12) the fiscal year starts.")
+    allocated_cad: Cad = Field(description="Amount the Conseil de Travail allocated to Infra.")
+    shared_policy: SharedPolicy = Field(
+        SharedPolicy.BY_RESERVED,
+        description="How shared lines are spread: by_reserved, per_site or per_client.",
+    )
+    lines: tuple[BudgetLine, ...] = Field((), description="Shared cost lines.")
+
+    @field_validator("fiscal_year")
+    @classmethod
+    def _year(cls, value: str) -> str:
+        match = _FISCAL.match(value)
+        if not match or int(match[2]) != int(match[1]) + 1:
+            raise ValueError(f"'{value}' is not two consecutive years such as 2026-2027")
+        return value
+
+    @property
+    def start(self) -> date:
+        return date(int(self.fiscal_year[:4]), self.start_month, 1)
+
+    @property
+    def end(self) -> date:
+        """First day after the fiscal year."""
+        return date(int(self.fiscal_year[:4]) + 1, self.start_month, 1)
+
+
+class BudgetFile(_Model):
+    budget: Budget
+

@@ -1,0 +1,46 @@
+"""Problems found in an inventory: where they are, what is wrong, what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+
+class Severity(Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One mistake in one file, printed as ``path:line: what is wrong; what to do``."""
+
+    path: Path
+    line: int
+    message: str
+    hint: str
+    severity: Severity = Severity.ERROR
+
+    def __str__(self) -> str:
+        prefix = "warning: " if self.severity is Severity.WARNING else ""
+        return f"{self.path}:{self.line}: {prefix}{self.message}; {self.hint}"
+
+    def as_dict(self) -> dict[str, str | int]:
+        return {
+            "path": str(self.path),
+            "line": self.line,
+            "severity": self.severity.value,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+class InventoryError(Exception):
+    """The inventory is invalid: carries every problem, so all are reported at once."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
