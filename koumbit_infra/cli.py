@@ -7,6 +7,7 @@ deploys return pyinfra's own exit status.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -43,7 +44,45 @@ def load_or_exit(env: str, inventory_dir: Path | None = None) -> Inventory:
     return inv
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Sub-commands live beside their code and are imported only when used, so
+# `koumbit-infra check` does not pay for importing pyinfra or prometheus_client.
+LAZY_COMMANDS = {
+    "lab": "koumbit_infra.lab.cli:lab_group",
+    "deploy": "koumbit_infra.deploy_cli:deploy",
+    "site": "koumbit_infra.sites.cli:site_group",
+    "run": "koumbit_infra.sites.cli:run_command",
+    "exporter": "koumbit_infra.exporter.cli:exporter_command",
+    "cost": "koumbit_infra.cost.cli:cost_group",
+    "report": "koumbit_infra.report.cli:report_command",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        found = [name for name in LAZY_COMMANDS if self._module_exists(name)]
+        return sorted([*super().list_commands(ctx), *found])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and self._module_exists(cmd_name):
+            module_name, attr = LAZY_COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(module_name), attr)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    @staticmethod
+    def _module_exists(cmd_name: str) -> bool:
+        """Commands whose module is not written yet are simply not offered."""
+        from importlib.util import find_spec
+
+        module_name = LAZY_COMMANDS[cmd_name].split(":")[0]
+        try:
+            return find_spec(module_name) is not None
+        except ModuleNotFoundError:
+            return False
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="koumbit-infra")
 def main() -> None:
     """koumbit-infra: inventory, lab, deploys, exporter and costs of the Infra team.
