@@ -131,20 +131,23 @@ class _SiteChecks:
             self.check_site(site, ("sites", i), plan, doc)
 
     def check_site(self, site: Site, at: YamlPath, plan: Plan | None, doc: YamlDocument) -> None:
+        fresh = True
         for j, domain in enumerate(site.all_domains):
             loc = (*at, "domain") if j == 0 else (*at, "aliases", j - 1)
             if domain in self.domains:
                 other, other_line = self.domains[domain]
                 self.add(doc, loc, f"domain '{domain}' already used at {other}:{other_line}",
                          "a domain or alias may appear only once")
+                fresh = fresh and j > 0
             else:
                 self.domains[domain] = (doc.path, doc.line_of(loc))
-        if site.system_name in self.names:
+        # A repeated primary domain repeats its system name too: one message is enough.
+        if fresh and site.system_name in self.names:
             other, other_line, other_domain = self.names[site.system_name]
             self.add(doc, (*at, "domain"), f"system name '{site.system_name}' clashes with "
                      f"site '{other_domain}' at {other}:{other_line}",
                      "rename one domain (names come from the domain)")
-        else:
+        elif fresh:
             self.names[site.system_name] = (doc.path, doc.line_of((*at, "domain")), site.domain)
         server = self.servers.get(site.server)
         if server is None:
@@ -159,10 +162,7 @@ class _SiteChecks:
     def check_placement(
         self, site: Site, at: YamlPath, server: Server, plan: Plan | None, doc: YamlDocument
     ) -> None:
-        if server.database_host is None:
-            self.add(doc, (*at, "server"),
-                     f"no database server is reachable from '{server.name}'",
-                     "give that server the db role or a database_server")
+        # A web server without a reachable database is reported once, on the server.
         if site.php_version and site.php_version not in server.php_versions:
             self.add(doc, (*at, "php_version"),
                      f"PHP {site.php_version} is not offered on '{server.name}' "

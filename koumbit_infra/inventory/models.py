@@ -62,7 +62,15 @@ def _php(value: str) -> str:
     return value
 
 
+def _email(value: str) -> str:
+    local, _, domain = value.partition("@")
+    if not local or " " in value or "." not in domain:
+        raise ValueError(f"'{value}' is not an e-mail address")
+    return value
+
+
 Domain = Annotated[str, AfterValidator(_domain)]
+Email = Annotated[str, AfterValidator(_email)]
 Slug = Annotated[str, AfterValidator(_slug)]
 Name = Annotated[str, AfterValidator(_name)]
 PhpVersion = Annotated[str, AfterValidator(_php)]
@@ -178,8 +186,11 @@ class Settings(_Model):
         CertificateAuthority.LETSENCRYPT,
         description="letsencrypt in production; lab uses the lab's own local authority.",
     )
-    admin_email: str = Field(description="Where certificate and alert mail goes.")
+    admin_email: Email = Field(description="Where certificate and alert mail goes.")
     ssh_user: str = Field("root", description="User the deploys connect as.")
+    lab: bool = Field(
+        False, description="Servers are the local lab's containers (SSH with the lab's own key)."
+    )
 
 
 class ServersFile(_Model):
@@ -271,7 +282,7 @@ class Site(_Model):
 
 class Contact(_Model):
     name: str
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: Email
     phone: str | None = None
 
 

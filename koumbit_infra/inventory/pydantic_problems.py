@@ -27,6 +27,7 @@ def _describe(err: Any, loc: YamlPath, root: type[BaseModel]) -> tuple[str, str]
     kind = err["type"]
     field = ".".join(str(x) for x in loc) or "file"
     msg = err["msg"].removeprefix("Value error, ")
+    msg = msg[:1].lower() + msg[1:]
     if kind == "extra_forbidden":
         known = _known_keys(root, loc[:-1])
         hint = f"remove it or fix its spelling (known keys: {', '.join(known)})" if known else (
@@ -38,10 +39,10 @@ def _describe(err: Any, loc: YamlPath, root: type[BaseModel]) -> tuple[str, str]
         what = f" ({description})" if description else ""
         return f"missing required key '{field}'", f"add '{loc[-1]}'{what}"
     if kind in {"enum", "literal_error"}:
-        return f"{field}: {msg.lower()}", "use one of the values listed"
-    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{field}: {msg}", "use one of the values listed"
+    if kind.endswith(("_type", "_parsing")):
         got = err.get("input")
-        return f"{field}: {msg.lower()} (got {got!r})", "give a value of the expected type"
+        return f"{field}: {msg} (got {got!r})", "give a value of the expected type"
     return f"{field}: {msg}", "fix the value"
 
 

@@ -55,7 +55,8 @@ def _tables(model: type[BaseModel], where: str, seen: set[type[BaseModel]]) -> l
         inner = _inner(info.annotation)
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             nested.append((f"{where} → {name}", inner))
-        out.append(f"| `{name}` | {_type_name(info.annotation)} | {_required(info)} | "
+        shown = _validated(info.metadata) or _type_name(info.annotation)
+        out.append(f"| `{name}` | {shown} | {_required(info)} | "
                    f"{info.description or ''} |")
     out.append("")
     for sub_where, sub in nested:
@@ -74,15 +75,17 @@ def _required(info: FieldInfo) -> str:
     return f"no (default `{default}`)"
 
 
+def _validated(metadata: Any) -> str | None:
+    """The plain-words type of a field checked by one of the inventory's validators."""
+    validators = {getattr(getattr(m, "func", None), "__name__", "") for m in metadata}
+    return next((shown for name, shown in _VALIDATED.items() if name in validators), None)
+
+
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Annotated:
-        validators = {getattr(getattr(m, "func", None), "__name__", "") for m in args[1:]}
-        for func_name, shown in _VALIDATED.items():
-            if func_name in validators:
-                return shown
-        return _type_name(args[0])
+        return _validated(args[1:]) or _type_name(args[0])
     if origin in (tuple, list, frozenset):
         inner = [a for a in args if a is not Ellipsis]
         return f"list of {_type_name(inner[0])}" if inner else "list"

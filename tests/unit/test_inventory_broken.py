@@ -1,0 +1,50 @@
+"""Every broken inventory of the corpus is refused with the exact file, line and message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from brokencases import build, load_cases
+from click.testing import CliRunner
+
+from koumbit_infra.cli import main
+from koumbit_infra.inventory import InventoryError, load_inventory
+
+CASES = load_cases()
+
+
+def test_corpus_has_at_least_30_cases() -> None:
+    assert len(CASES) >= 30
+    assert len({c["name"] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_broken_inventory_reports_exact_problems(case: dict[str, Any], tmp_path: Path) -> None:
+    root = build(case, tmp_path / "inv")
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(root, display_base=root)
+    got = [f"{p.path}:{p.line}: {p.message}" for p in caught.value.problems]
+    assert got == case["expect"]
+    assert all(p.hint for p in caught.value.problems)
+
+
+@pytest.mark.parametrize("case", CASES[:5], ids=[c["name"] for c in CASES[:5]])
+def test_cli_check_exits_2_and_prints_file_line(case: dict[str, Any], tmp_path: Path) -> None:
+    build(case, tmp_path / "inv")
+    result = CliRunner().invoke(main, ["check", "--inventory", str(tmp_path), "--env", "inv"])
+    assert result.exit_code == 2
+    first = case["expect"][0].split(":")[0]
+    assert f"{first}:" in result.output
+    assert "no server was contacted" in result.output
+
+
+def test_cli_json_lists_problems(tmp_path: Path) -> None:
+    build(CASES[0], tmp_path / "inv")
+    result = CliRunner().invoke(
+        main, ["check", "--inventory", str(tmp_path), "--env", "inv", "--json"]
+    )
+    assert result.exit_code == 2
+    assert '"valid": false' in result.output
+    assert '"line": 6' in result.output
