@@ -140,3 +140,11 @@ def test_reference_documents_every_file() -> None:
     for heading in ("servers.yaml", "plans.yaml", "clients/<slug>.yaml", "budget.yaml"):
         assert f"## `{heading}`" in result.output
     assert "| `monthly_price_paid_cad` | CAD amount" in result.output
+
+
+def test_committed_reference_is_up_to_date() -> None:
+    committed = Path(__file__).parents[2] / "docs" / "inventory-reference.md"
+    result = CliRunner().invoke(main, ["reference"])
+    assert committed.read_text(encoding="utf-8") == result.output, (
+        "regenerate: koumbit-infra reference > docs/inventory-reference.md"
+    )
