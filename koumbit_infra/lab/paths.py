@@ -1,0 +1,109 @@
+"""Where the lab keeps its state on the host.
+
+The state root is, first found wins:
+1. the ``KOUMBIT_LAB_ROOT`` environment variable (an absolute path);
+2. ``/var/lib/koumbit-lab``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from koumbit_infra.lab.errors import LabError
+
+DEFAULT_ROOT = Path("/var/lib/koumbit-lab")
+ROOT_ENV = "KOUMBIT_LAB_ROOT"
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    """Every path the lab reads or writes, derived from one state root."""
+
+    root: Path
+
+    @property
+    def base_dir(self) -> Path:
+        """Debian 12 minbase root file system, bootstrapped once and copied per server."""
+        return self.root / "base"
+
+    @property
+    def base_marker(self) -> Path:
+        """Written last when the base is complete; holds the recipe it was built from."""
+        return self.root / "base.ready"
+
+    @property
+    def base_log(self) -> Path:
+        return self.root / "base.log"
+
+    @property
+    def machines_dir(self) -> Path:
+        return self.root / "machines"
+
+    def machine_dir(self, name: str) -> Path:
+        return self.machines_dir / name
+
+    def machine_marker(self, name: str) -> Path:
+        """Written last when a server's disk is provisioned; without it the disk is rebuilt."""
+        return self.machines_dir / f"{name}.ready"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "run"
+
+    def pid_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "lock"
+
+    @property
+    def console_dir(self) -> Path:
+        return self.root / "console"
+
+    def console_log(self, name: str) -> Path:
+        return self.console_dir / f"{name}.log"
+
+    @property
+    def ssh_dir(self) -> Path:
+        return self.root / "ssh"
+
+    @property
+    def ssh_key(self) -> Path:
+        """Private ed25519 key that logs in as root on every lab server."""
+        return self.ssh_dir / "id_ed25519"
+
+    @property
+    def ssh_public_key(self) -> Path:
+        return self.ssh_dir / "id_ed25519.pub"
+
+    @property
+    def known_hosts(self) -> Path:
+        """Host keys of every lab server, keyed by address, for StrictHostKeyChecking=yes."""
+        return self.ssh_dir / "known_hosts"
+
+    @property
+    def apt_cache_dir(self) -> Path:
+        """apt-cacher-ng's package cache: kept by destroy, removed only by purge."""
+        return self.root / "apt-cache"
+
+    @property
+    def apt_proxy_dir(self) -> Path:
+        """apt-cacher-ng's configuration, logs and pid file (a lab-owned instance)."""
+        return self.root / "apt-cacher-ng"
+
+
+def lab_paths() -> LabPaths:
+    """The lab's paths, honouring ``KOUMBIT_LAB_ROOT``."""
+    raw = os.environ.get(ROOT_ENV) or str(DEFAULT_ROOT)
+    root = Path(raw)
+    # The root is removed wholesale by `destroy --purge`: refuse anything that
+    # could be a system directory.
+    if not root.is_absolute() or len(root.parts) < 3:
+        raise LabError(
+            f"{ROOT_ENV}={raw!r} must be an absolute path at least two levels deep "
+            f"(default {DEFAULT_ROOT})"
+        )
+    return LabPaths(Path(os.path.normpath(root)))
