@@ -1,0 +1,141 @@
+"""Every configuration file a server deploy writes: template, target, mode and values.
+
+Deploys iterate these lists (one pyinfra operation per file), and unit tests
+render the very same list for every server of the lab and example
+inventories, then check each result with its real tool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from koumbit_infra.inventory import Inventory, Role, Server
+from koumbit_infra.serverconf import backup, database, firewall, tuning
+
+FPM_IDLE_POOL = "koumbit-idle"
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """One rendered file: ``templates/<template>`` written to ``dest`` with ``mode``."""
+
+    concern: str
+    template: str
+    dest: str
+    mode: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+    group: str = "root"
+
+
+def base_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
+    """Files of the hardened base every server gets."""
+    sftp_users = (
+        tuple(c for c in backup.backup_clients(inv) if c.target.name == server.name)
+        if server.has(Role.BACKUP) else ()
+    )
+    files = [
+        ConfigFile("sshd", "etc/ssh/sshd_config.j2", "/etc/ssh/sshd_config", "644",
+                   {"backup_clients": sftp_users, "chroot_root": backup.CHROOT_ROOT}),
+        ConfigFile("firewall", "etc/nftables.conf.j2", "/etc/nftables.conf", "600",
+                   {"server": server, "openings": firewall.openings(inv, server)}),
+        ConfigFile("fail2ban", "etc/fail2ban/jail.d/koumbit.local.j2",
+                   "/etc/fail2ban/jail.d/koumbit.local", "644", {}),
+        ConfigFile("upgrades", "etc/apt/apt.conf.d/20auto-upgrades.j2",
+                   "/etc/apt/apt.conf.d/20auto-upgrades", "644", {}),
+        ConfigFile("journald", "etc/systemd/journald.conf.d/koumbit.conf.j2",
+                   "/etc/systemd/journald.conf.d/koumbit.conf", "644",
+                   {"max_use_mib": tuning.journald_max_use_mib(server)}),
+        ConfigFile("sudo", "etc/sudoers.d/koumbit-admins.j2", "/etc/sudoers.d/koumbit-admins",
+                   "440", {"admins": inv.admins}),
+    ]
+    if inv.settings.apt_proxy:
+        files.insert(0, ConfigFile("apt", "etc/apt/apt.conf.d/01koumbit-proxy.j2",
+                                   "/etc/apt/apt.conf.d/01koumbit-proxy", "644",
+                                   {"proxy": inv.settings.apt_proxy}))
+    return tuple(files)
+
+
+def web_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
+    """nginx and PHP-FPM files of a web server (sites add their own)."""
+    if not server.has(Role.WEB):
+        return ()
+    files = [
+        ConfigFile("nginx", "etc/nginx/nginx.conf.j2", "/etc/nginx/nginx.conf", "644",
+                   {"server": server}),
+        ConfigFile("nginx", "etc/nginx/sites-available/000-default.conf.j2",
+                   "/etc/nginx/sites-available/000-default.conf", "644", {"server": server}),
+    ]
+    php = {
+        "opcache_mib": tuning.opcache_memory_mib(server),
+        "opcache_max_files": tuning.opcache_max_files(server),
+    }
+    for version in server.php_versions:
+        files += [
+            ConfigFile(f"php{version}", "etc/php/fpm/conf.d/90-koumbit.ini.j2",
+                       f"/etc/php/{version}/fpm/conf.d/90-koumbit.ini", "644", php),
+            ConfigFile(f"php{version}", "etc/php/fpm/pool.d/koumbit-idle.conf.j2",
+                       f"/etc/php/{version}/fpm/pool.d/{FPM_IDLE_POOL}.conf", "644",
+                       {"version": version, "pool": FPM_IDLE_POOL}),
+        ]
+    return tuple(files)
+
+
+def database_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
+    if not server.has(Role.DB):
+        return ()
+    return (
+        ConfigFile("mariadb", "etc/mysql/mariadb.conf.d/90-koumbit.cnf.j2",
+                   "/etc/mysql/mariadb.conf.d/90-koumbit.cnf", "644", {
+                       "bind_address": database.bind_address(inv, server),
+                       "buffer_pool_mib": tuning.innodb_buffer_pool_mib(server),
+                       "log_file_mib": tuning.innodb_log_file_mib(server),
+                   }),
+    )
+
+
+def backup_files(inv: Inventory, server: Server, target_host_key: str = "",
+                 ) -> tuple[ConfigFile, ...]:
+    """Client side of the backups; ``target_host_key`` is read from the backup server."""
+    client = backup.client_of(inv, server)
+    if client is None:
+        return ()
+    ctx = {
+        "client": client,
+        "client_dir": backup.CLIENT_DIR,
+        "paths": backup.BACKUP_PATHS,
+        "excludes": backup.EXCLUDES,
+        "host_key": target_host_key,
+        "dump_databases": server.has(Role.DB),
+    }
+    return (
+        ConfigFile("backup", "etc/koumbit/backup/ssh_config.j2",
+                   f"{backup.CLIENT_DIR}/ssh_config", "600", ctx),
+        ConfigFile("backup", "etc/koumbit/backup/known_hosts.j2",
+                   f"{backup.CLIENT_DIR}/known_hosts", "600", ctx),
+        ConfigFile("backup", "etc/koumbit/backup/excludes.j2",
+                   f"{backup.CLIENT_DIR}/excludes", "600", ctx),
+        ConfigFile("backup", "usr/local/sbin/koumbit-restic.j2",
+                   "/usr/local/sbin/koumbit-restic", "700", ctx),
+        ConfigFile("backup", "etc/systemd/system/koumbit-backup.service.j2",
+                   "/etc/systemd/system/koumbit-backup.service", "644", ctx),
+        ConfigFile("backup", "etc/systemd/system/koumbit-backup.timer.j2",
+                   "/etc/systemd/system/koumbit-backup.timer", "644", ctx),
+    )
+
+
+def monitoring_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
+    return (
+        ConfigFile("node-exporter", "etc/default/prometheus-node-exporter.j2",
+                   "/etc/default/prometheus-node-exporter", "644",
+                   {"listen": f"{server.address}:{firewall.NODE_EXPORTER_PORT}"}),
+    )
+
+
+def all_files(inv: Inventory, server: Server, backup_host_key: str,
+              ) -> tuple[ConfigFile, ...]:
+    """Every file the server deploys write to ``server``, in deploy order."""
+    return (*base_files(inv, server), *web_files(inv, server), *database_files(inv, server),
+            *backup_files(inv, server, backup_host_key),
+            *monitoring_files(inv, server))
