@@ -1,0 +1,87 @@
+"""The koumbit exporter: capacity and per-site usage of one server, for Prometheus.
+
+``koumbit-infra exporter --config /etc/koumbit/exporter.toml`` serves
+``http://<listen_address>:19100/metrics``. Port 19100 is outside 9100-9999,
+the range the Prometheus wiki "Default port allocations" gave to exporters
+(fully allocated since 2023), and outside its continuation just above 10000.
+
+Layout on a web server (the site deploys follow it)
+---------------------------------------------------
+- ``/srv/sites/<system_name>/``: one tree per site, holding ``web/`` (code),
+  ``files/`` (uploads), ``tmp/``, ``sessions/`` and ``logs/``. Everything under
+  it is the site's disk usage.
+- ``/var/log/nginx/sites/<system_name>.access.log``: the site's access log in
+  the ``koumbit_json`` format (templates/etc/nginx/conf.d/
+  koumbit-log-format.conf.j2), rotated by logrotate with ``delaycompress`` so
+  the previous file stays readable as ``<name>.access.log.1``.
+- PHP-FPM pool ``<system_name>`` runs as user ``<system_name>`` with
+  ``pm.status_path = /fpm-status`` and
+  ``pm.status_listen = /run/php/<system_name>.status.sock``, a socket owned by
+  the group the exporter joins (``www-data`` by default). The status socket
+  is served by FPM's own small pool, so it answers even when every worker of
+  the site is busy, which is exactly when saturation must be seen; through the
+  site's main socket the status request would queue behind them.
+- MariaDB: database ``<system_name>``; the exporter's user
+  ``koumbit_exporter@localhost`` with ``GRANT SHOW VIEW ON *.*`` only and its
+  password in a root-only option file handed over by systemd's
+  ``LoadCredential=`` (never on a command line).
+- Optional cgroup v2 slice per site
+  ``/sys/fs/cgroup/koumbit.slice/koumbit-sites.slice/koumbit-sites-<system_name>.slice``.
+
+Methods, and their known errors
+-------------------------------
+Disk (every 300 s). Default ``scan``: a walk of each site's tree with
+os.scandir, in a thread at nice 10 (and the unit's idle I/O class), adding
+``st_blocks x 512`` of every entry once per inode (hard links once), without
+following symlinks or crossing into other mounted filesystems. Results are
+published as the walk goes, site by site. Error: the value is as old as the
+last pass (at most the interval plus the pass time); files created and
+deleted between two passes are never seen; an unreadable directory makes the
+site's value absent rather than low. ``user_quota`` / ``project_quota``:
+``repquota -n`` on the filesystem, in 1 KiB blocks: exact and cheap, but a
+user quota counts the user's files anywhere on that filesystem and misses
+files in the tree owned by others; reading other users' quotas needs
+CAP_SYS_ADMIN, which the unit does not grant.
+
+Database (every 300 s, on a db server). One query on
+information_schema.TABLES, ``SUM(data_length + index_length)`` grouped by
+``table_schema``. Error: InnoDB's figures are estimates refreshed with table
+statistics (a few percent after heavy writes), exclude free space inside the
+tablespace files, and a database without tables reads 0.
+
+CPU (every 15 s). Where the site's cgroup v2 slice exists, ``usage_usec`` of
+its ``cpu.stat``: exact. Otherwise (the lab, whose containers get no cgroup
+controllers) from /proc: for each live process whose effective uid is the
+site's user, ``utime + stime`` of ``/proc/<pid>/stat``, kept per
+(pid, start time) and summed as deltas into a per-site counter. Error: what a
+process uses after its last sample before it exits is lost (at most one
+interval of its CPU), and a process living less than one interval (a short
+cron job) is missed entirely; long-lived PHP-FPM workers lose at most their
+last interval when recycled. A site's counter changes meaning if its cgroup
+appears or disappears (a counter reset for Prometheus).
+
+Traffic (every 15 s). Each site's JSON log read from the last inode and
+offset; on rotation the rest of the old file is read under its rotated name,
+then the new one from its start; truncation restarts at 0. Error: none for
+complete lines while the rotated file is still uncompressed; lines written
+to a rotated file after it was compressed are lost (counted as lost
+rotations); counters start again from the current log after a restart.
+
+PHP-FPM (every 15 s). ``/fpm-status?json`` over FastCGI (fastcgi.py: a
+50-line client) on each pool's status socket. Direct FastCGI rather than
+through nginx: no vhost to maintain and secure, and status stays readable
+while nginx reloads or is broken. The price: whoever can connect to an FPM
+socket can run PHP as that site, so the exporter is as trusted as nginx and
+is sandboxed accordingly (see the unit). ``max children reached`` restarts at
+0 when FPM restarts (a counter reset). Max workers come from the plan.
+
+Server capacity (static): declared disk and memory against the sum of the
+sites' quotas and of PHP workers x memory_limit, and the headroom in sites
+of the median commitment, per resource.
+
+Self-metrics: ``koumbit_up``; per collector success, errors, duration of the
+last refresh and last success time. Measurements run in background threads
+and are served from memory; one failing (database down, a site deleted
+mid-scan) never stops the others. Rendering happens after each refresh
+(exposition.py), so a scrape joins bytes already rendered.
+"""

@@ -1,0 +1,82 @@
+"""CPU seconds used by each site: its cgroup where it has one, else its user's processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
+
+from koumbit_infra.exporter.config import ExporterConfig
+from koumbit_infra.exporter.measurement import SITE_LABELS, Measurement
+from koumbit_infra.exporter.proccpu import UserCpu
+from koumbit_infra.exporter.users import UserTable, system_users, uids_of
+
+
+def cgroup_cpu_seconds(directory: Path) -> float | None:
+    """usage_usec of a cgroup v2 ``cpu.stat`` in seconds; None where there is no such cgroup."""
+    try:
+        text = (directory / "cpu.stat").read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == "usage_usec":
+            return int(value) / 1e6
+    return None
+
+
+class CpuCollector(Measurement):
+    """CPU time of each site's processes (PHP workers, cron, shells), as a counter.
+
+    # HELP koumbit_site_cpu_seconds CPU time used by the site's processes.
+    # TYPE koumbit_site_cpu_seconds counter
+    koumbit_site_cpu_seconds_total{client="...",server="web1",site="..."} 1234.5
+    """
+
+    name = "cpu"
+
+    def __init__(
+        self,
+        config: ExporterConfig,
+        *,
+        proc_root: Path | None = None,
+        cgroup_root: Path | None = None,
+        users: UserTable = system_users,
+    ) -> None:
+        self.sites = config.local_sites
+        self.cgroup_root = cgroup_root or config.paths.cgroup_root
+        self.site_cgroup = config.paths.site_cgroup
+        self.users = users
+        self.by_uid = UserCpu(proc_root or config.paths.proc_root)
+        self.snapshot: dict[tuple[str, str, str], float] = {}
+
+    def refresh(self) -> list[str]:
+        snapshot: dict[tuple[str, str, str], float] = {}
+        from_proc = []
+        for site in self.sites:
+            group = self.cgroup_root / self.site_cgroup.format(system_name=site.system_name)
+            seconds = cgroup_cpu_seconds(group)
+            if seconds is None:
+                from_proc.append(site)
+            else:
+                snapshot[site.labels] = seconds
+        uids = uids_of((s.system_name for s in from_proc), self.users)
+        self.by_uid.refresh(set(uids))
+        uid_of = {name: uid for uid, name in uids.items()}
+        problems = []
+        for site in from_proc:
+            uid = uid_of.get(site.system_name)
+            if uid is None:
+                problems.append(f"{site.system_name}: no such user")
+            else:
+                snapshot[site.labels] = self.by_uid.seconds(uid)
+        self.snapshot = snapshot
+        return problems
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily("koumbit_site_cpu_seconds",
+                                     "CPU time used by the site's processes.", labels=SITE_LABELS)
+        for labels, value in self.snapshot.items():
+            family.add_metric(list(labels), value)
+        yield family

@@ -1,0 +1,85 @@
+"""PHP-FPM saturation per site, from each pool's status page over FastCGI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from koumbit_infra.exporter import fastcgi
+from koumbit_infra.exporter.config import ExporterConfig
+from koumbit_infra.exporter.measurement import SITE_LABELS, Measurement
+
+StatusFetcher = Callable[[str, str], bytes]
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    active: int
+    listen_queue: int
+    max_children_reached: int
+
+
+def parse_status(body: bytes) -> PoolStatus:
+    """The figures we export, from the body of ``/fpm-status?json``."""
+    data = json.loads(body)
+    return PoolStatus(
+        active=int(data["active processes"]),
+        listen_queue=int(data["listen queue"]),
+        max_children_reached=int(data["max children reached"]),
+    )
+
+
+def fetch_status(socket_path: str, status_path: str) -> bytes:
+    return fastcgi.get(socket_path, status_path, "json", timeout=2.0)
+
+
+class PhpFpmCollector(Measurement):
+    """Busy workers, queued connections and how often each pool hit max_children.
+
+    # HELP koumbit_site_php_active_workers PHP-FPM workers of the site serving a request.
+    # TYPE koumbit_site_php_active_workers gauge
+    # HELP koumbit_site_php_listen_queue_requests Connections waiting for a free worker.
+    # TYPE koumbit_site_php_listen_queue_requests gauge
+    # HELP koumbit_site_php_max_children_reached Times the pool hit max_children (since FPM start).
+    # TYPE koumbit_site_php_max_children_reached counter
+    koumbit_site_php_max_children_reached_total{client="...",server="web1",site="..."} 3.0
+    """
+
+    name = "php"
+
+    def __init__(self, config: ExporterConfig, *, fetch: StatusFetcher = fetch_status) -> None:
+        self.sites = config.local_sites
+        self.socket_template = config.paths.php_status_socket
+        self.status_path = config.paths.php_status_path
+        self.fetch = fetch
+        self.snapshot: dict[tuple[str, str, str], PoolStatus] = {}
+
+    def refresh(self) -> list[str]:
+        snapshot: dict[tuple[str, str, str], PoolStatus] = {}
+        problems = []
+        for site in self.sites:
+            socket_path = self.socket_template.format(system_name=site.system_name)
+            try:
+                snapshot[site.labels] = parse_status(self.fetch(socket_path, self.status_path))
+            except (OSError, fastcgi.FastCgiError, ValueError, KeyError) as exc:
+                problems.append(f"{socket_path}: {exc}")
+        self.snapshot = snapshot
+        return problems
+
+    def collect(self) -> Iterable[Metric]:
+        active = GaugeMetricFamily("koumbit_site_php_active_workers",
+                                   "PHP-FPM workers of the site serving a request.",
+                                   labels=SITE_LABELS)
+        queue = GaugeMetricFamily("koumbit_site_php_listen_queue_requests",
+                                  "Connections waiting for a free worker.", labels=SITE_LABELS)
+        reached = CounterMetricFamily("koumbit_site_php_max_children_reached",
+                                      "Times the pool hit max_children (since FPM start).",
+                                      labels=SITE_LABELS)
+        for labels, status in self.snapshot.items():
+            active.add_metric(list(labels), status.active)
+            queue.add_metric(list(labels), status.listen_queue)
+            reached.add_metric(list(labels), status.max_children_reached)
+        yield from (active, queue, reached)

@@ -1,0 +1,176 @@
+"""The whole exporter: exposition, promtool, isolation of failures, HTTP, unit and log format."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import jinja2
+import pytest
+from fixtures.exporter.fakes import SITES, make_config, users, write_process
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from koumbit_infra.exporter.app import Exporter, Seams, build
+from koumbit_infra.exporter.database import DatabaseError
+from koumbit_infra.exporter.unit import NGINX_LOG_FORMAT_TEMPLATE, TEMPLATE, ExporterUnit
+
+TEMPLATES = Path(__file__).parents[2] / "templates"
+ALPHA = {"server": "web1", "site": SITES[0][0], "client": SITES[0][2]}
+
+
+def fixture_exporter(tmp_path: Path, database_up: bool = True) -> Exporter:
+    for _, name, *_rest in SITES:
+        (tmp_path / "srv/sites" / name / "web").mkdir(parents=True)
+        (tmp_path / "srv/sites" / name / "web/index.php").write_text("<?php")
+    logs = tmp_path / "var/log/nginx/sites"
+    logs.mkdir(parents=True)
+    (logs / f"{SITES[0][1]}.access.log").write_text(
+        '{"time":"t","host":"h","status":200,"bytes_sent":512,"request_time":0.1,'
+        '"upstream_response_time":"0.1"}\n')
+    write_process(tmp_path / "proc", 10, 1001, 100, 100, 1)
+
+    def query() -> str:
+        if not database_up:
+            raise DatabaseError("Can't connect to local server through socket")
+        return f"{SITES[0][1]}\t4096\n"
+
+    seams = Seams(users=users, php_status=lambda s, p: (
+        b'{"active processes":2,"listen queue":0,"max children reached":1}'),
+        database_query=query)
+    return build(make_config(tmp_path), seams)
+
+
+def run_all(exporter: Exporter) -> None:
+    for job in exporter.jobs:
+        job.run_once()
+
+
+def test_every_collector_through_one_registry(tmp_path: Path) -> None:
+    exporter = fixture_exporter(tmp_path)
+    run_all(exporter)
+    get = exporter.registry().get_sample_value
+    assert get("koumbit_up", {"server": "web1"}) == 1
+    assert get("koumbit_site_disk_bytes", ALPHA) is not None
+    assert get("koumbit_site_database_bytes", ALPHA) == 4096
+    assert get("koumbit_site_cpu_seconds_total", ALPHA) == 2.0
+    assert get("koumbit_site_http_sent_bytes_total", ALPHA) == 512
+    assert get("koumbit_site_php_active_workers", ALPHA) == 2
+    assert get("koumbit_site_info", {**ALPHA, "cms": "wordpress", "plan": "standard",
+                                     "solidarity": "false"}) == 1
+    assert get("koumbit_server_sites", {"server": "web1"}) == 3
+    for name in ("disk", "cpu", "traffic", "php", "database"):
+        key = {"server": "web1", "collector": name}
+        assert get("koumbit_collector_success", key) == 1, name
+        assert get("koumbit_collector_last_success_timestamp_seconds", key) is not None
+
+
+def test_database_down_fails_only_its_collector(tmp_path: Path) -> None:
+    exporter = fixture_exporter(tmp_path, database_up=False)
+    run_all(exporter)
+    get = exporter.registry().get_sample_value
+    assert get("koumbit_collector_success", {"server": "web1", "collector": "database"}) == 0
+    assert get("koumbit_collector_errors", {"server": "web1", "collector": "database"}) == 1
+    assert get("koumbit_collector_last_success_timestamp_seconds",
+               {"server": "web1", "collector": "database"}) is None
+    assert get("koumbit_collector_success", {"server": "web1", "collector": "disk"}) == 1
+    assert get("koumbit_site_database_bytes", ALPHA) is None
+    assert get("koumbit_site_disk_bytes", ALPHA) is not None
+
+
+def test_served_page_is_what_the_collectors_yield(tmp_path: Path) -> None:
+    exporter = fixture_exporter(tmp_path)
+    run_all(exporter)
+    served = exporter.exposition.body(gzipped=False)
+    assert served == generate_latest(exporter.registry())
+    assert gzip.decompress(exporter.exposition.body(gzipped=True)) == served
+
+
+def test_names_follow_the_conventions(tmp_path: Path) -> None:
+    exporter = fixture_exporter(tmp_path)
+    run_all(exporter)
+    text = exporter.exposition.body(gzipped=False).decode()
+    for family in text_string_to_metric_families(text):
+        assert family.name.startswith("koumbit_")
+        for sample in family.samples:
+            assert sample.name.endswith("_total") == (family.type == "counter"), sample.name
+            assert not {"env", "environment"} & set(sample.labels)
+
+
+def test_promtool_check_metrics(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian package prometheus): metrics not linted")
+    exporter = fixture_exporter(tmp_path)
+    before = subprocess.run([promtool, "check", "metrics"], input=exporter.exposition.body(False),
+                            capture_output=True, check=False)
+    run_all(exporter)
+    after = subprocess.run([promtool, "check", "metrics"], input=exporter.exposition.body(False),
+                           capture_output=True, check=False)
+    assert before.returncode == 0, before.stdout + before.stderr  # before any refresh too
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert after.stdout + after.stderr == b""  # no lint warnings either
+
+
+def test_http_server_answers_plain_and_gzip(tmp_path: Path) -> None:
+    config = make_config(tmp_path).model_copy(update={"port": 0})  # any free port
+    exporter = build(config, Seams(users=users))
+    exporter.start()
+    try:
+        url = f"http://127.0.0.1:{exporter.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            plain = answer.read()
+            assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.headers["Content-Encoding"] == "gzip"
+            zipped = gzip.decompress(answer.read())
+        assert b"koumbit_up" in plain and b"koumbit_up" in zipped
+    finally:
+        exporter.stop()
+
+
+def render(template: Path, **values: object) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined, autoescape=False)
+    return env.get_template(str(template)).render(**values)
+
+
+def test_unit_template_renders_and_verifies(tmp_path: Path) -> None:
+    unit = render(TEMPLATE, exporter=ExporterUnit(executable="/usr/bin/true",
+                                                  allowed_scrapers=("10.77.0.31",)))
+    assert "ExecStart=/usr/bin/true exporter --config /etc/koumbit/exporter.toml" in unit
+    assert "LoadCredential=mariadb.cnf:/etc/koumbit/exporter-mariadb.cnf" in unit
+    assert "IPAddressAllow=localhost 10.77.0.31" in unit
+    no_db = render(TEMPLATE, exporter=ExporterUnit(database_defaults=None))
+    assert "LoadCredential" not in no_db and "IPAddressDeny" not in no_db
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed: unit not verified")
+    path = tmp_path / "koumbit-exporter.service"
+    path.write_text(unit)
+    verify = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True,
+                            check=False)
+    assert verify.returncode == 0 and verify.stderr == "", verify.stderr
+    security = subprocess.run([analyze, "security", "--offline=true", "--threshold=25",
+                               str(path)], capture_output=True, text=True, check=False)
+    assert security.returncode == 0, security.stdout[-300:]
+
+
+def test_nginx_accepts_the_log_format(tmp_path: Path) -> None:
+    nginx = shutil.which("nginx") or (shutil.which("nginx", path="/usr/sbin"))
+    if nginx is None:
+        pytest.skip("nginx is not installed: log_format not checked")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\n{render(NGINX_LOG_FORMAT_TEMPLATE)}\n"
+        f"access_log {tmp_path}/site.access.log koumbit_json;\n}}\n"
+    )
+    check = subprocess.run([nginx, "-t", "-c", str(conf), "-e", str(tmp_path / "error.log")],
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr

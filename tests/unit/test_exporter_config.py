@@ -1,0 +1,104 @@
+"""The exporter's configuration: the example parses, bad keys are named, the inventory renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fixtures.exporter.fakes import config_text
+
+from koumbit_infra.envs import load_env
+from koumbit_infra.exporter.cli import exporter_command
+from koumbit_infra.exporter.config import EXAMPLE, ConfigError, load_config, parse_config
+from koumbit_infra.exporter.render import render_config
+
+
+def test_example_is_valid() -> None:
+    config = parse_config(EXAMPLE, "example")
+    assert config.port == 19100
+    assert config.local_sites[0].labels == ("web1", "centre-femmes.test", "centre-femmes")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("port = 19100", "port = 0"), "/etc/x.toml: port:"),
+        (("php_workers = 6", 'php_workers = "six"'),
+         "/etc/x.toml: sites[0].php_workers (centre-femmes.test):"),
+        (('listen_address = "10.77.0.11"', 'listen_address = "10.77.0"'),
+         "/etc/x.toml: listen_address:"),
+        (("disk = 300", "disk = -1"), "/etc/x.toml: refresh_seconds.disk:"),
+        (('method = "scan"', 'method = "du"'), "/etc/x.toml: disk.method:"),
+        (("[capacity]", "[capacity]\ncpus = 2"), "/etc/x.toml: capacity.cpus: Extra inputs"),
+        (('system_name = "centre_femmes_test_d33127a7"', 'system_name = "Centre"'),
+         "sites[0].system_name (centre-femmes.test)"),
+    ],
+)
+def test_bad_key_is_named(change: tuple[str, str], message: str) -> None:
+    assert change[0] in EXAMPLE
+    with pytest.raises(ConfigError) as caught:
+        parse_config(EXAMPLE.replace(*change), "/etc/x.toml")
+    assert message in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = EXAMPLE.replace("port = 19100", "port = 0").replace("php_workers = 6", "php_workers = 0")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "x.toml")
+    assert len(str(caught.value).splitlines()) == 2
+
+
+def test_duplicate_system_name_is_an_error(tmp_path: Path) -> None:
+    duplicate = config_text(tmp_path).split("[[sites]]")[1]
+    with pytest.raises(ConfigError, match="two sites share domain"):
+        parse_config(config_text(tmp_path, extra_sites="[[sites]]" + duplicate), "x.toml")
+
+
+def test_not_toml_names_the_file() -> None:
+    with pytest.raises(ConfigError, match=r"^/etc/x.toml: not valid TOML"):
+        parse_config("server = ", "/etc/x.toml")
+
+
+def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing\.toml: cannot read"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_cli_exits_2_with_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "exporter.toml"
+    path.write_text(EXAMPLE.replace("port = 19100", "port = 99999"))
+    result = CliRunner().invoke(exporter_command, ["--config", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}: port:" in result.output
+
+
+def test_cli_check_accepts_a_valid_file(tmp_path: Path) -> None:
+    path = tmp_path / "exporter.toml"
+    path.write_text(EXAMPLE)
+    result = CliRunner().invoke(exporter_command, ["--config", str(path), "--check"])
+    assert result.exit_code == 0, result.output
+    assert "valid, 1 site(s)" in result.output
+
+
+def test_lab_inventory_renders_a_valid_config_for_each_server() -> None:
+    inventory = load_env("lab")
+    for server in inventory.servers:
+        text = render_config(inventory, server.name)
+        config = parse_config(text, server.name)
+        expected = [p.site.domain for p in inventory.sites_on(server.name)]
+        assert [s.domain for s in config.local_sites] == expected
+        assert config.capacity.disk_bytes == server.disk_bytes
+        assert render_config(inventory, server.name) == text  # same text on every run
+
+
+def test_rendered_site_carries_plan_values() -> None:
+    inventory = load_env("lab")
+    config = parse_config(render_config(inventory, "web1"), "web1")
+    for entry in config.sites:
+        placed = inventory.site(entry.domain)
+        plan = inventory.plan(placed.client.plan)
+        assert entry.system_name == placed.site.system_name
+        assert entry.solidarity == placed.client.is_solidarity
+        assert entry.disk_quota_bytes == inventory.disk_quota_gib(placed) * 1024**3
+        assert entry.php_memory_committed_bytes == plan.memory_reserved_bytes

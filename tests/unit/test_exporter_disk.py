@@ -1,0 +1,158 @@
+"""Disk per site: a walk over fixture trees, and repquota output."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from fixtures.exporter.fakes import HERE, SITES, make_config, users
+from prometheus_client import CollectorRegistry
+
+from koumbit_infra.exporter.app import with_roots
+from koumbit_infra.exporter.config import DiskMethod
+from koumbit_infra.exporter.disk import DiskCollector
+from koumbit_infra.exporter.diskscan import ScanError, tree_bytes
+from koumbit_infra.exporter.quota import parse_repquota
+
+
+def labels(index: int) -> dict[str, str]:
+    domain, _name, client, *_ = SITES[index]
+    return {"server": "web1", "site": domain, "client": client}
+
+
+def make_site(root: Path, name: str, payload: int) -> Path:
+    tree = root / "srv" / "sites" / name
+    for sub in ("web", "files", "tmp", "sessions", "logs"):
+        (tree / sub).mkdir(parents=True)
+    (tree / "web" / "index.php").write_text("<?php echo 1;")
+    (tree / "files" / "photo.jpg").write_bytes(os.urandom(payload))
+    return tree
+
+
+def allocated(tree: Path) -> int:
+    """What du --apparent-size=no would say, computed independently of the collector."""
+    seen: set[int] = set()
+    total = 0
+    for path in [tree, *tree.rglob("*")]:
+        info = path.lstat()
+        if info.st_ino not in seen:
+            seen.add(info.st_ino)
+            total += info.st_blocks * 512
+    return total
+
+
+def registry_for(collector: DiskCollector) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(collector)
+    return registry
+
+
+def test_scan_counts_allocated_blocks_of_each_site(tmp_path: Path) -> None:
+    trees = [make_site(tmp_path, name, 50_000 * (i + 1)) for i, (_, name, *_r) in
+             enumerate(SITES)]
+    collector = DiskCollector(make_config(tmp_path))
+    assert collector.refresh() == []
+    registry = registry_for(collector)
+    for i, tree in enumerate(trees):
+        assert registry.get_sample_value("koumbit_site_disk_bytes", labels(i)) == allocated(tree)
+
+
+def test_hard_links_count_once_and_symlinks_are_not_followed(tmp_path: Path) -> None:
+    tree = make_site(tmp_path, "alpha", 100_000)
+    before = tree_bytes(tree)
+    os.link(tree / "files" / "photo.jpg", tree / "files" / "same-photo.jpg")
+    (tree / "web" / "etc").symlink_to("/etc")
+    assert tree_bytes(tree) - before < 8192  # one directory entry, one tiny link at most
+
+
+def test_site_deleted_between_passes_leaves_no_series(tmp_path: Path) -> None:
+    for _, name, *_rest in SITES:
+        make_site(tmp_path, name, 10_000)
+    collector = DiskCollector(make_config(tmp_path))
+    collector.refresh()
+    registry = registry_for(collector)
+    assert registry.get_sample_value("koumbit_site_disk_bytes", labels(1)) is not None
+    import shutil
+
+    shutil.rmtree(tmp_path / "srv" / "sites" / SITES[1][1])
+    problems = collector.refresh()
+    assert len(problems) == 1 and "does not exist" in problems[0]
+    assert registry.get_sample_value("koumbit_site_disk_bytes", labels(1)) is None
+    assert registry.get_sample_value("koumbit_site_disk_bytes", labels(0)) is not None
+
+
+def test_entry_vanishing_mid_scan_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    tree = make_site(tmp_path, "alpha", 10_000)
+    ghost = tree / "tmp" / "ghost"
+    ghost.write_text("x")
+    expected = allocated(tree) - ghost.lstat().st_blocks * 512
+    original_scandir = os.scandir
+
+    def scandir(path: str) -> object:
+        # The cache file is listed, then deleted before it can be stat'ed.
+        listing = list(original_scandir(path))
+        if str(path).endswith("tmp"):
+            ghost.unlink()
+        return _Listing(listing)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert tree_bytes(tree) == expected
+
+
+class _Listing(list[os.DirEntry[str]]):
+    def __enter__(self) -> _Listing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def test_unreadable_directory_fails_that_site_only(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    for _, name, *_rest in SITES:
+        make_site(tmp_path, name, 10_000)
+    original_scandir = os.scandir
+    locked = str(tmp_path / "srv" / "sites" / SITES[2][1] / "files")
+
+    def scandir(path: str) -> object:
+        if path == locked:  # chmod 000 does not stop root, who runs these tests here
+            raise PermissionError(13, "Permission denied", path)
+        return original_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    collector = DiskCollector(make_config(tmp_path))
+    problems = collector.refresh()
+    assert problems == [f"{locked}: Permission denied"]
+    registry = registry_for(collector)
+    assert registry.get_sample_value("koumbit_site_disk_bytes", labels(2)) is None
+    assert registry.get_sample_value("koumbit_site_disk_bytes", labels(0)) is not None
+
+
+def test_missing_root_raises(tmp_path: Path) -> None:
+    with pytest.raises(ScanError, match="does not exist"):
+        tree_bytes(tmp_path / "nope")
+
+
+def test_sites_root_is_passed_in(tmp_path: Path) -> None:
+    config = with_roots(make_config(tmp_path), sites_root=tmp_path / "elsewhere")
+    make_site(tmp_path / "x", "alpha", 1)
+    assert DiskCollector(config).sites_root == tmp_path / "elsewhere"
+
+
+def test_repquota_rows_in_bytes() -> None:
+    used = parse_repquota((HERE / "repquota-user.txt").read_text())
+    assert used == {0: 20 * 1024, 1001: 204800 * 1024, 1002: 10485761 * 1024}
+
+
+def test_user_quota_method_maps_uids_to_sites(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    config = config.model_copy(update={"disk": config.disk.model_copy(
+        update={"method": DiskMethod.USER_QUOTA})})
+    recorded = (HERE / "repquota-user.txt").read_text()
+    collector = DiskCollector(config, users=users, repquota=lambda kind: recorded)
+    assert collector.refresh() == []
+    registry = registry_for(collector)
+    assert registry.get_sample_value("koumbit_site_disk_bytes", labels(0)) == 204800 * 1024
+    assert registry.get_sample_value("koumbit_site_disk_bytes", labels(2)) == 0  # no row yet
