@@ -1,0 +1,156 @@
+"""``koumbit-infra cost``: close a month into the ledger, show it, follow the budget."""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from koumbit_infra.cli import env_option, inventory_option, load_or_exit
+from koumbit_infra.cost.budget import project_budget
+from koumbit_infra.cost.closing import close_month
+from koumbit_infra.cost.ledger import DEFAULT_LEDGER, Ledger
+from koumbit_infra.cost.period import Month
+from koumbit_infra.cost.prometheus import PrometheusUsage
+from koumbit_infra.cost.results import Allocation
+from koumbit_infra.cost.usage import ReservedOnly, UsageSource, UsageSourceError
+
+USAGE_ERROR = 2
+
+ledger_option = click.option(
+    "--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_LEDGER, show_default=True, help="SQLite ledger of closed months.",
+)
+
+
+def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> Month:
+    try:
+        return Month.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+month_argument = click.argument("month", callback=_month, metavar="YYYY-MM")
+
+
+@click.group("cost")
+def cost_group() -> None:
+    """Costs per site and client, closed monthly into a ledger, and the Infra budget."""
+
+
+@cost_group.command("close")
+@month_argument
+@env_option
+@inventory_option
+@click.option("--prometheus", "prometheus_url", metavar="URL", default=None,
+              help="Prometheus to read usage from (default: none, charge reservations only).")
+@ledger_option
+def close_command(
+    month: Month, env: str, inventory_dir: Path | None, prometheus_url: str | None,
+    ledger_path: Path,
+) -> None:
+    """Allocate MONTH's costs and record them in the ledger (again: nothing changes)."""
+    inv = load_or_exit(env, inventory_dir)
+    source: UsageSource
+    if prometheus_url:
+        source = PrometheusUsage(prometheus_url)
+        click.echo(f"usage: read from {prometheus_url}")
+    else:
+        source = ReservedOnly()
+        click.echo("usage: reserved only (no --prometheus): every site is charged its"
+                   " reservation")
+    try:
+        with Ledger.open(ledger_path) as ledger:
+            result = close_month(inv, month, ledger, source=source)
+    except UsageSourceError as exc:
+        click.echo(f"error: {exc}; nothing was written", err=True)
+        sys.exit(USAGE_ERROR)
+    record = result.record
+    for warning in record.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    what = "closed as version" if result.changed else "unchanged: already closed as version"
+    click.echo(
+        f"{month} ({env}) {what} {record.version}: total {record.total_cad} CAD,"
+        f" idle {record.idle_cad} CAD; inventory {record.inventory_revision or 'not in git'};"
+        f" ledger {ledger_path}"
+    )
+
+
+@cost_group.command("show")
+@month_argument
+@env_option
+@ledger_option
+@click.option("--version", "version", type=int, default=None,
+              help="A given version of the month (default: the latest).")
+def show_command(month: Month, env: str, ledger_path: Path, version: int | None) -> None:
+    """Print MONTH's per-client table from the ledger: price, cost, subsidy or margin."""
+    if not ledger_path.exists():
+        _not_closed(month, env, ledger_path)
+    with Ledger.open(ledger_path) as ledger:
+        allocation = ledger.allocation(env, month, version)
+        record = next((r for r in ledger.versions(env, month)
+                       if allocation and version in (None, r.version)), None)
+    if allocation is None or record is None:
+        _not_closed(month, env, ledger_path)
+    click.echo(f"{month} ({env}), version {record.version} closed {record.closed_at};"
+               f" usage: {record.usage_source}")
+    click.echo(render_clients(allocation))
+
+
+def _not_closed(month: Month, env: str, ledger_path: Path) -> NoReturn:
+    click.echo(f"{month} ({env}) is not closed in {ledger_path};"
+               f" run: koumbit-infra cost close {month} --env {env}", err=True)
+    sys.exit(USAGE_ERROR)
+
+
+def render_clients(allocation: Allocation) -> str:
+    """The per-client table of a month, in CAD, with totals and idle."""
+    head = ("client", "plan", "list", "paid", "cost", "full cost", "subsidy", "subs.list",
+            "margin")
+    rows = [f"{head[0]:<40} {head[1]:<10}" + "".join(f" {h:>10}" for h in head[2:])]
+    for c in sorted(allocation.clients, key=lambda c: (not c.solidarity_share, c.name)):
+        name = ("* " if c.solidarity_share else "  ") + c.name
+        amounts = (c.list_price_cad, c.paid_cad, c.cost_cad, c.full_cost_cad,
+                   c.subsidy_cost_cad, c.subsidy_list_cad, c.margin_cad)
+        rows.append(f"{name[:40]:<40} {c.plan[:10]:<10}" + _amounts(amounts))
+    subsidy, subsidy_list = allocation.solidarity_totals()
+    margin = sum((c.margin_cad for c in allocation.clients), Decimal("0.00"))
+    rows += [
+        "* compte solidaire (this month) / solidarity account",
+        f"solidarity subsidy: {subsidy} CAD (cost-based), {subsidy_list} CAD (list price)",
+        f"margin of regular clients: {margin} CAD",
+        f"charged to sites: {allocation.allocated_cad} CAD   idle: {allocation.idle_cad} CAD"
+        f"   total: {allocation.total_cad} CAD",
+    ]
+    return "\n".join(rows)
+
+
+def _amounts(amounts: tuple[Decimal, ...]) -> str:
+    return "".join(f" {a:>10}" for a in amounts)
+
+
+@cost_group.command("budget")
+@env_option
+@inventory_option
+@ledger_option
+def budget_command(env: str, inventory_dir: Path | None, ledger_path: Path) -> None:
+    """Print the fiscal year: allocated, spent, run-rate, projection and variance per line."""
+    inv = load_or_exit(env, inventory_dir)
+    with Ledger.open(ledger_path) as ledger:
+        projection = project_budget(inv, ledger)
+    click.echo(f"fiscal year {projection.fiscal_year}: {len(projection.closed)} of"
+               f" {len(projection.months)} months closed")
+    click.echo(f"{'line':<40}" + "".join(
+        f" {h:>11}" for h in ("planned", "spent", "per month", "projected", "variance")))
+    for line in projection.lines:
+        click.echo(f"{line.name[:40]:<40}" + "".join(f" {a:>11}" for a in (
+            line.planned_cad, line.spent_cad, line.run_rate_per_month_cad,
+            line.projected_cad, line.variance_cad)))
+    click.echo(f"allocated {projection.allocated_cad} CAD, projected {projection.projected_cad}"
+               f" CAD, variance {projection.variance_cad} CAD")
+    if projection.over_allocation:
+        click.echo("ALERT: the projection exceeds the allocation of the Conseil de Travail",
+                   err=True)
