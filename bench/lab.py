@@ -1,0 +1,79 @@
+"""Lab timings against their targets: warm `up`, restart, re-create, and (opt-in) cold `up`.
+
+Run as root:  .venv/bin/python bench/lab.py [--cold] [--env lab]
+
+- warm up:   `up` with everything already running (target < 5 s);
+- restart:   `down` then `up`, disks kept;
+- re-create: `destroy` then `up` with the base image and apt cache kept (target < 90 s);
+- cold up:   only with --cold, which first removes the base image and the apt
+             cache (`destroy --purge`): everything is downloaded and bootstrapped again.
+
+Re-create and cold up throw away whatever was deployed on the servers. The lab
+is left up at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+from koumbit_infra.envs import load_env
+from koumbit_infra.lab import LabError, LabServer, destroy, down, lab_servers, up
+
+TARGETS = {"warm up": 5.0, "re-create": 90.0}
+
+
+def timed(label: str, action: Callable[[], object]) -> float:
+    print(f"bench: {label} ...", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    action()
+    return time.monotonic() - started
+
+
+def measure(servers: tuple[LabServer, ...], cold: bool) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    if cold:
+        destroy(servers, purge=True)
+        figures["cold up"] = timed("cold up (no base image, no apt cache)", lambda: up(servers))
+    else:
+        up(servers)
+    warm = [timed("warm up", lambda: up(servers)) for _ in range(5)]
+    figures["warm up"] = statistics.median(warm)
+    figures["warm up (slowest of 5)"] = max(warm)
+    down(servers)
+    figures["restart (down then up)"] = timed("up after down", lambda: up(servers))
+    destroy(servers)
+    figures["re-create"] = timed("re-create after destroy, cache warm", lambda: up(servers))
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="lab")
+    parser.add_argument("--cold", action="store_true",
+                        help="also time a cold up: removes the base image and the apt cache")
+    args = parser.parse_args()
+    servers = lab_servers(load_env(args.env).servers)
+    try:
+        figures = measure(servers, args.cold)
+    except LabError as exc:
+        print(f"bench: lab error: {exc.message}", file=sys.stderr)
+        return 3
+    missed = 0
+    print(f"lab bench, {len(servers)} servers ({', '.join(s.name for s in servers)})")
+    for label, seconds in figures.items():
+        target = TARGETS.get(label)
+        verdict = ""
+        if target is not None:
+            ok = seconds < target
+            missed += not ok
+            verdict = f"  target < {target:.0f} s: {'ok' if ok else 'MISSED'}"
+        print(f"  {label:<24} {seconds:7.2f} s{verdict}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
