@@ -9,7 +9,7 @@ Entry points for the report and the exporter:
 - ``project_budget(inventory, ledger)`` -> ``BudgetProjection`` for the fiscal year.
 """
 
-from koumbit_infra.cost.allocate import allocate, allocate_usage
+from koumbit_infra.cost.allocate import Allocator, allocate, allocate_usage
 from koumbit_infra.cost.budget import BudgetProjection, LineProjection, project, project_budget
 from koumbit_infra.cost.closing import close_month
 from koumbit_infra.cost.ledger import DEFAULT_LEDGER, CloseRecord, CloseResult, Ledger
@@ -39,6 +39,7 @@ from koumbit_infra.cost.usage import (
 __all__ = [
     "DEFAULT_LEDGER",
     "Allocation",
+    "Allocator",
     "BudgetProjection",
     "ClientCost",
     "CloseRecord",

@@ -42,21 +42,21 @@ def apportion(total_cents: int, shares: Mapping[K, Decimal]) -> dict[K, int]:
         return dict.fromkeys(shares, 0)
     scale = Decimal(total_cents) / weight
     floors: dict[K, int] = {}
-    remainders: list[tuple[Decimal, str, K]] = []
+    remainders: list[tuple[Decimal, K]] = []
     for key, share in shares.items():
         if share < 0:
             raise ValueError(f"negative share for {key!r}")
         quota = share * scale
         floor = int(quota)  # quotas are non-negative, so int() is the floor
         floors[key] = floor
-        remainders.append((quota - floor, str(key), key))
+        remainders.append((quota - floor, key))
     left = total_cents - sum(floors.values())
     # Decimal rounding can leave `left` one off at most; clamp to what the
     # method can give so the sum is exact whatever happened upstream.
     left = max(0, min(left, len(remainders)))
-    remainders.sort(key=lambda r: (-r[0], r[1]))
-    for _, _, key in remainders[:left]:
-        floors[key] += 1
+    if left:
+        for _, key in _largest(remainders, left):
+            floors[key] += 1
     missing = total_cents - sum(floors.values())
     if missing:
         # Only reachable through extreme Decimal precision loss; keep the sum exact anyway,
@@ -64,3 +64,12 @@ def apportion(total_cents: int, shares: Mapping[K, Decimal]) -> dict[K, int]:
         largest = max(floors, key=lambda k: (floors[k], str(k)))
         floors[largest] += missing
     return floors
+
+
+def _largest(remainders: list[tuple[Decimal, K]], count: int) -> list[tuple[Decimal, K]]:
+    """The ``count`` largest remainders, ties to the smaller key (keys compared as they are,
+    or as text when they cannot be compared)."""
+    try:
+        return sorted(remainders, key=lambda r: (-r[0], r[1]))[:count]
+    except TypeError:
+        return sorted(remainders, key=lambda r: (-r[0], str(r[1])))[:count]

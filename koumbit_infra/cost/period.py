@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from functools import cached_property
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -36,11 +37,12 @@ class Month:
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
 
-    @property
+    # Cached: an allocation asks for these once per site.
+    @cached_property
     def start(self) -> date:
         return date(self.year, self.month, 1)
 
-    @property
+    @cached_property
     def end(self) -> date:
         """First day after the month."""
         return self.next().start
@@ -48,7 +50,7 @@ class Month:
     def next(self) -> Month:
         return Month(self.year + self.month // 12, self.month % 12 + 1)
 
-    @property
+    @cached_property
     def hours(self) -> int:
         return (self.end - self.start).days * 24
 

@@ -111,7 +111,7 @@ def generated_inventory(
             sites=tuple(client_sites),
         ))
     budget = Budget(
-        fiscal_year=fiscal_year, start_month=4, allocated_cad=Decimal("250000.00"),
+        fiscal_year=fiscal_year, start_month=4, allocated_cad=Decimal("400000.00"),
         shared_policy=policy,
         lines=(
             BudgetLine(name="Stockage hors site", category=BudgetCategory.BACKUP_STORAGE,

@@ -1,0 +1,87 @@
+"""Close and compute a year of costs: the lab inventory, then 2,000 clients and 5,000 sites.
+
+For each inventory: allocate each of the 12 months of the fiscal year from
+recorded usage (generated: partial data, moved sites, heavy users; the lab:
+reserved only), close each month into a fresh SQLite ledger, close them all
+a second time (must write nothing), and project the budget from the ledger.
+Target: the generated year under 5 s (allocate + close + projection).
+
+    .venv/bin/python bench/cost.py [--clients 2000] [--sites 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from koumbit_infra.cost import Allocator, Ledger, RecordedUsage, project_budget
+from koumbit_infra.cost.budget import fiscal_months
+from koumbit_infra.cost.synthetic import generated_inventory, generated_usage
+from koumbit_infra.envs import load_env
+from koumbit_infra.inventory import Inventory
+
+
+def year(inv: Inventory, ledger_path: Path, with_usage: bool) -> dict[str, float]:
+    months = fiscal_months(inv.budget)
+    usage = {m: RecordedUsage(generated_usage(inv, m) if with_usage else ()) for m in months}
+    figures: dict[str, float] = {}
+    with Ledger.open(ledger_path) as ledger:
+        start = time.perf_counter()
+        allocator = Allocator(inv)
+        allocations = [allocator.allocate(m, usage[m]) for m in months]
+        figures["allocate"] = time.perf_counter() - start
+        mark = time.perf_counter()
+        for allocation in allocations:
+            assert ledger.close(inv.env, allocation, "bench").changed
+        figures["close"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        projection = project_budget(inv, ledger)
+        figures["project"] = time.perf_counter() - mark
+        figures["total"] = time.perf_counter() - start
+        mark = time.perf_counter()
+        for allocation in allocations:
+            assert not ledger.close(inv.env, allocation, "bench").changed
+        figures["reclose"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        back = ledger.allocation(inv.env, months[-1])
+        figures["read_month"] = time.perf_counter() - mark
+    assert back is not None and back.total_cad == allocations[-1].total_cad
+    last = allocations[-1]
+    subsidy, subsidy_list = last.solidarity_totals()
+    print(f"  {len(inv.clients)} clients, {len(last.sites)} sites, {len(inv.servers)} servers,"
+          f" {len(months)} months {months[0]}..{months[-1]}")
+    print(f"  allocate 12 months      {figures['allocate']:7.3f} s"
+          f"  ({figures['allocate'] / len(months) * 1000:.0f} ms a month)")
+    print(f"  close 12 months         {figures['close']:7.3f} s"
+          f"  (ledger {ledger_path.stat().st_size / 1e6:.1f} MB)")
+    print(f"  budget projection       {figures['project']:7.3f} s")
+    print(f"  allocate+close+project  {figures['total']:7.3f} s")
+    print(f"  re-close (no change)    {figures['reclose']:7.3f} s")
+    print(f"  read a month back       {figures['read_month']:7.3f} s")
+    print(f"  {months[-1]}: total {last.total_cad} CAD, idle {last.idle_cad} CAD,"
+          f" solidarity subsidy {subsidy} CAD (cost) / {subsidy_list} CAD (list)")
+    print(f"  year projected {projection.projected_cad} CAD of {projection.allocated_cad} CAD"
+          f" allocated{' (OVER)' if projection.over_allocation else ''}")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=2000)
+    parser.add_argument("--sites", type=int, default=5000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        print("lab inventory (reserved only):")
+        year(load_env("lab"), Path(tmp) / "lab.sqlite", with_usage=False)
+        start = time.perf_counter()
+        inv = generated_inventory(args.clients, args.sites)
+        print(f"generated inventory (built in {time.perf_counter() - start:.2f} s):")
+        figures = year(inv, Path(tmp) / "generated.sqlite", with_usage=True)
+    verdict = "under" if figures["total"] < 5 else "OVER"
+    print(f"target: generated year under 5 s: {figures['total']:.2f} s, {verdict}")
+
+
+if __name__ == "__main__":
+    main()
