@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from ipaddress import IPv4Address
 from typing import TypeVar
 
-from koumbit_infra.lab import cache, image, machines, network, nspawn
+from koumbit_infra.lab import cache, cgroups, image, machines, network, nspawn
 from koumbit_infra.lab.errors import LabError
 from koumbit_infra.lab.hosttools import ensure_host_tools, program, require_root
 from koumbit_infra.lab.mirror import host_mirrors
@@ -74,7 +75,7 @@ def up(
                 nspawn.stop(paths, server.name)
                 machines.readdress(paths, server)
                 changes.append(f"{server.name}: address changed to {server.address}")
-        _add(changes, _write_known_hosts(paths, servers))
+        _add(changes, _write_known_hosts(paths))
         to_boot = [s for s in servers if nspawn.leader_pid(paths, s.name) is None]
         for server in to_boot:
             progress(f"{server.name}: booting")
@@ -159,6 +160,7 @@ def destroy(
             changes.append("stopped apt-cacher-ng")
         for name in names:
             machines.remove_machine(paths, name)
+        cgroups.remove_all()
         for path in (paths.machines_dir, paths.run_dir, paths.console_dir):
             if path.exists():
                 shutil.rmtree(path)
@@ -260,13 +262,18 @@ def _ensure_ssh_key(paths: LabPaths) -> str | None:
     return f"generated the lab SSH key {paths.ssh_key}"
 
 
-def _write_known_hosts(paths: LabPaths, servers: Sequence[LabServer]) -> str | None:
+def _write_known_hosts(paths: LabPaths) -> str | None:
+    """Pin the host keys of every provisioned server, not only those of this call,
+    so `up` of a subset never drops a key someone else relies on."""
     entries = []
-    for server in servers:
-        keys = machines.host_public_keys(paths.machine_dir(server.name))
+    for name in _machine_names(paths):
+        address = machines.provisioned_address(paths, name)
+        if not address:
+            continue
+        keys = machines.host_public_keys(paths.machine_dir(name))
         if not keys:
-            raise LabError(f"{server.name}: its disk has no SSH host key; `lab destroy` it")
-        entries.append((server.address, keys))
+            raise LabError(f"{name}: its disk has no SSH host key; `lab destroy` it")
+        entries.append((IPv4Address(address), keys))
     content = machines.render_known_hosts(entries)
     target = paths.known_hosts
     if target.is_file() and target.read_text() == content:

@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from koumbit_infra.lab import cgroups
 from koumbit_infra.lab.errors import LabError
 from koumbit_infra.lab.hosttools import program
 from koumbit_infra.lab.network import BRIDGE
@@ -27,12 +28,17 @@ from koumbit_infra.lab.procs import (
 # PID 1, which systemd takes as "poweroff": a clean shutdown.
 CLEAN_STOP = signal.SIGTERM
 STOP_TIMEOUT_S = 60.0
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\r")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]?|\x1b[()][A-Za-z0-9]|\r")
 
-# `setsid` then exec: the shell exits at once, so nspawn is orphaned (adopted
-# by PID 1) and is never a child of `lab up` or of a test run, and it is in its
-# own session so a Ctrl-C in the caller's terminal does not reach it.
-_LAUNCH = 'log=$1; shift; setsid "$@" </dev/null >"$log" 2>&1 & echo $!'
+# The background subshell moves itself into the server's cgroups ("0" means
+# the writer), then becomes nspawn through `setsid`, keeping its pid. The shell
+# exits at once, so nspawn is orphaned (adopted by PID 1) and is never a child
+# of `lab up` or of a test run, and in its own session a Ctrl-C in the caller's
+# terminal does not reach it.
+_LAUNCH = """log=$1; groups=$2; shift 2
+{ for g in $groups; do echo 0 > "$g/cgroup.procs" || exit 1; done; exec setsid "$@"; } \
+  </dev/null >"$log" 2>&1 &
+echo $!"""
 
 
 def nspawn_argv(machine_dir: Path, name: str) -> list[str]:
@@ -80,8 +86,9 @@ def boot(paths: LabPaths, name: str) -> int:
     if console.exists():
         # Keep the previous boot's console (and its shutdown) for debugging.
         console.replace(console.with_suffix(".previous.log"))
+    groups = " ".join(str(g) for g in cgroups.prepare(name))
     done = subprocess.run(
-        ["/bin/sh", "-c", _LAUNCH, "sh", str(console), *argv],
+        ["/bin/sh", "-c", _LAUNCH, "sh", str(console), groups, *argv],
         capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
     )
     pid_text = done.stdout.strip()
@@ -111,6 +118,7 @@ def stop(paths: LabPaths, name: str, timeout: float = STOP_TIMEOUT_S) -> bool:
     inside = pids_rooted_at(machine_dir) if machine_dir.exists() else []
     if leader is None and not inside:
         paths.pid_file(name).unlink(missing_ok=True)
+        cgroups.remove(name)
         return False
     if leader is not None:
         send([leader], CLEAN_STOP)
@@ -121,10 +129,15 @@ def stop(paths: LabPaths, name: str, timeout: float = STOP_TIMEOUT_S) -> bool:
         send(_container_inits(inside), signal.SIGRTMIN + 3)
         everyone = inside
     left = wait_gone(everyone, timeout)
+    if left and leader is not None and leader in left:
+        # systemd-nspawn(1): a second SIGTERM terminates the container at once.
+        send([leader], signal.SIGTERM)
+        left = wait_gone(left, 5)
     if left:
         send([*left, *pids_rooted_at(machine_dir)], signal.SIGKILL)
         left = wait_gone(left, 10)
     paths.pid_file(name).unlink(missing_ok=True)
+    cgroups.remove(name)
     if left:
         raise LabError(f"{name}: processes {left} would not end, even with SIGKILL")
     return True

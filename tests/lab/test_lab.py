@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from koumbit_infra.lab import down, status, up
+from koumbit_infra.lab import down, nspawn, status, up
+from koumbit_infra.lab.procs import children
 from koumbit_infra.lab.ssh import remote
 
 if TYPE_CHECKING:
@@ -126,3 +127,26 @@ def test_a_stopped_server_is_started_again_by_up(lab: Lab) -> None:
     again = up(lab.servers)
     assert any(c.startswith(f"{victim.name}: booted") for c in again.changes), again.changes
     assert again.ready, again.as_dict()
+
+
+
+def test_each_server_has_its_own_host_cgroup(lab: Lab) -> None:
+    # Regression: all containers once shared the host cgroup /payload, so one
+    # server's systemd tore down the unit cgroups of the others (219/CGROUP).
+    for server in lab.servers:
+        leader = nspawn.leader_pid(lab.paths, server.name)
+        assert leader is not None
+        (init,) = children(leader)
+        cgroup = Path(f"/proc/{init}/cgroup").read_text()
+        assert f"name=systemd:/koumbit-lab/{server.name}/payload/" in cgroup, cgroup
+
+
+def test_stopping_a_unit_on_one_server_leaves_the_same_unit_on_another_alone(lab: Lab) -> None:
+    one, two = lab.servers[0], lab.servers[1]
+    unit = "koumbit-probe"
+    start = f"systemctl stop {unit} 2>/dev/null; systemd-run -q --unit={unit} sleep 600"
+    for server in (one, two):
+        assert remote(server, lab.paths, start).returncode == 0
+    assert remote(one, lab.paths, f"systemctl stop {unit}").returncode == 0
+    still = remote(two, lab.paths, f"systemctl is-active {unit}; systemctl stop {unit}")
+    assert still.stdout.strip() == "active"

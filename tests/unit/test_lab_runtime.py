@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from koumbit_infra.lab import LabError, LabServer, LabStatus, ServerStatus, lab_paths, ssh_argv
+from koumbit_infra.lab.cgroups import hierarchy_mounts, remove_tree
 from koumbit_infra.lab.nspawn import clean_console, nspawn_argv
 from koumbit_infra.lab.paths import DEFAULT_ROOT, LabPaths
 from koumbit_infra.lab.procs import pid_alive
@@ -114,3 +115,31 @@ def test_status_as_dict_is_json_ready() -> None:
     assert data["servers"] == [ok.as_dict(), bad.as_dict()]
     assert ok.as_dict()["address"] == "10.77.0.11"
     assert lab.server("mon1").failed_units == ("x.service",)
+
+
+MOUNTINFO = """\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw
+"""
+
+
+def test_servers_get_cgroups_in_the_hierarchies_systemd_uses() -> None:
+    assert hierarchy_mounts(MOUNTINFO) == [Path("/sys/fs/cgroup/systemd"),
+                                           Path("/sys/fs/cgroup/unified")]
+    pure_v2 = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"
+    assert hierarchy_mounts(pure_v2) == [Path("/sys/fs/cgroup")]
+
+
+def test_cgroup_trees_are_removed_deepest_first_and_busy_ones_kept(tmp_path: Path) -> None:
+    group = tmp_path / "koumbit-lab" / "web1"
+    (group / "payload" / "system.slice" / "nginx.service").mkdir(parents=True)
+    (group / "supervisor").mkdir()
+    busy = tmp_path / "koumbit-lab" / "web2" / "payload"
+    busy.mkdir(parents=True)
+    (busy / "cgroup.procs").write_text("42\n")  # stands for a cgroup that still has processes
+    remove_tree(tmp_path / "koumbit-lab")
+    assert not group.exists()
+    assert busy.is_dir()
