@@ -63,6 +63,11 @@ def ensure_host_tools(progress: Progress) -> str | None:
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     try:
         run(["apt-get", "update"], what="apt-get update", timeout=600, env=env)
+    except LabError as exc:
+        # A third-party source that cannot be reached fails the update, yet
+        # Debian's own lists may be fresh enough: try the install anyway.
+        progress(f"warning: {exc.message.splitlines()[0]}; installing anyway")
+    try:
         run(["apt-get", "install", "-y", "--no-install-recommends", *missing],
             what="installing host packages", timeout=1200, env=env)
     except LabError as exc:
