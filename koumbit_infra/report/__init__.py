@@ -1,0 +1,36 @@
+"""Monthly reports for the finance committee: HTML, PDF (from the same HTML) and CSV.
+
+``gather(inventory, month, ledger_path)`` reads the month from the ledger when it was
+closed there (else computes it with reserved-only usage, and the report says so);
+``render(data, lang, fmt)`` turns it into bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from koumbit_infra.report.catalogue import LANGS, Lang, label
+from koumbit_infra.report.data import ReportData, gather
+from koumbit_infra.report.focus_csv import render_csv
+from koumbit_infra.report.html import render_html
+
+Format = Literal["pdf", "html", "csv"]
+FORMATS: tuple[Format, ...] = ("pdf", "html", "csv")
+
+
+def render(data: ReportData, lang: Lang, fmt: Format) -> bytes:
+    """The report of ``data`` in ``lang`` as ``fmt``, encoded (UTF-8 for text formats)."""
+    if fmt == "csv":
+        return render_csv(data, lang).encode()
+    html = render_html(data, lang)
+    if fmt == "html":
+        return html.encode()
+    from koumbit_infra.report.pdf import html_to_pdf
+
+    return html_to_pdf(html)
+
+
+__all__ = [
+    "FORMATS", "LANGS", "Format", "Lang", "ReportData", "gather", "label", "render",
+    "render_csv", "render_html",
+]

@@ -1,0 +1,33 @@
+"""The month as CSV with FOCUS-like columns, one row per client; amounts with a dot."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from koumbit_infra.report.catalogue import Lang
+from koumbit_infra.report.data import ReportData
+
+COLUMNS = (
+    "ChargePeriodStart", "ChargePeriodEnd", "BilledCost", "EffectiveCost", "ListCost",
+    "BillingCurrency", "SubAccountId", "SubAccountName", "ChargeCategory",
+    "x_PlanName", "x_FullCost", "x_Solidarity", "x_Subsidy", "x_SubsidyListPrice", "x_Margin",
+)
+
+
+def render_csv(data: ReportData, lang: Lang) -> str:
+    """BilledCost is the price paid, EffectiveCost the cost charged (idle left out),
+    ListCost the plan's list price; the period end is exclusive, as in FOCUS."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    start, end = data.month.start.isoformat(), data.month.end.isoformat()
+    for c in sorted(data.allocation.clients, key=lambda c: c.client):
+        fr, en = data.plan_labels.get(c.plan, (c.plan, c.plan))
+        writer.writerow((
+            start, end, f"{c.paid_cad:f}", f"{c.cost_cad:f}", f"{c.list_price_cad:f}", "CAD",
+            c.client, c.name, "Usage", fr if lang == "fr" else en, f"{c.full_cost_cad:f}",
+            "true" if c.solidarity_share > 0 else "false",
+            f"{c.subsidy_cost_cad:f}", f"{c.subsidy_list_cad:f}", f"{c.margin_cad:f}",
+        ))
+    return out.getvalue()

@@ -1,0 +1,109 @@
+"""The report as one HTML page (jinja2, autoescaped); the PDF is printed from it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader
+from markupsafe import Markup
+
+from koumbit_infra.cost import ClientCost, LineKind
+from koumbit_infra.report.catalogue import Lang, label
+from koumbit_infra.report.chart import bar_chart
+from koumbit_infra.report.data import ZERO, ReportData
+from koumbit_infra.report.money import money, month_name
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("koumbit_infra.report", "templates"),
+        autoescape=True, trim_blocks=True, lstrip_blocks=True,
+    )
+
+
+def render_html(data: ReportData, lang: Lang) -> str:
+    """The whole report in ``lang``: summary with chart, clients, solidarity, servers."""
+    return _environment().get_template("report.html.j2").render(context(data, lang))
+
+
+def context(data: ReportData, lang: Lang) -> dict[str, Any]:
+    """Everything the template shows, already translated and formatted."""
+
+    def m(amount: Decimal) -> str:
+        return money(amount, lang)
+
+    def t(key: str, **values: object) -> str:
+        return label(key, lang, **values)
+
+    budget = data.budget
+    alloc = data.allocation
+    subsidy_cost, subsidy_list = alloc.solidarity_totals()
+    clients = sorted(alloc.clients, key=lambda c: c.name.casefold())
+    return {
+        "lang": lang,
+        "t": t,
+        "title": t("title"),
+        "period": month_name(data.month, lang),
+        "env": data.env,
+        "provenance": (
+            t("closed", version=data.record.version, closed_at=data.record.closed_at,
+              usage=data.record.usage_source)
+            if data.record else t("not_closed")
+        ),
+        "closed": data.closed,
+        "budget_title": t("budget", year=budget.fiscal_year),
+        "budget_months": t("budget_months", closed=len(budget.closed),
+                           months=len(budget.months)),
+        "budget_rows": [
+            (t("allocated"), m(budget.allocated_cad)),
+            (t("spent"), m(budget.spent_cad)),
+            (t("projected"), m(budget.projected_cad)),
+            (t("variance"), m(budget.variance_cad)),
+        ],
+        "over": budget.over_allocation,
+        "chart": Markup(bar_chart(t("chart"), [  # noqa: S704 - built with escape() in chart.py
+            (t(key), amount, m(amount)) for key, amount in (
+                ("allocated", budget.allocated_cad), ("spent", budget.spent_cad),
+                ("projected", budget.projected_cad))
+        ])),
+        "month_rows": [
+            (t("month_total"), m(alloc.total_cad)),
+            (t("month_idle"), m(alloc.idle_cad)),
+            (t("month_paid"), m(data.paid_cad)),
+        ],
+        "clients": [_client_row(c, data, lang) for c in clients],
+        "client_totals": (
+            m(data.paid_cad), m(sum((c.cost_cad for c in clients), ZERO)),
+            m(subsidy_cost), m(data.regular_margin_cad),
+        ),
+        "solidarity_rows": [
+            (t("solidarity_count"), str(data.solidarity_count)),
+            (t("subsidy_cost"), m(subsidy_cost)),
+            (t("subsidy_list"), m(subsidy_list)),
+            (t("regular_margin"), m(data.regular_margin_cad)),
+        ],
+        "servers": [
+            (s.server, str(s.sites), m(s.cost_cad), m(s.charged_cad), m(s.idle_cad))
+            for s in alloc.servers()
+        ],
+        "shared_lines": [
+            (line.name if lang == "fr" else line.name_en or line.name, m(line.amount_cad))
+            for line in alloc.lines if line.kind is LineKind.BUDGET_LINE
+        ],
+    }
+
+
+def _client_row(client: ClientCost, data: ReportData, lang: Lang) -> dict[str, Any]:
+    fr, en = data.plan_labels.get(client.plan, (client.plan, client.plan))
+    return {
+        "name": client.name,
+        "solidarity": client.solidarity_share > 0,
+        "plan": fr if lang == "fr" else en,
+        "paid": money(client.paid_cad, lang),
+        "cost": money(client.cost_cad, lang),
+        "subsidy": money(client.subsidy_cost_cad, lang) if client.solidarity_share > 0 else "",
+        "margin": money(client.margin_cad, lang) if client.solidarity_share < 1 else "",
+    }
