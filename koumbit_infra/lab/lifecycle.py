@@ -9,17 +9,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from ipaddress import IPv4Address
 from typing import TypeVar
 
-from koumbit_infra.lab import cache, cgroups, image, machines, network, nspawn
+from koumbit_infra.lab import cache, cgroups, image, keys, machines, network, nspawn, readiness
 from koumbit_infra.lab.errors import LabError
-from koumbit_infra.lab.hosttools import ensure_host_tools, program, require_root
-from koumbit_infra.lab.mirror import host_mirrors
+from koumbit_infra.lab.hosttools import ensure_host_tools, require_root
+from koumbit_infra.lab.mirror import HostMirrors, host_mirrors
 from koumbit_infra.lab.model import LabServer, LabStatus, Progress, ServerStatus, no_progress
 from koumbit_infra.lab.paths import LabPaths, lab_paths
-from koumbit_infra.lab.procs import run
-from koumbit_infra.lab.ssh import ssh_answers, system_state
 
 BOOT_TIMEOUT_S = 180.0
 T = TypeVar("T")
@@ -44,38 +41,8 @@ def up(
     paths = paths or lab_paths()
     changes: list[str] = []
     with _lock(paths, progress):
-        _add(changes, ensure_host_tools(progress))
-        _make_dirs(paths)
-        _add(changes, _ensure_ssh_key(paths))
-        had_bridge = network.bridge_exists()
-        _add(changes, network.ensure_bridge())
-        if not had_bridge:
-            # Links of running servers went away with the old bridge; only a
-            # reboot gives them new ones (their disks are untouched).
-            for name in _running_machines(paths):
-                progress(f"{name}: restarting, the lab bridge was missing")
-                nspawn.stop(paths, name)
-                changes.append(f"{name}: stopped to reattach it to the new bridge")
-        mirrors = host_mirrors()
-        _add(changes, cache.ensure_apt_proxy(paths, mirrors))
-        fresh = [s for s in servers if not machines.machine_ready(paths, s.name)]
-        if fresh:
-            _add(changes, image.ensure_base(paths, mirrors, progress))
-            key = paths.ssh_public_key.read_text()
-
-            def build(server: LabServer) -> None:
-                progress(f"{server.name}: creating its disk from the base image")
-                nspawn.stop(paths, server.name)
-                machines.provision(paths, server, key)
-
-            _parallel(build, fresh)
-            changes.extend(f"{s.name}: provisioned a new disk" for s in fresh)
-        for server in servers:
-            if machines.provisioned_address(paths, server.name) != str(server.address):
-                nspawn.stop(paths, server.name)
-                machines.readdress(paths, server)
-                changes.append(f"{server.name}: address changed to {server.address}")
-        _add(changes, _write_known_hosts(paths))
+        mirrors = _prepare_host(paths, changes, progress)
+        _prepare_disks(paths, servers, mirrors, changes, progress)
         to_boot = [s for s in servers if nspawn.leader_pid(paths, s.name) is None]
         for server in to_boot:
             progress(f"{server.name}: booting")
@@ -84,7 +51,7 @@ def up(
         if to_boot:
             progress(f"waiting for {', '.join(s.name for s in to_boot)} to boot and answer SSH")
         deadline = time.monotonic() + boot_timeout
-        results = _parallel(lambda s: _wait_ready(paths, s, deadline), servers)
+        results = _parallel(lambda s: readiness.wait_ready(paths, s, deadline), servers)
         network.quiet_bridge_ports()
     failures = [message for _, message in results if message]
     if failures:
@@ -106,7 +73,7 @@ def status(servers: Sequence[LabServer], *, paths: LabPaths | None = None) -> La
     network.validate_servers(servers)
     require_root()
     paths = paths or lab_paths()
-    return LabStatus(tuple(_parallel(lambda s: _probe(paths, s), servers)),
+    return LabStatus(tuple(_parallel(lambda s: readiness.probe(paths, s), servers)),
                      elapsed_s=time.monotonic() - started)
 
 
@@ -130,7 +97,7 @@ def down(
         changes = _stop_all(paths, [s.name for s in servers], progress)
         if not _running_machines(paths) and cache.stop_apt_proxy(paths):
             changes.append("stopped apt-cacher-ng")
-    statuses = tuple(_probe(paths, s) for s in servers)
+    statuses = tuple(readiness.probe(paths, s) for s in servers)
     return LabStatus(statuses, tuple(changes), elapsed_s=time.monotonic() - started)
 
 
@@ -154,7 +121,7 @@ def destroy(
     changes: list[str] = []
     with _lock(paths, progress):
         # Also machines of servers no longer in the inventory: destroy means all of it.
-        names = sorted({s.name for s in servers} | set(_machine_names(paths)))
+        names = sorted({s.name for s in servers} | set(machines.machine_names(paths)))
         changes += _stop_all(paths, names, progress)
         if cache.stop_apt_proxy(paths):
             changes.append("stopped apt-cacher-ng")
@@ -181,53 +148,51 @@ def destroy(
     return LabStatus(statuses, tuple(changes), notes=notes, elapsed_s=time.monotonic() - started)
 
 
-def _wait_ready(paths: LabPaths, server: LabServer, deadline: float) -> tuple[ServerStatus, str]:
-    """Wait for SSH then for systemd to finish booting; the message is empty on success."""
-    while not ssh_answers(server):
-        if nspawn.leader_pid(paths, server.name) is None:
-            return _failed(paths, server, "systemd-nspawn exited")
-        if time.monotonic() > deadline:
-            return _failed(paths, server, "SSH did not answer in time")
-        time.sleep(0.25)
-    while True:
-        state = system_state(server, paths, wait=True,
-                             timeout=max(5.0, deadline - time.monotonic()))
-        if state.state is not None:
-            break
-        if "Host key verification failed" in state.error:
-            return _failed(paths, server, f"its host key is not the one in {paths.known_hosts}")
-        if time.monotonic() > deadline:
-            return _failed(paths, server, f"SSH login failed: {state.error}")
-        time.sleep(0.5)
-    result = ServerStatus(server.name, server.address, True, nspawn.leader_pid(paths, server.name),
-                          True, state.state, state.failed_units)
-    if state.state in ("running", "degraded"):
-        return result, ""
-    units = f" (failed units: {', '.join(state.failed_units)})" if state.failed_units else ""
-    return _failed(paths, server, f"systemd says {state.state!r}{units}", result)
+def _prepare_host(paths: LabPaths, changes: list[str], progress: Progress) -> HostMirrors:
+    """Host tools, the lab key, the bridge and the apt proxy; returns the host's mirrors."""
+    _add(changes, ensure_host_tools(progress))
+    _make_dirs(paths)
+    _add(changes, keys.ensure_ssh_key(paths))
+    had_bridge = network.bridge_exists()
+    _add(changes, network.ensure_bridge())
+    if not had_bridge:
+        # Links of running servers went away with the old bridge; only a
+        # reboot gives them new ones (their disks are untouched).
+        for name in _running_machines(paths):
+            progress(f"{name}: restarting, the lab bridge was missing")
+            nspawn.stop(paths, name)
+            changes.append(f"{name}: stopped to reattach it to the new bridge")
+    mirrors = host_mirrors()
+    _add(changes, cache.ensure_apt_proxy(paths, mirrors))
+    return mirrors
 
 
-def _failed(
-    paths: LabPaths, server: LabServer, reason: str, result: ServerStatus | None = None
-) -> tuple[ServerStatus, str]:
-    tail = nspawn.console_tail(paths, server.name).replace("\n", "\n    ")
-    message = (f"  {server.name} ({server.address}): {reason}; last console lines "
-               f"({paths.console_log(server.name)}):\n    {tail}")
-    if result is None:
-        pid = nspawn.leader_pid(paths, server.name)
-        result = ServerStatus(server.name, server.address, pid is not None, pid, False, None)
-    return result, message
+def _prepare_disks(
+    paths: LabPaths,
+    servers: Sequence[LabServer],
+    mirrors: HostMirrors,
+    changes: list[str],
+    progress: Progress,
+) -> None:
+    """A provisioned disk per server (the base image first if needed), and known_hosts."""
+    fresh = [s for s in servers if not machines.machine_ready(paths, s.name)]
+    if fresh:
+        _add(changes, image.ensure_base(paths, mirrors, progress))
+        key = paths.ssh_public_key.read_text()
 
+        def build(server: LabServer) -> None:
+            progress(f"{server.name}: creating its disk from the base image")
+            nspawn.stop(paths, server.name)
+            machines.provision(paths, server, key)
 
-def _probe(paths: LabPaths, server: LabServer) -> ServerStatus:
-    pid = nspawn.leader_pid(paths, server.name)
-    running = nspawn.is_running(paths, server.name)
-    reachable = running and ssh_answers(server)
-    state = system_state(server, paths) if reachable else None
-    return ServerStatus(
-        server.name, server.address, running, pid, reachable,
-        state.state if state else None, state.failed_units if state else (),
-    )
+        _parallel(build, fresh)
+        changes.extend(f"{s.name}: provisioned a new disk" for s in fresh)
+    for server in servers:
+        if machines.provisioned_address(paths, server.name) != str(server.address):
+            nspawn.stop(paths, server.name)
+            machines.readdress(paths, server)
+            changes.append(f"{server.name}: address changed to {server.address}")
+    _add(changes, keys.write_known_hosts(paths))
 
 
 def _stop_all(paths: LabPaths, names: Sequence[str], progress: Progress) -> list[str]:
@@ -239,50 +204,8 @@ def _stop_all(paths: LabPaths, names: Sequence[str], progress: Progress) -> list
     return [change for change in _parallel(stop_one, names) if change]
 
 
-def _machine_names(paths: LabPaths) -> list[str]:
-    if not paths.machines_dir.is_dir():
-        return []
-    return sorted(p.name for p in paths.machines_dir.iterdir() if p.is_dir())
-
-
 def _running_machines(paths: LabPaths) -> list[str]:
-    return [n for n in _machine_names(paths) if nspawn.is_running(paths, n)]
-
-
-def _ensure_ssh_key(paths: LabPaths) -> str | None:
-    if paths.ssh_key.is_file() and paths.ssh_public_key.is_file():
-        return None
-    if paths.ssh_key.is_file():
-        public = run([program("ssh-keygen"), "-y", "-f", str(paths.ssh_key)],
-                     what="reading the lab SSH key").stdout
-        paths.ssh_public_key.write_text(public)
-        return f"restored {paths.ssh_public_key}"
-    run([program("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-C", "koumbit-lab",
-         "-f", str(paths.ssh_key)], what="generating the lab SSH key")
-    return f"generated the lab SSH key {paths.ssh_key}"
-
-
-def _write_known_hosts(paths: LabPaths) -> str | None:
-    """Pin the host keys of every provisioned server, not only those of this call,
-    so `up` of a subset never drops a key someone else relies on."""
-    entries = []
-    for name in _machine_names(paths):
-        address = machines.provisioned_address(paths, name)
-        if not address:
-            continue
-        keys = machines.host_public_keys(paths.machine_dir(name))
-        if not keys:
-            raise LabError(f"{name}: its disk has no SSH host key; `lab destroy` it")
-        entries.append((IPv4Address(address), keys))
-    content = machines.render_known_hosts(entries)
-    target = paths.known_hosts
-    if target.is_file() and target.read_text() == content:
-        return None
-    partial = target.with_suffix(".partial")
-    partial.write_text(content)
-    partial.chmod(0o644)
-    partial.rename(target)
-    return f"wrote {target}"
+    return [n for n in machines.machine_names(paths) if nspawn.is_running(paths, n)]
 
 
 def _make_dirs(paths: LabPaths) -> None:

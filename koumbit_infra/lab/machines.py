@@ -23,6 +23,12 @@ def machine_ready(paths: LabPaths, name: str) -> bool:
     return paths.machine_dir(name).is_dir() and paths.machine_marker(name).is_file()
 
 
+def machine_names(paths: LabPaths) -> list[str]:
+    if not paths.machines_dir.is_dir():
+        return []
+    return sorted(p.name for p in paths.machines_dir.iterdir() if p.is_dir())
+
+
 def provisioned_address(paths: LabPaths, name: str) -> str:
     marker = paths.machine_marker(name)
     return marker.read_text().strip() if marker.is_file() else ""
