@@ -1,6 +1,6 @@
 """Lab timings against their targets: warm `up`, restart, re-create, and (opt-in) cold `up`.
 
-Run as root:  .venv/bin/python bench/lab.py [--cold] [--env lab]
+Run as root:  .venv/bin/python bench/lab.py [--cold | --warm-only] [--env lab]
 
 - warm up:   `up` with everything already running (target < 5 s);
 - restart:   `down` then `up`, disks kept;
@@ -8,8 +8,9 @@ Run as root:  .venv/bin/python bench/lab.py [--cold] [--env lab]
 - cold up:   only with --cold, which first removes the base image and the apt
              cache (`destroy --purge`): everything is downloaded and bootstrapped again.
 
-Re-create and cold up throw away whatever was deployed on the servers. The lab
-is left up at the end.
+Restart, re-create and cold up interrupt and throw away whatever runs or was
+deployed on the servers; --warm-only times warm up alone and disturbs nothing.
+The lab is left up at the end.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def timed(label: str, action: Callable[[], object]) -> float:
     return time.monotonic() - started
 
 
-def measure(servers: tuple[LabServer, ...], cold: bool) -> dict[str, float]:
+def measure(servers: tuple[LabServer, ...], cold: bool, warm_only: bool) -> dict[str, float]:
     figures: dict[str, float] = {}
     if cold:
         destroy(servers, purge=True)
@@ -43,6 +44,8 @@ def measure(servers: tuple[LabServer, ...], cold: bool) -> dict[str, float]:
     warm = [timed("warm up", lambda: up(servers)) for _ in range(5)]
     figures["warm up"] = statistics.median(warm)
     figures["warm up (slowest of 5)"] = max(warm)
+    if warm_only:
+        return figures
     down(servers)
     figures["restart (down then up)"] = timed("up after down", lambda: up(servers))
     destroy(servers)
@@ -55,10 +58,14 @@ def main() -> int:
     parser.add_argument("--env", default="lab")
     parser.add_argument("--cold", action="store_true",
                         help="also time a cold up: removes the base image and the apt cache")
+    parser.add_argument("--warm-only", action="store_true",
+                        help="time warm up only, leaving running servers undisturbed")
     args = parser.parse_args()
+    if args.cold and args.warm_only:
+        parser.error("--cold and --warm-only exclude each other")
     servers = lab_servers(load_env(args.env).servers)
     try:
-        figures = measure(servers, args.cold)
+        figures = measure(servers, args.cold, args.warm_only)
     except LabError as exc:
         print(f"bench: lab error: {exc.message}", file=sys.stderr)
         return 3
