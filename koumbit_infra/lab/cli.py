@@ -129,7 +129,11 @@ def down(env: str, inventory_dir: Path | None) -> None:
               help="Also remove the base image, the apt cache and the lab SSH key.")
 @_lab_errors
 def destroy(env: str, inventory_dir: Path | None, purge: bool) -> None:
-    """Stop everything and remove the servers' disks, the bridge and the apt proxy."""
+    """Stop everything; remove the servers' disks, the bridge and the apt proxy.
+
+    The base image and the apt cache are kept so the next `up` takes seconds;
+    --purge removes them too.
+    """
     servers = _servers(env, inventory_dir)
     _report(lifecycle.destroy(servers, purge=purge, progress=_progress), "destroyed")
 
