@@ -1,0 +1,33 @@
+"""Database servers: MariaDB on loopback or the private address per role, root by
+unix socket only, no anonymous users nor test database, buffers sized from memory.
+
+Runnable alone: ``pyinfra inventory/lab.py deploys/database.py``.
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.operations import systemd
+
+from koumbit_infra.deploykit import current, write_all
+from koumbit_infra.inventory import Role
+from koumbit_infra.operations import mariadb, packages
+from koumbit_infra.serverconf.files import database_files
+
+
+@deploy("Database: MariaDB")
+def database() -> None:
+    inv, srv = current()
+    if not srv.has(Role.DB):
+        return
+    packages.installed(name="MariaDB packages", packages=["mariadb-server"])
+    changed = write_all(database_files(inv, srv))
+    # The buffer pool and the bind address are read at start only.
+    systemd.service(name="MariaDB: restart for new settings", service="mariadb",
+                    restarted=True, _if=changed[0].did_change)
+    systemd.service(name="MariaDB: running", service="mariadb", running=True, enabled=True)
+    mariadb.secured(name="MariaDB: root by unix socket only, no anonymous user, no test db")
+
+
+if __name__ == "builtins":  # executed by pyinfra as a deploy file, not imported
+    database()

@@ -1,0 +1,83 @@
+"""Web servers: hardened nginx with a default server that refuses unknown hosts,
+and PHP-FPM for each PHP version the inventory offers, OPcache sized from memory.
+
+Sites (deploys/sites.py) add their own vhosts and pools on top of this.
+Runnable alone: ``pyinfra inventory/lab.py deploys/web.py``.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files, server, systemd
+
+from koumbit_infra.deploykit import any_changed, current, write_all
+from koumbit_infra.inventory import Role
+from koumbit_infra.operations import packages
+from koumbit_infra.serverconf.files import web_files
+from koumbit_infra.templating import TEMPLATE_DIR
+
+# Written by the exporter: the access-log format every site's vhost uses.
+LOG_FORMAT = "etc/nginx/conf.d/koumbit-log-format.conf.j2"
+
+
+@deploy("Web: nginx")
+def nginx() -> None:
+    inv, srv = current()
+    packages.installed(name="nginx package", packages=["nginx"])
+    cfgs = [c for c in web_files(inv, srv) if c.concern == "nginx"]
+    changed = write_all(cfgs)
+    if (TEMPLATE_DIR / LOG_FORMAT).exists():
+        changed.append(files.template(
+            name="nginx: koumbit log format", src=str(TEMPLATE_DIR / LOG_FORMAT),
+            dest="/etc/nginx/conf.d/koumbit-log-format.conf", user="root", group="root",
+            mode="644", server=srv))
+    changed.append(files.link(name="nginx: default server enabled",
+                              path="/etc/nginx/sites-enabled/000-default.conf",
+                              target="/etc/nginx/sites-available/000-default.conf"))
+    # Debian's welcome site would answer for any host name.
+    changed.append(files.link(name="nginx: Debian default site removed",
+                              path="/etc/nginx/sites-enabled/default", present=False))
+    files.directory(name="nginx: per-site log dir", path="/var/log/nginx/sites",
+                    user="root", group="adm", mode="750")
+    files.directory(name="nginx: ACME challenge root", path="/var/www/letsencrypt",
+                    user="root", group="root", mode="755")
+    reload_needed = any_changed(changed)
+    server.shell(name="nginx: check the config", commands=["nginx -t -q"], _if=reload_needed)
+    systemd.service(name="nginx: reload", service="nginx", reloaded=True, _if=reload_needed)
+    systemd.service(name="nginx: running", service="nginx", running=True, enabled=True)
+
+
+@deploy("Web: PHP-FPM")
+def php_fpm() -> None:
+    inv, srv = current()
+    for version in host.loop(list(srv.php_versions)):
+        packages.installed(name=f"PHP {version} packages",
+                           packages=[f"php{version}-fpm", f"php{version}-mysql",
+                                     f"php{version}-gd", f"php{version}-xml",
+                                     f"php{version}-mbstring", f"php{version}-curl",
+                                     f"php{version}-zip", f"php{version}-intl"])
+        changed = write_all(c for c in web_files(inv, srv) if c.concern == f"php{version}")
+        # One pool shared by every site would let sites read each other's files.
+        changed.append(files.file(name=f"PHP {version}: Debian www pool removed",
+                                  path=f"/etc/php/{version}/fpm/pool.d/www.conf",
+                                  present=False))
+        restart = any_changed(changed)
+        server.shell(name=f"PHP {version}: check the config",
+                     commands=[f"php-fpm{version} -t"], _if=restart)
+        systemd.service(name=f"PHP {version}: reload", service=f"php{version}-fpm",
+                        reloaded=True, _if=restart)
+        systemd.service(name=f"PHP {version}: running", service=f"php{version}-fpm",
+                        running=True, enabled=True)
+
+
+@deploy("Web")
+def web() -> None:
+    _, srv = current()
+    if srv.has(Role.WEB):
+        nginx()
+        php_fpm()
+
+
+if __name__ == "builtins":  # executed by pyinfra as a deploy file, not imported
+    web()

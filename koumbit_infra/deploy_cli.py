@@ -1,0 +1,58 @@
+"""``koumbit-infra deploy``: every server concern (deploys/all.py) through pyinfra.
+
+The inventory is validated first (exit 2, nothing contacted, if invalid);
+then pyinfra runs from the venv this program runs from, and its exit status
+is returned as is.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from koumbit_infra.envs import CHECKOUT, inventory_base
+
+DEPLOY_FILE = CHECKOUT / "deploys" / "all.py"
+
+
+def pyinfra_argv(env_file: Path, deploy_file: Path, limit: str | None, dry: bool,
+                 json_output: bool) -> list[str]:
+    """The pyinfra command line this deploy runs."""
+    pyinfra = Path(sys.executable).with_name("pyinfra")
+    argv = [str(pyinfra), "-y", str(env_file), str(deploy_file)]
+    if limit:
+        argv += ["--limit", limit]
+    if dry:
+        argv.append("--dry")
+    if json_output:
+        argv.append("--json")
+    return argv
+
+
+@click.command()
+@click.option("--env", default="lab", show_default=True,
+              help="Environment: a folder under inventory/ with its <env>.py beside it.")
+@click.option("--limit", default=None, help="Only this host or group (pyinfra --limit).")
+@click.option("--dry", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--json", "json_output", is_flag=True,
+              help="pyinfra's JSON results on stdout (used by tests and bench).")
+@click.option("--deploy-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=DEPLOY_FILE, show_default=True, help="Deploy file to run.")
+def deploy(env: str, limit: str | None, dry: bool, json_output: bool, deploy_file: Path) -> None:
+    """Converge the servers of ENV to the inventory (pyinfra's exit status)."""
+    from koumbit_infra.cli import load_or_exit
+
+    load_or_exit(env)  # exit 2 with every problem, before any host is contacted
+    env_file = inventory_base() / f"{env}.py"
+    if not env_file.is_file():
+        click.echo(f"no pyinfra inventory file {env_file}", err=True)
+        sys.exit(2)
+    argv = pyinfra_argv(env_file.resolve(), deploy_file.resolve(), limit, dry, json_output)
+    # pyinfra imports deploys/ from its working directory: the checkout.
+    done = subprocess.run(argv, cwd=CHECKOUT, check=False,
+                          env={**os.environ, "PYTHONPATH": str(CHECKOUT)})
+    sys.exit(done.returncode)

@@ -1,0 +1,38 @@
+"""Debian packages, installed without recommends, refreshing apt lists only when needed."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+from pyinfra.api.operation import operation
+from pyinfra.context import host
+from pyinfra.facts.deb import DebPackages
+
+_APT = "DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Options::=--force-confdef" \
+       " -o Dpkg::Options::=--force-confold"
+
+
+@operation()
+def installed(packages: list[str]) -> Generator[str, None, None]:
+    """Install the ``packages`` that are missing, with --no-install-recommends.
+
+    apt lists are refreshed only when something must be installed, so a
+    converged server runs no apt command at all (pyinfra's ``update=True``
+    would refresh, and report a change, on every run).
+    """
+    present = host.get_fact(DebPackages)
+    missing = [p for p in packages if p not in present]
+    if not missing:
+        host.noop(f"installed: {', '.join(packages)}")
+        return
+    yield f"{_APT} update -qq"
+    yield f"{_APT} install --no-install-recommends {' '.join(missing)}"
+
+
+@operation()
+def removed(packages: list[str]) -> Generator[str, None, None]:
+    """Purge the ``packages`` that are installed."""
+    present = host.get_fact(DebPackages)
+    found = [p for p in packages if p in present]
+    if found:
+        yield f"{_APT} purge {' '.join(found)}"

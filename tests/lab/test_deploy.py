@@ -1,0 +1,169 @@
+"""The server deploys on the real lab: converged once, idempotent, locked down as intended."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from deploy_fixture import Deployment, deployed
+
+from koumbit_infra.envs import load_env
+from koumbit_infra.inventory import Inventory, Role
+from koumbit_infra.lab.ssh import remote
+from koumbit_infra.serverconf import firewall
+from koumbit_infra.serverconf.files import base_files
+from koumbit_infra.templating import render
+
+if TYPE_CHECKING:
+    from conftest import Lab
+
+pytestmark = pytest.mark.lab
+__all__ = ["deployed"]  # the fixture, imported for this module's tests
+
+SERVICES = {
+    Role.WEB: ("nginx", "php8.2-fpm"),
+    Role.DB: ("mariadb",),
+}
+EVERYWHERE = ("ssh", "nftables", "fail2ban", "prometheus-node-exporter", "apt-daily-upgrade.timer")
+
+
+@pytest.fixture(scope="module")
+def inv() -> Inventory:
+    return load_env("lab")
+
+
+def run(lab: Lab, name: str, command: str, timeout: float = 120) -> str:
+    done = remote(lab.server(name), lab.paths, command, timeout=timeout)
+    assert done.returncode == 0, f"{name}: {command}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def can_connect(lab: Lab, source: str, address: str, port: int) -> bool:
+    """Whether ``source`` opens a TCP connection to ``address:port`` within 3 s."""
+    code = (f"import socket; socket.create_connection(('{address}', {port}), 3)")
+    done = remote(lab.server(source), lab.paths, f'python3 -c "{code}"', timeout=30)
+    return done.returncode == 0
+
+
+def test_deploy_converges_without_error(deployed: Deployment) -> None:
+    assert deployed.first.returncode == 0
+    assert deployed.first.errors() == []
+
+
+def test_second_deploy_changes_nothing(deployed: Deployment) -> None:
+    second = deployed.second
+    assert second.returncode == 0, second.stderr
+    assert second.results["results"]["totals"]["error"] == 0
+    assert second.changed() == [], "operations that changed on the second run"
+    assert second.results["results"]["totals"]["success"] == 0
+
+
+def test_services_are_active(deployed: Deployment, lab: Lab, inv: Inventory) -> None:
+    for server in inv.servers:
+        units = list(EVERYWHERE)
+        for role, extra in SERVICES.items():
+            if server.has(role):
+                units += extra
+        if any(c.server.name == server.name for c in _clients(inv)):
+            units.append("koumbit-backup.timer")
+        states = run(lab, server.name, f"systemctl is-active {' '.join(units)}").split()
+        assert dict(zip(units, states, strict=True)) == dict.fromkeys(units, "active")
+        assert run(lab, server.name, "systemctl is-system-running || true").strip() == "running"
+
+
+def _clients(inv: Inventory) -> tuple[object, ...]:
+    from koumbit_infra.serverconf.backup import backup_clients
+
+    return backup_clients(inv)
+
+
+def _listening(lab: Lab, name: str) -> set[str]:
+    out = run(lab, name, "ss -Hltn")
+    return {line.split()[3] for line in out.splitlines() if line.strip()}
+
+
+def test_listening_sockets_are_exactly_the_intended_ones(
+    deployed: Deployment, lab: Lab, inv: Inventory
+) -> None:
+    for server in inv.servers:
+        want = {"0.0.0.0:22", "[::]:22", f"{server.address}:9100"}
+        if server.has(Role.WEB):
+            want |= {"0.0.0.0:80", "[::]:80", "0.0.0.0:443", "[::]:443"}
+        if server.has(Role.DB):
+            want.add("127.0.0.1:3306")
+        assert _listening(lab, server.name) == want, server.name
+
+
+def test_nftables_ruleset_is_exactly_the_rendered_one(
+    deployed: Deployment, lab: Lab, inv: Inventory, tmp_path: Path
+) -> None:
+    for server in inv.servers:
+        cfg = next(c for c in base_files(inv, server) if c.concern == "firewall")
+        path = tmp_path / f"{server.name}.nft"
+        path.write_text(render(cfg.template, **cfg.context))
+        # nft's own listing of the intended file, loaded in a throw-away network namespace.
+        expected = subprocess.run(
+            ["unshare", "--net", "sh", "-c", f"nft -f {path} && nft list table inet koumbit"],
+            capture_output=True, text=True, check=True).stdout
+        live = run(lab, server.name, "nft list table inet koumbit")
+        assert _normalise(live) == _normalise(expected), server.name
+        tables = set(run(lab, server.name, "nft list tables").split("\n")) - {""}
+        assert tables <= {"table inet koumbit", "table inet f2b-table"}, tables
+
+
+def _normalise(ruleset: str) -> list[str]:
+    # Counters and handles are runtime state, not intent.
+    return [re.sub(r"\s+", " ", line).strip() for line in ruleset.splitlines() if line.strip()]
+
+
+def test_ports_not_opened_are_unreachable_from_other_servers(
+    deployed: Deployment, lab: Lab
+) -> None:
+    assert not can_connect(lab, "mon1", "10.77.0.11", 3306)
+    assert can_connect(lab, "mon1", "10.77.0.11", firewall.NODE_EXPORTER_PORT)
+    assert not can_connect(lab, "web2", "10.77.0.11", firewall.NODE_EXPORTER_PORT)
+    assert can_connect(lab, "web2", "10.77.0.11", 80)
+
+
+def test_sshd_refuses_passwords(deployed: Deployment, lab: Lab) -> None:
+    effective = run(lab, "web2", "sshd -T")
+    for line in ("passwordauthentication no", "kbdinteractiveauthentication no",
+                 "authenticationmethods publickey", "permitrootlogin without-password"):
+        assert line in effective
+    # Ask the live daemon from another server which methods it offers. One
+    # failed login per run; unban first so reruns are never blocked by fail2ban.
+    run(lab, "web2", "fail2ban-client set sshd unbanip 10.77.0.31 >/dev/null 2>&1 || true")
+    done = remote(lab.server("mon1"), lab.paths,
+                  "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+                  " -o PreferredAuthentications=password,keyboard-interactive"
+                  " -o PubkeyAuthentication=no -o ConnectTimeout=5 root@10.77.0.12 true",
+                  timeout=30)
+    assert done.returncode == 255
+    assert "Permission denied (publickey)" in done.stderr, done.stderr
+
+
+def test_a_backup_runs_and_restic_check_passes(deployed: Deployment, lab: Lab) -> None:
+    run(lab, "web1", "systemctl start koumbit-backup.service", timeout=600)
+    snapshots = run(lab, "web1", "koumbit-restic snapshots --json")
+    assert snapshots.strip().startswith("[") and '"hostname":"web1"' in snapshots
+    assert "no errors were found" in run(lab, "web1", "koumbit-restic check", timeout=600)
+    # The password file is root's alone, and no process argv carries it.
+    assert run(lab, "web1", "stat -c %a:%U /etc/koumbit/backup/password").strip() == "600:root"
+
+
+def test_backup_account_is_sftp_only(deployed: Deployment, lab: Lab) -> None:
+    done = remote(lab.server("web1"), lab.paths,
+                  "ssh -F /etc/koumbit/backup/ssh_config koumbit-backup id", timeout=30)
+    assert "This service allows sftp connections only" in done.stdout + done.stderr \
+        or done.returncode != 0
+    assert "uid=" not in done.stdout
+
+
+def test_lab_ca_is_trusted_everywhere(deployed: Deployment, lab: Lab, inv: Inventory) -> None:
+    for server in inv.servers:
+        out = run(lab, server.name, "openssl verify /usr/local/share/ca-certificates/"
+                  "koumbit-lab-ca.crt")
+        assert out.strip().endswith("OK")
