@@ -2,16 +2,74 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
+from itertools import pairwise
 
 from koumbit_infra.cost.apportion import CENT
 from koumbit_infra.cost.period import Month
 from koumbit_infra.cost.results import ClientCost
-from koumbit_infra.inventory import Client, Inventory
+from koumbit_infra.inventory import Client, Inventory, Plan
 
 
 def _cad(amount: Decimal) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass
+class _Sums:
+    """Unrounded month fractions and amounts, summed over the month's segments."""
+
+    active: Decimal = Decimal(0)
+    solidarity: Decimal = Decimal(0)
+    list_price: Decimal = Decimal(0)
+    solidarity_list: Decimal = Decimal(0)
+    solidarity_paid: Decimal = Decimal(0)
+    regular_paid: Decimal = Decimal(0)
+
+
+def _breakpoints(client: Client, plan: Plan, month: Month) -> list[date]:
+    """The days the month is cut at: client start, solidarity start, price changes."""
+    inside = {
+        d for d in (client.since, client.solidarity.since if client.solidarity else None)
+        if d is not None and month.start < d < month.end
+    }
+    inside |= set(plan.price_changes_within(month.start, month.end))
+    inside |= {h.until for h in client.price_history if month.start < h.until < month.end}
+    return [month.start, *sorted(inside), month.end]
+
+
+def _paid_before_solidarity(client: Client, plan: Plan, day: date) -> Decimal:
+    """What a solidarity client paid before its account began.
+
+    Its price history says, where it reaches back that far; otherwise the
+    client is taken to have paid the plan's list price.
+    """
+    if client.price_history and day < client.price_history[-1].until:
+        return client.paid_on(day)
+    return plan.price_on(day)
+
+
+def _sum_segments(client: Client, plan: Plan, month: Month) -> _Sums:
+    sums = _Sums()
+    cuts = _breakpoints(client, plan, month)
+    for start, end in pairwise(cuts):
+        if client.since is not None and start < client.since:
+            continue
+        fraction = Decimal((end - start).days * 24) / Decimal(month.hours)
+        list_price = plan.price_on(start) * fraction
+        sums.active += fraction
+        sums.list_price += list_price
+        if client.solidarity is not None and start >= client.solidarity.since:
+            sums.solidarity += fraction
+            sums.solidarity_list += list_price
+            sums.solidarity_paid += client.paid_on(start) * fraction
+        elif client.solidarity is not None:
+            sums.regular_paid += _paid_before_solidarity(client, plan, start) * fraction
+        else:
+            sums.regular_paid += client.paid_on(start) * fraction
+    return sums
 
 
 def client_cost(
@@ -19,35 +77,26 @@ def client_cost(
 ) -> ClientCost:
     """The client's month, given what its sites were charged (already to the cent).
 
-    Prices are pro-rated from ``client.since``. A client whose solidarity
-    account began inside the month is split at ``solidarity.since``: before
-    it, the client is taken to have paid the plan's list price (the inventory
-    keeps no price history); after it, ``monthly_price_paid_cad``. Its cost is
-    split in the same proportion. Each derived amount is rounded once, here.
+    The month is cut into segments at the client's start, the start of its
+    solidarity account, and every change of the plan's list price or of the
+    client's price (their ``price_history``); each segment is pro-rated by its
+    hours. The cost is split between solidarity and regular time in the same
+    proportion. Each derived amount is rounded once, here.
     """
-    list_monthly = inv.plan(client.plan).monthly_price_cad
-    active = month.fraction_from(client.since)
-    if client.solidarity is None:
-        solidarity = Decimal(0)
-    else:
-        later = max(d for d in (client.since, client.solidarity.since) if d is not None)
-        solidarity = month.fraction_from(later)
-    regular = active - solidarity
-    share = solidarity / active if active else Decimal(0)
-    solidarity_cost = _cad(cost_cad * share)
-    solidarity_paid = _cad(client.monthly_price_paid_cad * solidarity)
-    regular_price = list_monthly if client.is_solidarity else client.monthly_price_paid_cad
+    sums = _sum_segments(client, inv.plan(client.plan), month)
+    share = sums.solidarity / sums.active if sums.active else Decimal(0)
+    solidarity_paid = _cad(sums.solidarity_paid)
     return ClientCost(
         client=client.slug,
         name=client.name,
         plan=client.plan,
         is_solidarity=client.is_solidarity,
         solidarity_share=share,
-        list_price_cad=_cad(list_monthly * active),
-        paid_cad=solidarity_paid + _cad(regular_price * regular),
+        list_price_cad=_cad(sums.list_price),
+        paid_cad=solidarity_paid + _cad(sums.regular_paid),
         cost_cad=cost_cad,
         full_cost_cad=full_cost_cad,
-        solidarity_cost_cad=solidarity_cost,
-        solidarity_list_cad=_cad(list_monthly * solidarity),
+        solidarity_cost_cad=_cad(cost_cad * share),
+        solidarity_list_cad=_cad(sums.solidarity_list),
         solidarity_paid_cad=solidarity_paid,
     )

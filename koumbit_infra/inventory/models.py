@@ -202,6 +202,30 @@ class ServersFile(_Model):
 # --- plans.yaml -----------------------------------------------------------
 
 
+class EarlierPrice(_Model):
+    """A price that was in force until a date (exclusive); the current price is the main key."""
+
+    until: date = Field(description="First day the next price applied.")
+    monthly_price_cad: Cad = Field(description="The price before that day, CAD/month.")
+
+
+def _check_history(history: tuple[EarlierPrice, ...]) -> tuple[EarlierPrice, ...]:
+    days = [h.until for h in history]
+    if days != sorted(set(days)):
+        raise ValueError("price_history must list different 'until' dates, oldest first")
+    return history
+
+
+def _price_on(current: Decimal, history: tuple[EarlierPrice, ...], day: date) -> Decimal:
+    for earlier in history:
+        if day < earlier.until:
+            return earlier.monthly_price_cad
+    return current
+
+
+PriceHistory = Annotated[tuple[EarlierPrice, ...], AfterValidator(_check_history)]
+
+
 class Plan(_Model):
     name: Name = Field(description="Plan identifier used by clients.")
     label_fr: str = Field(description="Plan name shown in French reports.")
@@ -218,6 +242,17 @@ class Plan(_Model):
     backups_kept_daily: int = Field(7, ge=1, le=366, description="Daily backups kept.")
     backups_kept_weekly: int = Field(4, ge=0, le=520, description="Weekly backups kept.")
     backups_kept_monthly: int = Field(3, ge=0, le=120, description="Monthly backups kept.")
+    price_history: PriceHistory = Field(
+        (), description="Earlier list prices, oldest first (monthly_price_cad is the current one)."
+    )
+
+    def price_on(self, day: date) -> Decimal:
+        """List price in force on ``day``, CAD/month."""
+        return _price_on(self.monthly_price_cad, self.price_history, day)
+
+    def price_changes_within(self, start: date, end: date) -> tuple[date, ...]:
+        """Days in [start, end) on which the list price changed."""
+        return tuple(h.until for h in self.price_history if start < h.until < end)
 
     @property
     def memory_reserved_bytes(self) -> int:
@@ -301,6 +336,13 @@ class Client(_Model):
     since: date | None = Field(None, description="Client since.")
     contact: Contact
     sites: tuple[Site, ...] = Field((), description="The client's sites.")
+    price_history: PriceHistory = Field(
+        (), description="Earlier prices paid, oldest first (monthly_price_paid_cad is current)."
+    )
+
+    def paid_on(self, day: date) -> Decimal:
+        """Price the client paid on ``day``, CAD/month."""
+        return _price_on(self.monthly_price_paid_cad, self.price_history, day)
 
     @property
     def is_solidarity(self) -> bool:

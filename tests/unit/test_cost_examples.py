@@ -26,6 +26,7 @@ from koumbit_infra.inventory.models import (
     Client,
     Cms,
     Contact,
+    EarlierPrice,
     Plan,
     Server,
     ServerCost,
@@ -249,3 +250,49 @@ def test_plan_and_server_views_add_up():
         D("100.00"), D("36.25"), D("63.75"))
     assert (server.cpu_cad, server.memory_cad, server.disk_cad) == (
         D("50.00"), D("25.00"), D("25.00"))
+
+
+def test_plan_price_changed_mid_month_is_pro_rated_by_days():
+    # List price 30.00 until June 16, 40.00 from then: 15 days each, 15.00 + 20.00.
+    raised = PLAN.model_copy(update={"price_history": (
+        EarlierPrice(until=date(2026, 6, 16), monthly_price_cad=D("30.00")),)})
+    inv = inventory_from(
+        [web("web1")], [client("b", "b.test", paid="10.00", solidarity=date(2020, 1, 1))],
+        budget(), plans=[raised],
+    )
+    cb = allocate(inv, JUNE, prices=PRICES).clients[0]
+    assert cb.list_price_cad == D("35.00")
+    assert cb.subsidy_list_cad == D("25.00")  # 35.00 - 10.00
+    # The same plan in a later month is at its current price.
+    later = allocate(inv, Month(2026, 7), prices=PRICES).clients[0]
+    assert later.list_price_cad == D("40.00")
+
+
+def test_plan_price_changed_mid_year_changes_the_months_after():
+    raised = PLAN.model_copy(update={"price_history": (
+        EarlierPrice(until=date(2026, 10, 1), monthly_price_cad=D("30.00")),)})
+    inv = inventory_from([web("web1")], [client("a", "a.test")], budget(), plans=[raised])
+    listed = [allocate(inv, Month(2026, m), prices=PRICES).clients[0].list_price_cad
+              for m in (8, 9, 10, 11)]
+    assert listed == [D("30.00"), D("30.00"), D("40.00"), D("40.00")]
+
+
+def test_client_price_history_is_what_a_regular_client_paid():
+    # Paid 35.00 until June 21 (20 days), 40.00 after (10 days): 23.33 + 13.33 = 36.67.
+    regular = client("a", "a.test").model_copy(update={"price_history": (
+        EarlierPrice(until=date(2026, 6, 21), monthly_price_cad=D("35.00")),)})
+    inv = inventory_from([web("web1")], [regular], budget(), plans=[PLAN])
+    ca = allocate(inv, JUNE, prices=PRICES).clients[0]
+    assert ca.paid_cad == D("36.67")
+    assert ca.list_price_cad == D("40.00")
+
+
+def test_price_history_dates_must_increase() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="oldest first"):
+        PLAN.model_validate({**PLAN.model_dump(), "price_history": [
+            {"until": "2026-10-01", "monthly_price_cad": "30.00"},
+            {"until": "2026-05-01", "monthly_price_cad": "25.00"},
+        ]})
