@@ -1,6 +1,6 @@
 """Monthly reports for the finance committee: HTML, PDF (from the same HTML) and CSV.
 
-``gather(inventory, month, ledger_path)`` reads the month from the ledger when it was
+``gather(inventory, month_or_months, ledger_path)`` reads each month from the ledger when it was
 closed there (else computes it with reserved-only usage, and the report says so);
 ``render(data, lang, fmt)`` turns it into bytes.
 """

@@ -22,6 +22,19 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Month not closed: computed here with reserved usage only (each site is charged its"
         " reservation). The figures will change when the month is closed.",
     ),
+    "fiscal_period": (
+        "année financière {year} ({first} à {last})",
+        "fiscal year {year} ({first} to {last})",
+    ),
+    "period_closed": (
+        "{closed} mois sur {months} clôturés dans le registre.",
+        "{closed} of {months} months closed in the ledger.",
+    ),
+    "period_not_closed": (
+        "Les mois non clôturés sont calculés ici avec l'usage réservé seulement.",
+        "Months not closed are computed here with reserved usage only.",
+    ),
+    "period_total": ("Coût total de la période", "Total cost of the period"),
     "summary": ("Sommaire", "Summary"),
     "budget": ("Budget de l'année financière {year}", "Budget of fiscal year {year}"),
     "budget_months": (

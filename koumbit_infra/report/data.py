@@ -1,8 +1,9 @@
-"""What a monthly report shows: the month's allocation (closed or computed) and the budget."""
+"""What a report shows: a period's allocation (closed or computed) and the budget."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,7 @@ from koumbit_infra.cost import (
     allocate,
     project_budget,
 )
+from koumbit_infra.cost.combine import combine
 from koumbit_infra.inventory import Inventory
 
 ZERO = Decimal("0.00")
@@ -24,18 +26,37 @@ ZERO = Decimal("0.00")
 
 @dataclass(frozen=True)
 class ReportData:
-    """One month of one environment, with where its figures came from."""
+    """One period (a month, or the months of a fiscal year so far) of one environment."""
 
     env: str
-    month: Month
-    allocation: Allocation
+    months: tuple[Month, ...]
+    allocation: Allocation  # the period's months added up
     budget: BudgetProjection
-    record: CloseRecord | None  # the ledger's version, or None when computed on the spot
+    records: tuple[CloseRecord | None, ...]  # per month: the ledger's version, or None
     plan_labels: dict[str, tuple[str, str]]  # plan name: (French, English)
+    fiscal_year: str | None = None  # set for a fiscal-year report
+
+    @property
+    def month(self) -> Month:
+        """The first month of the period."""
+        return self.months[0]
+
+    @property
+    def last_month(self) -> Month:
+        return self.months[-1]
+
+    @property
+    def record(self) -> CloseRecord | None:
+        """The ledger's version of a one-month report."""
+        return self.records[0] if len(self.records) == 1 else None
+
+    @property
+    def closed_count(self) -> int:
+        return sum(r is not None for r in self.records)
 
     @property
     def closed(self) -> bool:
-        return self.record is not None
+        return self.closed_count == len(self.months)
 
     @property
     def paid_cad(self) -> Decimal:
@@ -51,20 +72,29 @@ class ReportData:
         return sum(1 for c in self.allocation.clients if c.solidarity_share > 0)
 
 
-def gather(inv: Inventory, month: Month, ledger_path: Path | None) -> ReportData:
-    """Read ``month`` from the ledger if it was closed there, else compute it (reserved only).
+def gather(
+    inv: Inventory, months: Month | Sequence[Month], ledger_path: Path | None,
+    *, fiscal_year: str | None = None,
+) -> ReportData:
+    """Each month from the ledger if it was closed there, else computed (reserved only).
 
     A missing ledger file is not created: an empty in-memory ledger stands in for it.
     """
+    wanted = (months,) if isinstance(months, Month) else tuple(months)
+    if not wanted:
+        raise ValueError("a report needs at least one month")
     if ledger_path is not None and ledger_path.exists():
         ledger = Ledger.open(ledger_path)
     else:
         ledger = Ledger(sqlite3.connect(":memory:"))
+    allocations: list[Allocation] = []
+    records: list[CloseRecord | None] = []
     with ledger:
-        allocation = ledger.allocation(inv.env, month)
-        record = ledger.latest(inv.env, month) if allocation is not None else None
+        for month in wanted:
+            closed = ledger.allocation(inv.env, month)
+            records.append(ledger.latest(inv.env, month) if closed is not None else None)
+            allocations.append(closed or allocate(inv, month, ReservedOnly()))
         budget = project_budget(inv, ledger)
-    if allocation is None:
-        allocation = allocate(inv, month, ReservedOnly())
     labels = {p.name: (p.label_fr, p.label_en) for p in inv.plans}
-    return ReportData(inv.env, month, allocation, budget, record, labels)
+    return ReportData(inv.env, wanted, combine(allocations), budget, tuple(records), labels,
+                      fiscal_year)

@@ -1,4 +1,4 @@
-"""The month as CSV with FOCUS-like columns, one row per client; amounts with a dot."""
+"""The period as CSV with FOCUS-like columns, one row per client; amounts with a dot."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def render_csv(data: ReportData, lang: Lang) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
-    start, end = data.month.start.isoformat(), data.month.end.isoformat()
+    start, end = data.month.start.isoformat(), data.last_month.end.isoformat()
     for c in sorted(data.allocation.clients, key=lambda c: c.client):
         fr, en = data.plan_labels.get(c.plan, (c.plan, c.plan))
         writer.writerow((

@@ -46,13 +46,9 @@ def context(data: ReportData, lang: Lang) -> dict[str, Any]:
         "lang": lang,
         "t": t,
         "title": t("title"),
-        "period": month_name(data.month, lang),
+        "period": period_name(data, lang),
         "env": data.env,
-        "provenance": (
-            t("closed", version=data.record.version, closed_at=data.record.closed_at,
-              usage=data.record.usage_source)
-            if data.record else t("not_closed")
-        ),
+        "provenance": _provenance(data, lang),
         "closed": data.closed,
         "budget_title": t("budget", year=budget.fiscal_year),
         "budget_months": t("budget_months", closed=len(budget.closed),
@@ -70,7 +66,7 @@ def context(data: ReportData, lang: Lang) -> dict[str, Any]:
                 ("projected", budget.projected_cad))
         ])),
         "month_rows": [
-            (t("month_total"), m(alloc.total_cad)),
+            (t("month_total" if len(data.months) == 1 else "period_total"), m(alloc.total_cad)),
             (t("month_idle"), m(alloc.idle_cad)),
             (t("month_paid"), m(data.paid_cad)),
         ],
@@ -94,6 +90,25 @@ def context(data: ReportData, lang: Lang) -> dict[str, Any]:
             for line in alloc.lines if line.kind is LineKind.BUDGET_LINE
         ],
     }
+
+
+def period_name(data: ReportData, lang: Lang) -> str:
+    """"novembre 2026", or "année financière 2026-2027 (avril à novembre 2026)"."""
+    if data.fiscal_year is None and len(data.months) == 1:
+        return month_name(data.month, lang)
+    return label("fiscal_period", lang, year=data.fiscal_year or "",
+                 first=month_name(data.month, lang), last=month_name(data.last_month, lang))
+
+
+def _provenance(data: ReportData, lang: Lang) -> str:
+    record = data.record
+    if record is not None:
+        return label("closed", lang, version=record.version, closed_at=record.closed_at,
+                     usage=record.usage_source)
+    if len(data.months) == 1:
+        return label("not_closed", lang)
+    note = label("period_closed", lang, closed=data.closed_count, months=len(data.months))
+    return note if data.closed else f"{note} {label('period_not_closed', lang)}"
 
 
 def _client_row(client: ClientCost, data: ReportData, lang: Lang) -> dict[str, Any]:
