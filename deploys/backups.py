@@ -13,7 +13,7 @@ from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.operations import files, server, systemd
 
-from koumbit_infra.deploykit import any_changed, current, write_all
+from koumbit_infra.deploykit import any_changed, current, fact_of, write_all
 from koumbit_infra.facts.backup import SshPublicKey
 from koumbit_infra.inventory import Role
 from koumbit_infra.operations import files as remote_files
@@ -89,7 +89,7 @@ def client_service() -> None:
     client = backup.client_of(inv, srv)
     if client is None:
         return
-    host_key = inventory.get_host(client.target.name).get_fact(SshPublicKey, path=HOST_KEY)
+    host_key = fact_of(client.target.name, SshPublicKey, path=HOST_KEY)
     changed = write_all(backup_files(inv, srv, host_key or ""))
     systemd.daemon_reload(name="Backups: systemd reload", _if=any_changed(changed))
     systemd.service(name="Backups: daily timer", service="koumbit-backup.timer", running=True,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.server import Users
 from pyinfra.operations import files, server, systemd
 
-from koumbit_infra.deploykit import current, write
+from koumbit_infra.deploykit import any_changed, current, write
 from koumbit_infra.facts.system import Virtualisation
 from koumbit_infra.operations import packages
 from koumbit_infra.serverconf.files import base_files
@@ -23,9 +24,28 @@ BASE_PACKAGES = [
     "openssh-server", "sudo", "nftables", "fail2ban", "python3-systemd",
     "unattended-upgrades", "systemd-timesyncd", "ca-certificates",
     # lynis' advice that holds on a web host: package integrity checks, a
-    # private /tmp per login session, restarts after library upgrades.
-    "debsums", "libpam-tmpdir", "needrestart", "apt-listchanges",
+    # private /tmp per login session, restarts after library upgrades,
+    # password quality (for any account that ever gets one), patch levels,
+    # process accounting, a rootkit scanner. Not apt-listbugs: it queries
+    # bugs.debian.org on every install and stalls where that is unreachable.
+    "debsums", "libpam-tmpdir", "needrestart", "apt-listchanges", "libpam-pwquality",
+    "apt-show-versions", "sysstat", "rkhunter",
 ]
+# Process accounting needs CAP_SYS_PACCT, which a container does not get:
+# its service fails there and leaves systemd degraded.
+REAL_MACHINE_PACKAGES = ["acct"]
+# /etc/login.defs: new accounts get private homes; password rules for the
+# day an account gets a password (none has one today: keys only).
+LOGIN_DEFS = {
+    "UMASK": "027",
+    "HOME_MODE": "0750",
+    "PASS_MAX_DAYS": "365",
+    "PASS_MIN_DAYS": "1",
+    "SHA_CRYPT_MIN_ROUNDS": "100000",
+    "SHA_CRYPT_MAX_ROUNDS": "200000",
+}
+CRON_DIRS = ("/etc/cron.d", "/etc/cron.daily", "/etc/cron.hourly", "/etc/cron.weekly",
+             "/etc/cron.monthly")
 
 
 @deploy("Base: apt proxy and packages")
@@ -35,6 +55,8 @@ def apt_and_packages() -> None:
     if "apt" in cfgs:
         write(cfgs["apt"])  # before anything is installed, so installs use the cache
     packages.installed(name="Base packages", packages=BASE_PACKAGES)
+    if host.get_fact(Virtualisation) == "none":
+        packages.installed(name="Real machine packages", packages=REAL_MACHINE_PACKAGES)
 
 
 @deploy("Base: admin accounts")
@@ -115,6 +137,39 @@ def services() -> None:
                     _if=journald.did_change)
 
 
+@deploy("Base: hardening")
+def hardening() -> None:
+    inv, srv = current()
+    cfgs = [c for c in base_files(inv, srv) if c.concern.startswith(("hardening", "sysctl"))]
+    written: dict[str, list[OperationMeta]] = {c.concern: [] for c in cfgs}
+    for cfg in host.loop(cfgs):
+        written[cfg.concern].append(write(cfg))
+    # Network keys live in the server's network namespace: apply them now.
+    # Kernel keys are applied by systemd-sysctl at boot; a container cannot
+    # set them (its host's kernel decides), so they are only applied outside one.
+    server.shell(name="sysctl: network keys applied",
+                 commands=["sysctl -q -p /etc/sysctl.d/90-koumbit-net.conf"],
+                 _if=any_changed(written["sysctl-net"]))
+    if host.get_fact(Virtualisation) == "none":
+        server.shell(name="sysctl: kernel keys applied",
+                     commands=["sysctl -q -p /etc/sysctl.d/90-koumbit-kernel.conf"],
+                     _if=any_changed(written["sysctl-kernel"]))
+    for key, value in host.loop(sorted(LOGIN_DEFS.items())):
+        files.line(name=f"login.defs: {key} {value}", path="/etc/login.defs",
+                   line=rf"^#?{key}\s.*", replace=f"{key} {value}", extended_regex=True)
+    for path in host.loop(list(CRON_DIRS)):
+        files.directory(name=f"cron: {path} root only", path=path, user="root", group="root",
+                        mode="700")
+    for admin in host.loop(inv.admins):
+        files.directory(name=f"Home of {admin.name} private", path=f"/home/{admin.name}",
+                        user=admin.name, group=admin.name, mode="750")
+    files.line(name="sysstat: collecting", path="/etc/default/sysstat",
+               line=r"^ENABLED=.*", replace='ENABLED="true"')
+    systemd.service(name="sysstat: running", service="sysstat", running=True, enabled=True)
+    if host.get_fact(Virtualisation) == "none":
+        systemd.service(name="acct: running", service="acct", running=True, enabled=True)
+
+
 @deploy("Base")
 def base() -> None:
     apt_and_packages()
@@ -122,6 +177,7 @@ def base() -> None:
     sshd()
     firewall()
     services()
+    hardening()
 
 
 if __name__ == "builtins":  # executed by pyinfra as a deploy file, not imported

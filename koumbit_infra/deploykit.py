@@ -6,15 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
+from gevent.lock import BoundedSemaphore
+from pyinfra.api.facts import FactBase
 from pyinfra.api.operation import OperationMeta
-from pyinfra.context import host
+from pyinfra.context import host, inventory
 from pyinfra.operations import files
 
 from koumbit_infra.inventory import Inventory, Server
 from koumbit_infra.pyinfra_inventory import cached_inventory
 from koumbit_infra.serverconf.files import ConfigFile
 from koumbit_infra.templating import jinja_env_kwargs, template_path
+
+T = TypeVar("T")
 
 
 def current() -> tuple[Inventory, Server]:
@@ -45,3 +50,22 @@ def any_changed(metas: Iterable[OperationMeta]) -> Callable[[], bool]:
     """An ``_if`` condition true when any of ``metas`` changed something (checked at run time)."""
     found = list(metas)
     return lambda: any(m.did_change() for m in found)
+
+
+_FACT_CACHE: dict[tuple[str, str, str], Any] = {}
+_FACT_LOCK = BoundedSemaphore()
+
+
+def fact_of(host_name: str, fact: type[FactBase[T]], **kwargs: str) -> T:
+    """A fact of another host, read once per deploy and shared by every host asking.
+
+    Every client asks the backup server for the same host key at the same
+    moment; sshd's MaxSessions (4 here) refuses that many
+    parallel channels on one connection, so the reads are serialised and
+    cached. Only for facts that the deploy itself does not change.
+    """
+    key = (host_name, fact.__name__, repr(sorted(kwargs.items())))
+    with _FACT_LOCK:
+        if key not in _FACT_CACHE:
+            _FACT_CACHE[key] = inventory.get_host(host_name).get_fact(fact, **kwargs)
+    return cast(T, _FACT_CACHE[key])

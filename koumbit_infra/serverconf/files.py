@@ -40,8 +40,9 @@ def base_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
                    {"backup_clients": sftp_users, "chroot_root": backup.CHROOT_ROOT}),
         ConfigFile("firewall", "etc/nftables.conf.j2", "/etc/nftables.conf", "600",
                    {"server": server, "openings": firewall.openings(inv, server)}),
-        ConfigFile("fail2ban", "etc/fail2ban/jail.d/koumbit.local.j2",
-                   "/etc/fail2ban/jail.d/koumbit.local", "644", {}),
+        # jail.local (not jail.d/): Debian's jail.conf stays untouched by upgrades.
+        ConfigFile("fail2ban", "etc/fail2ban/jail.local.j2", "/etc/fail2ban/jail.local",
+                   "644", {}),
         ConfigFile("upgrades", "etc/apt/apt.conf.d/20auto-upgrades.j2",
                    "/etc/apt/apt.conf.d/20auto-upgrades", "644", {}),
         ConfigFile("journald", "etc/systemd/journald.conf.d/koumbit.conf.j2",
@@ -50,11 +51,28 @@ def base_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
         ConfigFile("sudo", "etc/sudoers.d/koumbit-admins.j2", "/etc/sudoers.d/koumbit-admins",
                    "440", {"admins": inv.admins}),
     ]
+    files += hardening_files(server)
     if inv.settings.apt_proxy:
         files.insert(0, ConfigFile("apt", "etc/apt/apt.conf.d/01koumbit-proxy.j2",
                                    "/etc/apt/apt.conf.d/01koumbit-proxy", "644",
                                    {"proxy": inv.settings.apt_proxy}))
     return tuple(files)
+
+
+def hardening_files(server: Server) -> list[ConfigFile]:
+    """System hardening that lynis checks for: banners, core dumps, modules, sysctl."""
+    return [
+        ConfigFile("hardening", "etc/issue.j2", "/etc/issue", "644", {"server": server}),
+        ConfigFile("hardening", "etc/issue.j2", "/etc/issue.net", "644", {"server": server}),
+        ConfigFile("hardening", "etc/security/limits.d/koumbit-no-core.conf.j2",
+                   "/etc/security/limits.d/koumbit-no-core.conf", "644"),
+        ConfigFile("hardening", "etc/modprobe.d/koumbit-blacklist.conf.j2",
+                   "/etc/modprobe.d/koumbit-blacklist.conf", "644"),
+        ConfigFile("sysctl-net", "etc/sysctl.d/90-koumbit-net.conf.j2",
+                   "/etc/sysctl.d/90-koumbit-net.conf", "644"),
+        ConfigFile("sysctl-kernel", "etc/sysctl.d/90-koumbit-kernel.conf.j2",
+                   "/etc/sysctl.d/90-koumbit-kernel.conf", "644"),
+    ]
 
 
 def web_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:

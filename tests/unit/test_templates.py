@@ -186,6 +186,25 @@ def check_lines(text: str, tmp: Path) -> None:
     assert text.strip() and "None" not in text
 
 
+def check_limits(text: str, tmp: Path) -> None:
+    rules = [line.split() for line in text.splitlines() if line and not line.startswith("#")]
+    assert rules and all(len(r) == 4 and r[1] in {"hard", "soft", "-"} for r in rules)
+
+
+def check_modprobe(text: str, tmp: Path) -> None:
+    rules = [line.split() for line in text.splitlines() if line and not line.startswith("#")]
+    assert rules and all(r[0] == "install" and len(r) == 3 for r in rules)
+
+
+def check_sysctl(text: str, tmp: Path) -> None:
+    """Every key exists in this (Debian 12) kernel: ``sysctl -N`` names it back."""
+    keys = [line.split("=")[0].strip() for line in text.splitlines()
+            if line and not line.startswith("#")]
+    for key in keys:
+        path = Path("/proc/sys") / key.replace(".", "/")
+        assert path.exists(), f"{key}: no such sysctl here"
+
+
 CHECKERS: dict[str, Callable[[str, Path], None]] = {
     "/etc/ssh/sshd_config": check_sshd,
     "/etc/nftables.conf": check_nft,
@@ -202,6 +221,10 @@ CHECKERS: dict[str, Callable[[str, Path], None]] = {
     "/etc/default/": check_shell,
     "/etc/koumbit/backup/ssh_config": check_ssh_client,
     "/etc/koumbit/backup/": check_lines,
+    "/etc/issue": check_lines,
+    "/etc/security/limits.d/": check_limits,
+    "/etc/modprobe.d/": check_modprobe,
+    "/etc/sysctl.d/": check_sysctl,
 }
 
 
