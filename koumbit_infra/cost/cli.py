@@ -154,3 +154,36 @@ def budget_command(env: str, inventory_dir: Path | None, ledger_path: Path) -> N
     if projection.over_allocation:
         click.echo("ALERT: the projection exceeds the allocation of the Conseil de Travail",
                    err=True)
+
+
+@cost_group.command("metrics")
+@env_option
+@inventory_option
+@ledger_option
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=19101, show_default=True, type=click.IntRange(1, 65535),
+              help="Port (beside the koumbit exporter's 19100).")
+def metrics_command(
+    env: str, inventory_dir: Path | None, ledger_path: Path, listen: str, port: int
+) -> None:
+    """Serve per-client cost and budget metrics from the ledger, for Prometheus."""
+    import signal
+
+    from prometheus_client import start_http_server
+    from prometheus_client.registry import CollectorRegistry
+
+    from koumbit_infra.cost.metrics import CostCollector
+
+    inv = load_or_exit(env, inventory_dir)
+    if not ledger_path.is_file():
+        click.echo(f"{ledger_path}: no ledger yet; close a month first (koumbit-infra cost "
+                   "close YYYY-MM)", err=True)
+        sys.exit(USAGE_ERROR)
+    registry = CollectorRegistry()
+    registry.register(CostCollector(inv, ledger_path))
+    # Blocked before the server thread starts, so only sigwait below receives them.
+    stop = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+    start_http_server(port, addr=listen, registry=registry)
+    click.echo(f"cost metrics on http://{listen}:{port}/metrics", err=True)
+    signal.sigwait(stop)
