@@ -11,6 +11,7 @@ from deploys.backups import backups
 from deploys.database import database
 from deploys.monitoring import monitoring
 from deploys.server import base
+from deploys.sites import sites
 from deploys.tls import tls
 from deploys.web import web
 
@@ -18,5 +19,6 @@ base()
 tls()
 web()
 database()
+sites()
 monitoring()
 backups()

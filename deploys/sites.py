@@ -1,0 +1,140 @@
+"""Sites: every site of a web server converged from the inventory, isolated from the others.
+
+Per site: Unix user and tree, secret file made on the server, database and
+user, codebase, CMS configuration, PHP-FPM pool, nginx vhost with its
+certificate, cron timer. ``disabled`` keeps everything but the pool and
+serves a maintenance page (bilingual); ``absent`` sites are archived, the
+archive verified, and only then removed (``koumbit_infra.sites.removal``).
+All decisions read one batched fact gathered once per host.
+Runnable alone: ``pyinfra inventory/lab.py deploys/sites.py --limit web1``.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import server, systemd
+
+from koumbit_infra.deploykit import any_changed, current
+from koumbit_infra.envs import CHECKOUT
+from koumbit_infra.inventory import Cms, Role, SiteState
+from koumbit_infra.operations import tls as tls_ops
+from koumbit_infra.sites import operations as ops
+from koumbit_infra.sites.files import layouts, links, removed_paths, server_files, site_files
+from koumbit_infra.sites.layout import WP_INSTALLER, SiteLayout
+
+# The lab's codebases; production takes an upstream release and composer.
+LAB_WORDPRESS = "/usr/share/wordpress"
+LAB_DRUPAL_WIRING = str(CHECKOUT / "tests" / "fixtures" / "drupal-wiring")
+WORDPRESS_RELEASE = ("https://wordpress.org/wordpress-6.6.2.tar.gz",
+                     "7acbf69d5fdaf804e3db322bad23b08d2e2e42ec")
+DRUPAL_VERSION = "^10.3"
+
+
+def _watched_paths(site: SiteLayout) -> list[str]:
+    """Every path the site operations decide on, for the batched fact."""
+    paths = [d.path for d in (*site.directories, *site.drupal_directories)]
+    paths += [f.dest for f in site_files(site)] + list(links(site))
+    paths += [site.secrets_file, site.code_marker, site.pool_file, *removed_paths(site)]
+    return paths
+
+
+def _codebase(site: SiteLayout, lab: bool) -> None:
+    d = site.domain
+    if site.cms is Cms.WORDPRESS and lab:
+        ops.wordpress_code(name=f"{d}: WordPress code (Debian package)", site=site,
+                           source=LAB_WORDPRESS)
+    elif site.cms is Cms.WORDPRESS:
+        ops.wordpress_release(name=f"{d}: WordPress code (upstream release)", site=site,
+                              url=WORDPRESS_RELEASE[0], sha1=WORDPRESS_RELEASE[1])
+    elif lab:
+        ops.drupal_code_copied(name=f"{d}: Drupal wiring check as its code (lab)", site=site,
+                               source=LAB_DRUPAL_WIRING)
+    else:
+        ops.drupal_composer(name=f"{d}: Drupal code (composer)", site=site,
+                            version=DRUPAL_VERSION)
+    if site.cms is Cms.DRUPAL:
+        ops.directories(name=f"{d}: Drupal sites/default, private files",
+                        dirs=list(site.drupal_directories))
+
+
+def _one_site(site: SiteLayout, lab: bool) -> tuple[OperationMeta, ...]:
+    """Converge one site; answers (files, links, pool removal, certificate) operations."""
+    inv, _ = current()
+    d = site.domain
+    ops.user(name=f"{d}: user {site.name}", site=site.name, home=site.root)
+    ops.directories(name=f"{d}: tree under {site.root}", dirs=list(site.directories))
+    ops.secrets(name=f"{d}: secrets made on the server", site=site)
+    ops.database(name=f"{d}: database and user, rights on its own database only", site=site)
+    _codebase(site, lab)
+    written = ops.files_written(name=f"{d}: configuration, vhost, pool, timer",
+                                files=list(site_files(site)))
+    linked = ops.links(name=f"{d}: vhost enabled, uploads in files/", links=links(site))
+    removed = ops.paths_removed(name=f"{d}: pool stopped while disabled",
+                                paths=list(removed_paths(site)))
+    metas = (written, linked, removed)
+    if site.tls:
+        metas += (tls_ops.issued(
+            name=f"{d}: certificate", cert_name=site.name,
+            domains=list(site.placed.site.all_domains),
+            authority=inv.settings.certificate_authority, email=inv.settings.admin_email),)
+    if site.cms is Cms.WORDPRESS:
+        ops.wordpress_installed(name=f"{d}: WordPress installed (its own installer)",
+                                site=site, installer=WP_INSTALLER)
+    elif not lab:
+        ops.drupal_installed(name=f"{d}: Drupal installed (drush site:install)", site=site)
+    return metas
+
+
+@deploy("Sites")
+def sites() -> None:
+    inv, srv = current()
+    if not srv.has(Role.WEB):
+        return
+    every = layouts(inv, srv)
+    live = [s for s in every if s.state is not SiteState.ABSENT]
+    if not live:
+        return
+    if srv.database_host != srv.name:
+        raise DeployError(f"{srv.name}: sites whose database is on another server"
+                          f" ({srv.database_host}) are not supported yet")
+    lab = inv.settings.lab
+    ops.sites_state(names=[s.name for s in every],
+                    paths=[p for s in live for p in _watched_paths(s)]
+                    + [f.dest for f in server_files(inv, srv)],
+                    timers=[f"{s.cron_unit}.timer" for s in live])
+    if lab and any(s.cms is Cms.WORDPRESS for s in live):
+        ops.wordpress_package(name="Sites: Debian's WordPress package (lab codebase)")
+    ops.files_written(name="Sites: maintenance page, WordPress installer",
+                      files=list(server_files(inv, srv)))
+    # pyinfra decides reloads at run time from what changed (any_changed).
+    written: list[OperationMeta] = []
+    nginx: list[OperationMeta] = []
+    fpm: list[OperationMeta] = []
+    for site in host.loop(live):  # type: ignore[no-untyped-call]
+        files, linked, removed, *cert = _one_site(site, lab)
+        written.append(files)
+        nginx += [files, linked, *cert]
+        fpm += [files, removed]
+    for version in host.loop(sorted({s.php_version for s in live})):  # type: ignore[no-untyped-call]
+        reload_fpm = any_changed(fpm)
+        server.shell(name=f"Sites: PHP {version} configuration checked",
+                     commands=[f"php-fpm{version} -t"], _if=reload_fpm)
+        # A reload starts new pools and stops the pools whose file is gone.
+        systemd.service(name=f"Sites: PHP {version} reloaded", service=f"php{version}-fpm",
+                        reloaded=True, _if=reload_fpm)
+    reload_nginx = any_changed(nginx)
+    server.shell(name="Sites: nginx configuration checked", commands=["nginx -t -q"],
+                 _if=reload_nginx)
+    systemd.service(name="Sites: nginx reloaded", service="nginx", reloaded=True,
+                    _if=reload_nginx)
+    systemd.daemon_reload(name="Sites: systemd reads the timers", _if=any_changed(written))
+    for site in host.loop(live):  # type: ignore[no-untyped-call]
+        ops.timer(name=f"{site.domain}: cron timer", unit=f"{site.cron_unit}.timer",
+                  active=site.state is SiteState.ACTIVE)
+
+
+if __name__ == "builtins":  # executed by pyinfra as a deploy file, not imported
+    sites()

@@ -1,0 +1,88 @@
+"""Every file the sites deploy writes: rendered here, compared by hash, sent when it differs.
+
+Unit tests render the same lists for every server of the lab and example
+inventories and check each file with its real tool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from koumbit_infra.inventory import Cms, Inventory, Server, SiteState
+from koumbit_infra.sites.layout import MAINTENANCE_ROOT, WP_INSTALLER, SiteLayout
+from koumbit_infra.sites.secrets import WP_SALT_KEYS
+from koumbit_infra.templating import render
+
+
+@dataclass(frozen=True)
+class SiteFile:
+    """``templates/<template>`` rendered with ``context``, for ``dest`` with owner and mode."""
+
+    dest: str
+    template: str
+    mode: str
+    owner: str = "root"
+    group: str = "root"
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def content(self) -> str:
+        return render(self.template, **self.context)
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content.encode()).hexdigest()
+
+
+def layouts(inv: Inventory, server: Server) -> tuple[SiteLayout, ...]:
+    """The sites of ``server``, in a stable order (by domain), absent ones included."""
+    return tuple(SiteLayout.of(inv, p) for p in inv.sites_on(server.name))
+
+
+def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
+    """Files shared by the sites of a web server: the maintenance page, WordPress's installer."""
+    return (
+        SiteFile(f"{MAINTENANCE_ROOT}/503.html", "var/www/koumbit-maintenance/503.html.j2", "644"),
+        SiteFile(WP_INSTALLER, "usr/local/lib/koumbit/wp-install.php.j2", "644"),
+    )
+
+
+def site_files(site: SiteLayout) -> tuple[SiteFile, ...]:
+    """The files of one site that is not absent; a disabled site keeps all but its pool."""
+    ctx = {"site": site, "maintenance_root": MAINTENANCE_ROOT, "wp_salt_keys": WP_SALT_KEYS}
+    config = ("srv/sites/wp-config.php.j2" if site.cms is Cms.WORDPRESS
+              else "srv/sites/settings.php.j2")
+    out = [
+        # Root writes the site's wiring; the site may read it, never change it.
+        SiteFile(site.config_file, config, "640", "root", site.name, ctx),
+        SiteFile(site.vhost_file, "etc/nginx/sites-available/site.conf.j2", "644", context=ctx),
+        SiteFile(f"/etc/systemd/system/{site.cron_unit}.service",
+                 "etc/systemd/system/koumbit-site-cron.service.j2", "644", context=ctx),
+        SiteFile(f"/etc/systemd/system/{site.cron_unit}.timer",
+                 "etc/systemd/system/koumbit-site-cron.timer.j2", "644", context=ctx),
+    ]
+    if site.state is SiteState.ACTIVE:
+        out.append(SiteFile(site.pool_file, "etc/php/fpm/pool.d/site.conf.j2", "644",
+                            context=ctx))
+    return tuple(out)
+
+
+def removed_paths(site: SiteLayout) -> tuple[str, ...]:
+    """What must not exist for the site's state (its pool, once disabled)."""
+    if site.state is SiteState.DISABLED:
+        return (site.pool_file,)
+    return ()
+
+
+def links(site: SiteLayout) -> dict[str, str]:
+    """Symbolic links ``path -> target`` of a site that is not absent."""
+    out = {site.vhost_link: site.vhost_file}
+    if site.cms is Cms.WORDPRESS:
+        out[f"{site.web}/wp-content/uploads"] = site.files
+    else:
+        out[f"{site.docroot}/sites/default/files"] = site.files
+    return out

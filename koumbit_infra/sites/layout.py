@@ -1,0 +1,212 @@
+"""Where everything of one site lives and who owns it, derived from the inventory once.
+
+Templates and operations read these finished values; nothing is computed in Jinja.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from koumbit_infra.inventory import Cms, Inventory, PlacedSite, SiteState
+from koumbit_infra.tls import cert_dir
+
+SITES_ROOT = "/srv/sites"
+NGINX_USER = "www-data"
+MAINTENANCE_ROOT = "/var/www/koumbit-maintenance"
+WP_INSTALLER = "/usr/local/lib/koumbit/wp-install.php"
+CRON_PERIOD_MIN = 15
+# Rights a CMS needs on its own database, and nothing on any other one.
+DB_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX",
+                 "CREATE TEMPORARY TABLES", "LOCK TABLES", "REFERENCES")
+
+
+@dataclass(frozen=True)
+class Directory:
+    path: str
+    owner: str
+    group: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class SiteLayout:
+    """One site on its server: names, paths, pool sizing, schedule."""
+
+    placed: PlacedSite
+    php_version: str
+    max_children: int
+    memory_limit_mib: int
+    title: str
+    admin_email: str
+
+    @classmethod
+    def of(cls, inv: Inventory, placed: PlacedSite) -> SiteLayout:
+        plan = inv.plan(placed.client.plan)
+        return cls(placed=placed, php_version=inv.php_version(placed.site),
+                   max_children=plan.php_workers, memory_limit_mib=plan.php_memory_limit_mib,
+                   title=placed.site.title or placed.client.name,
+                   admin_email=placed.client.contact.email)
+
+    # --- identity -----------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.placed.site.system_name
+
+    @property
+    def domain(self) -> str:
+        return self.placed.site.domain
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return self.placed.site.aliases
+
+    @property
+    def cms(self) -> Cms:
+        return self.placed.site.cms
+
+    @property
+    def state(self) -> SiteState:
+        return self.placed.site.state
+
+    @property
+    def tls(self) -> bool:
+        return self.placed.site.tls
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.domain}"
+
+    # --- tree -----------------------------------------------------------------
+    @property
+    def root(self) -> str:
+        return f"{SITES_ROOT}/{self.name}"
+
+    @property
+    def web(self) -> str:
+        return f"{self.root}/web"
+
+    @property
+    def docroot(self) -> str:
+        """Served folder: the code itself for WordPress, composer's web/ for Drupal."""
+        return self.web if self.cms is Cms.WORDPRESS else f"{self.web}/web"
+
+    @property
+    def files(self) -> str:
+        return f"{self.root}/files"
+
+    @property
+    def tmp(self) -> str:
+        return f"{self.root}/tmp"  # noqa: S108 (the site's own 0700 folder, not /tmp)
+
+    @property
+    def sessions(self) -> str:
+        return f"{self.root}/sessions"
+
+    @property
+    def logs(self) -> str:
+        return f"{self.root}/logs"
+
+    @property
+    def secrets_dir(self) -> str:
+        return f"{self.root}/secrets"
+
+    @property
+    def secrets_file(self) -> str:
+        """INI file of the site's secrets, made on the server (root:site 0640)."""
+        return f"{self.secrets_dir}/site.ini"
+
+    @property
+    def directories(self) -> tuple[Directory, ...]:
+        """The tree, parents first. nginx (group www-data) may traverse the root and no other
+        site may; tmp and sessions are the site's alone; secrets are root's, readable by it."""
+        n = self.name
+        return (
+            Directory(self.root, n, NGINX_USER, "750"),
+            Directory(self.web, n, n, "755"),
+            Directory(self.files, n, n, "755"),
+            Directory(self.tmp, n, n, "700"),
+            Directory(self.sessions, n, n, "700"),
+            Directory(self.logs, n, n, "750"),
+            Directory(self.secrets_dir, "root", n, "750"),
+        )
+
+    @property
+    def drupal_directories(self) -> tuple[Directory, ...]:
+        """Drupal's folders under the codebase that the generated files live in."""
+        n = self.name
+        return (
+            Directory(f"{self.docroot}/sites", n, n, "755"),
+            Directory(f"{self.docroot}/sites/default", n, n, "755"),
+            Directory(f"{self.files}/private", n, n, "700"),
+        )
+
+    # --- services -------------------------------------------------------------
+    @property
+    def pool_file(self) -> str:
+        return f"/etc/php/{self.php_version}/fpm/pool.d/{self.name}.conf"
+
+    @property
+    def fpm_socket(self) -> str:
+        return f"/run/php/{self.name}.sock"
+
+    @property
+    def fpm_status_socket(self) -> str:
+        return f"/run/php/{self.name}.status.sock"
+
+    @property
+    def fpm_service(self) -> str:
+        return f"php{self.php_version}-fpm"
+
+    @property
+    def vhost_file(self) -> str:
+        return f"/etc/nginx/sites-available/{self.name}.conf"
+
+    @property
+    def vhost_link(self) -> str:
+        return f"/etc/nginx/sites-enabled/{self.name}.conf"
+
+    @property
+    def access_log(self) -> str:
+        return f"/var/log/nginx/sites/{self.name}.access.log"
+
+    @property
+    def cert_dir(self) -> str:
+        return cert_dir(self.name)
+
+    @property
+    def cron_unit(self) -> str:
+        return f"koumbit-site-{self.name}"
+
+    @property
+    def cron_minute(self) -> int:
+        """Minute offset in the period, from a hash of the name: stable and spread out."""
+        digest = hashlib.sha256(self.name.encode()).digest()
+        return int.from_bytes(digest[:4], "big") % CRON_PERIOD_MIN
+
+    @property
+    def cron_calendar(self) -> str:
+        return f"*-*-* *:{self.cron_minute:02d}/{CRON_PERIOD_MIN}:00"
+
+    @property
+    def config_file(self) -> str:
+        """The CMS's own configuration, generated from the inventory."""
+        if self.cms is Cms.WORDPRESS:
+            return f"{self.web}/wp-config.php"
+        return f"{self.docroot}/sites/default/settings.php"
+
+    @property
+    def code_marker(self) -> str:
+        """A file present once the codebase is in place."""
+        if self.cms is Cms.WORDPRESS:
+            return f"{self.web}/wp-includes/version.php"
+        return f"{self.docroot}/index.php"
+
+    @property
+    def trusted_host_patterns(self) -> tuple[str, ...]:
+        """Drupal's trusted_host_patterns: each domain, anchored and escaped."""
+        return tuple("^" + d.replace(".", "\\.") + "$" for d in self.placed.site.all_domains)
+
+    @property
+    def db_privileges(self) -> str:
+        return ", ".join(DB_PRIVILEGES)

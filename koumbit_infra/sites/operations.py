@@ -1,0 +1,236 @@
+"""pyinfra operations of the sites deploy: each reads the batched ``SitesState`` fact
+(gathered once per host, see :func:`sites_state`) and yields commands only for drift.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Generator, Iterable
+from io import StringIO
+
+from pyinfra.api.command import FileUploadCommand, PyinfraCommand
+from pyinfra.api.operation import operation
+from pyinfra.context import host
+from pyinfra.facts.deb import DebPackages
+
+from koumbit_infra.facts.sites import SitesState, SitesStateData
+from koumbit_infra.operations.packages import _APT
+from koumbit_infra.sites.files import SiteFile
+from koumbit_infra.sites.layout import Directory, SiteLayout
+from koumbit_infra.sites.secrets import generate_command, read_key_shell
+
+# WordPress's default theme, a separate package in Debian (recommended, so not
+# pulled by --no-install-recommends); without a theme the home page is blank.
+LAB_THEME = "wordpress-theme-twentytwentythree"
+_STATE: dict[str, SitesStateData] = {}
+_SQL = "mariadb --batch"
+
+
+def sites_state(names: Iterable[str], paths: Iterable[str],
+                timers: Iterable[str]) -> SitesStateData:
+    """The batched fact of the current host, gathered on the first call only.
+
+    pyinfra does not cache facts, and every operation below needs this one:
+    one round trip per host and per run, whatever the number of sites.
+    """
+    if host.name not in _STATE:
+        _STATE[host.name] = host.get_fact(SitesState, names=tuple(names),
+                                          paths=tuple(sorted(set(paths))),
+                                          timers=tuple(timers))
+    return _STATE[host.name]
+
+
+def _current() -> SitesStateData:
+    try:
+        return _STATE[host.name]
+    except KeyError:
+        raise RuntimeError("call sites_state() before the site operations") from None
+
+
+@operation()
+def wordpress_package() -> Generator[str, None, None]:
+    """Debian's WordPress and its default theme (the lab's codebase), with php8.2.
+
+    Without php8.2 beside it, apt satisfies ``libapache2-mod-php | php`` with Apache.
+    """
+    present = host.get_fact(DebPackages)
+    if "wordpress" in present and LAB_THEME in present:
+        host.noop("wordpress package installed")
+        return
+    yield f"{_APT} update -qq"
+    yield f"{_APT} install --no-install-recommends wordpress {LAB_THEME} php8.2"
+
+
+@operation()
+def user(site: str, home: str) -> Generator[str, None, None]:
+    """The site's system user and group, without login shell or password."""
+    if site in _current().users:
+        return
+    yield (f"useradd --system --user-group --no-create-home --home-dir {shlex.quote(home)}"
+           f" --shell /usr/sbin/nologin --comment {shlex.quote('koumbit site ' + site)} {site}")
+
+
+@operation()
+def directories(dirs: list[Directory]) -> Generator[str, None, None]:
+    """Each directory with its owner, group and mode; existing content is left alone."""
+    paths = _current().paths
+    for d in dirs:
+        now = paths.get(d.path)
+        if now is None or now.kind != "d":
+            yield (f"install -d -o {d.owner} -g {d.group} -m {d.mode}"
+                   f" {shlex.quote(d.path)}")
+        elif (now.owner, now.group, now.mode) != (d.owner, d.group, d.mode):
+            yield f"chown {d.owner}:{d.group} {shlex.quote(d.path)}"
+            yield f"chmod {d.mode} {shlex.quote(d.path)}"
+
+
+@operation()
+def files_written(files: list[SiteFile]) -> Generator[PyinfraCommand | str, None, None]:
+    """Each rendered file, sent only when its hash, owner, group or mode differs."""
+    paths = _current().paths
+    for f in files:
+        now = paths.get(f.dest)
+        dest = shlex.quote(f.dest)
+        if now is None:
+            yield f"mkdir -p {shlex.quote(f.dest.rsplit('/', 1)[0])}"
+        if now is None or now.kind != "f" or now.sha256 != f.sha256:
+            yield FileUploadCommand(StringIO(f.content), f.dest,
+                                    remote_temp_filename=host.get_temp_filename(f.dest))
+        elif (now.owner, now.group, now.mode) == (f.owner, f.group, f.mode):
+            continue
+        yield f"chown {f.owner}:{f.group} {dest}"
+        yield f"chmod {f.mode} {dest}"
+
+
+@operation()
+def links(links: dict[str, str]) -> Generator[str, None, None]:
+    """Symbolic links; a real directory in the way makes the command fail (never deleted)."""
+    paths = _current().paths
+    for path, target in sorted(links.items()):
+        now = paths.get(path)
+        if now is None or now.kind != "l" or now.target != target:
+            yield f"ln -sfnT {shlex.quote(target)} {shlex.quote(path)}"
+
+
+@operation()
+def paths_removed(paths: list[str]) -> Generator[str, None, None]:
+    """Configuration files removed (a disabled site's pool); never site data."""
+    found = [p for p in paths if p in _current().paths]
+    if found:
+        yield f"rm -f {' '.join(shlex.quote(p) for p in found)}"
+
+
+@operation()
+def secrets(site: SiteLayout) -> Generator[str, None, None]:
+    """The site's secret file, generated on the server once (root:site 0640)."""
+    if site.secrets_file in _current().paths:
+        return
+    yield generate_command(site.secrets_file, site.name)
+
+
+@operation()
+def database(site: SiteLayout) -> Generator[str, None, None]:
+    """Database and user ``<site>@localhost`` with rights on that database only.
+
+    The password goes from the secret file into MariaDB through a pipe, never
+    through a command line; a freshly made secret file resets the password.
+    """
+    now = _current()
+    name = site.name
+    if name not in now.databases:
+        yield (f"{_SQL} -e 'CREATE DATABASE IF NOT EXISTS `{name}`"
+               f" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci'")
+    if name in now.db_users and site.secrets_file in now.paths:
+        return
+    password = read_key_shell(site.secrets_file, "db_password")
+    yield (f"{{ printf \"CREATE OR REPLACE USER '{name}'@'localhost' IDENTIFIED BY '\";"
+           f" {password} | tr -d '\\n';"
+           f" printf \"';\\nGRANT {site.db_privileges} ON \\`{name}\\`.* TO"
+           f" '{name}'@'localhost';\\n\"; }} | {_SQL}")
+
+
+@operation()
+def wordpress_code(site: SiteLayout, source: str) -> Generator[str, None, None]:
+    """WordPress's code in the site's web/, owned by the site, when it is not there yet.
+
+    ``source`` is a folder holding a WordPress release (the lab: Debian's
+    /usr/share/wordpress). Symlinks are followed so nothing points outside
+    the site's tree (open_basedir); Debian's wp-config.php is replaced by ours.
+    """
+    if site.code_marker in _current().paths:
+        return
+    web = shlex.quote(site.web)
+    yield (f"cp -rL {shlex.quote(source)}/. {web}/ && rm -f {web}/wp-config.php"
+           f" && rm -rf {web}/wp-content/uploads && chown -R {site.name}:{site.name} {web}")
+
+
+@operation()
+def wordpress_release(site: SiteLayout, url: str, sha1: str) -> Generator[str, None, None]:
+    """Production: an upstream WordPress release, checked against its published SHA-1."""
+    if site.code_marker in _current().paths:
+        return
+    tmp = shlex.quote(f"{site.tmp}/wordpress.tar.gz")
+    yield (f"curl -fsSL -o {tmp} {shlex.quote(url)} && echo '{sha1}  {site.tmp}/wordpress.tar.gz'"
+           f" | sha1sum -c - && tar -xzf {tmp} -C {shlex.quote(site.web)} --strip-components=1"
+           f" && rm -f {tmp} && chown -R {site.name}:{site.name} {shlex.quote(site.web)}")
+
+
+@operation()
+def wordpress_installed(site: SiteLayout, installer: str) -> Generator[str, None, None]:
+    """WordPress's own installer, as the site's user, when its tables do not exist yet."""
+    if site.name in _current().installed:
+        return
+    yield (f"cd {shlex.quote(site.web)} && KOUMBIT_SITE_URL={shlex.quote(site.url)}"
+           f" runuser -u {site.name} -- php{site.php_version} {installer}"
+           f" {shlex.quote(site.web)} {shlex.quote(site.title)} {shlex.quote(site.admin_email)}")
+
+
+@operation()
+def drupal_code_copied(site: SiteLayout, source: str) -> Generator[str, None, None]:
+    """The lab's Drupal-wiring codebase (tests/fixtures/drupal-wiring) as the site's code."""
+    if site.code_marker in _current().paths:
+        return
+    yield f"mkdir -p {shlex.quote(site.docroot)}"
+    yield FileUploadCommand(f"{source}/index.php", site.code_marker,  # type: ignore[misc]
+                            remote_temp_filename=host.get_temp_filename(site.code_marker))
+    yield f"chown -R {site.name}:{site.name} {shlex.quote(site.web)}"
+
+
+@operation()
+def drupal_composer(site: SiteLayout, version: str) -> Generator[str, None, None]:
+    """Production: drupal/recommended-project through composer, then drush site:install.
+
+    Not runnable in the lab (no access to the Composer and Drupal archives).
+    drush reads the database from the generated settings.php, so no password
+    is on its command line.
+    """
+    if site.code_marker in _current().paths:
+        return
+    staging = shlex.quote(f"{site.tmp}/drupal-project")
+    as_site = f"runuser -u {site.name} --"
+    yield (f"cd {shlex.quote(site.root)} && {as_site} env COMPOSER_HOME={site.tmp}/composer"
+           f" composer create-project --no-interaction drupal/recommended-project:{version}"
+           f" {staging} && {as_site} cp -a {staging}/. {shlex.quote(site.web)}/"
+           f" && rm -rf {staging}")
+    yield (f"{as_site} env COMPOSER_HOME={site.tmp}/composer composer --working-dir="
+           f"{shlex.quote(site.web)} require --no-interaction drush/drush")
+
+
+@operation()
+def drupal_installed(site: SiteLayout) -> Generator[str, None, None]:
+    """Production: ``drush site:install`` once, reading settings.php for the database."""
+    if site.name in _current().installed:
+        return
+    yield (f"cd {shlex.quote(site.web)} && runuser -u {site.name} -- vendor/bin/drush"
+           f" site:install standard --yes --site-name={shlex.quote(site.title)}"
+           f" --account-mail={shlex.quote(site.admin_email)}")
+
+
+@operation()
+def timer(unit: str, active: bool) -> Generator[str, None, None]:
+    """A site's cron timer enabled and running, or stopped and disabled."""
+    running = unit in _current().timers_active
+    if active and not running:
+        yield f"systemctl enable --now {unit}"
+    elif not active and running:
+        yield f"systemctl disable --now {unit}"

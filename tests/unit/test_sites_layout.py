@@ -1,0 +1,108 @@
+"""Site layout, the batched fact and the operations' decisions, without a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from koumbit_infra.facts.sites import SitesState
+from koumbit_infra.inventory import Cms, load_inventory
+from koumbit_infra.sites.files import layouts, links, site_files
+from koumbit_infra.sites.layout import SiteLayout
+from koumbit_infra.sites.secrets import SECRET_KEYS, generate_command
+
+ROOT = Path(__file__).resolve().parents[2]
+INV = load_inventory(ROOT / "inventory" / "lab")
+
+
+def _site(domain: str) -> SiteLayout:
+    return SiteLayout.of(INV, INV.site(domain))
+
+
+def test_layout_follows_the_exporter_contract() -> None:
+    site = _site("erables.test")
+    n = site.name
+    assert site.root == f"/srv/sites/{n}"
+    assert {d.path.rsplit("/", 1)[1] for d in site.directories} >= {
+        "web", "files", "tmp", "sessions", "logs"}
+    assert site.access_log == f"/var/log/nginx/sites/{n}.access.log"
+    assert site.fpm_status_socket == f"/run/php/{n}.status.sock"
+    pool = next(f for f in site_files(site) if f.dest == site.pool_file).content
+    assert "pm.status_path = /fpm-status" in pool
+    assert f"pm.status_listen = /run/php/{n}.status.sock" in pool
+    assert f"open_basedir] = /srv/sites/{n}/:" in pool
+    assert "pm.max_children = 6" in pool  # the standard plan
+
+
+def test_only_nginx_and_the_site_reach_its_tree() -> None:
+    site = _site("erables.test")
+    modes = {d.path: (d.owner, d.group, d.mode) for d in site.directories}
+    assert modes[site.root] == (site.name, "www-data", "750")
+    assert modes[site.secrets_dir] == ("root", site.name, "750")
+    assert modes[site.tmp][2] == modes[site.sessions][2] == "700"
+
+
+def test_cron_minute_is_stable_and_spread() -> None:
+    minutes = {s.cron_minute for p in INV.servers for s in layouts(INV, p)}
+    assert len(minutes) > 3
+    assert _site("erables.test").cron_minute == _site("erables.test").cron_minute
+    assert _site("erables.test").cron_calendar.endswith("/15:00")
+
+
+def test_disabled_site_has_no_pool_and_a_maintenance_vhost() -> None:
+    site = _site("droits-humains.test")
+    dests = {f.dest for f in site_files(site)}
+    assert site.pool_file not in dests
+    vhost = next(f for f in site_files(site) if f.dest == site.vhost_file).content
+    assert "return 503" in vhost and "fastcgi_pass" not in vhost
+
+
+def test_aliases_redirect_to_the_canonical_domain() -> None:
+    site = _site("erables.test")
+    vhost = next(f for f in site_files(site) if f.dest == site.vhost_file).content
+    assert "server_name www.erables.test;" in vhost
+    assert "return 301 https://erables.test$request_uri;" in vhost
+
+
+def test_drupal_settings_and_links() -> None:
+    site = _site("centre-femmes.test")
+    assert site.cms is Cms.DRUPAL
+    settings = next(f for f in site_files(site) if f.dest == site.config_file)
+    assert settings.mode == "640" and settings.group == site.name
+    assert "'^centre\\-femmes\\.test$'" not in settings.content
+    assert "'^centre-femmes\\.test$'" in settings.content
+    assert links(site)[f"{site.docroot}/sites/default/files"] == site.files
+
+
+def test_secret_command_names_files_only() -> None:
+    command = generate_command("/srv/sites/x/secrets/site.ini", "x")
+    assert "umask 077" in command and "chmod 640" in command and "chgrp x" in command
+    for key in SECRET_KEYS:
+        assert f'echo "{key}=$(' in command
+
+
+def test_fact_process_reads_every_kind_of_line() -> None:
+    output = [
+        "D|a|www-data|750||/srv/sites/a",
+        "F|root|a|640|" + "0" * 64 + "|/srv/sites/a/web/wp-config.php",
+        "L|root|root|777|/srv/sites/a/files|/srv/sites/a/web/wp-content/uploads",
+        "U|a",
+        "M",
+        "Q|db|a",
+        "Q|dbuser|a",
+        "Q|installed|a",
+        "T|koumbit-site-a.timer",
+    ]
+    state = SitesState().process(output)
+    assert state.paths["/srv/sites/a"].kind == "d"
+    assert state.paths["/srv/sites/a/web/wp-config.php"].sha256 == "0" * 64
+    assert state.paths["/srv/sites/a/web/wp-content/uploads"].target == "/srv/sites/a/files"
+    assert state.users == {"a"} and state.databases == {"a"} and state.db_users == {"a"}
+    assert state.installed == {"a"} and state.timers_active == {"koumbit-site-a.timer"}
+    assert state.mariadb
+
+
+def test_fact_command_is_one_shell_line_for_all_sites() -> None:
+    command = SitesState().command(names=("a", "b"), paths=("/srv/sites/a", "/srv/sites/b"),
+                                   timers=("koumbit-site-a.timer",))
+    assert command.count("mariadb --batch") == 1
+    assert "getent passwd a b" in command

@@ -1,0 +1,103 @@
+"""Every site file, rendered for every site of the lab and example inventories, then
+checked by the real tool that reads it: nginx -t, php -l, php-fpm8.2 -t, systemd-analyze.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_templates import check_nginx, check_unit
+
+from koumbit_infra.inventory import Inventory, SiteState, load_inventory
+from koumbit_infra.sites.files import SiteFile, layouts, server_files, site_files
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cases() -> list[tuple[str, str, SiteFile]]:
+    cases: list[tuple[str, str, SiteFile]] = []
+    for env in ("lab", "example"):
+        inv: Inventory = load_inventory(ROOT / "inventory" / env)
+        for server in inv.servers:
+            sites = [s for s in layouts(inv, server) if s.state is not SiteState.ABSENT]
+            if sites:
+                cases += [(env, server.name, f) for f in server_files(inv, server)]
+            for site in sites:
+                cases += [(env, site.domain, f) for f in site_files(site)]
+    return cases
+
+
+CASES = _cases()
+IDS = [f"{env}-{where}-{f.dest}" for env, where, f in CASES]
+
+
+def _run(argv: list[str]) -> str:
+    done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"{' '.join(argv)}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def check_vhost(text: str, tmp: Path) -> None:
+    """nginx -t with the certificate paths pointed at a throw-away self-signed pair."""
+    cert, key = tmp / "fullchain.pem", tmp / "privkey.pem"
+    _run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+          "-nodes", "-subj", "/CN=test", "-days", "1", "-keyout", str(key), "-out", str(cert)])
+    text = re.sub(r"/etc/koumbit/tls/[^/]+/fullchain\.pem", str(cert), text)
+    text = re.sub(r"/etc/koumbit/tls/[^/]+/privkey\.pem", str(key), text)
+    text = text.replace("/var/log/nginx", str(tmp))
+    (tmp / "sites").mkdir()
+    check_nginx(text, tmp)
+
+
+def check_php(text: str, tmp: Path) -> None:
+    path = tmp / "file.php"
+    path.write_text(text)
+    _run(["php", "-l", str(path)])
+
+
+def check_pool(text: str, tmp: Path) -> None:
+    """php-fpm8.2 -t; the site's user does not exist here, so nobody stands in."""
+    text = re.sub(r"^(user|group|listen\.owner|listen\.group) = .*$",
+                  lambda m: f"{m[1]} = {'nogroup' if 'group' in m[1] else 'nobody'}",
+                  text, flags=re.MULTILINE)
+    text = re.sub(r"^chdir = .*$", f"chdir = {tmp}", text.replace("/run/php/", f"{tmp}/"),
+                  flags=re.MULTILINE)
+    pool = tmp / "pool.conf"
+    pool.write_text(text)
+    fpm = tmp / "php-fpm.conf"
+    fpm.write_text(f"[global]\npid = {tmp}/fpm.pid\nerror_log = {tmp}/fpm.log\n"
+                   f"include = {pool}\n")
+    _run(["php-fpm8.2", "-t", "-y", str(fpm)])
+
+
+def check_html(text: str, tmp: Path) -> None:
+    assert 'lang="fr"' in text and 'lang="en"' in text
+
+
+CHECKERS = {
+    "/etc/nginx/": check_vhost,
+    "/fpm/pool.d/": check_pool,
+    "/etc/systemd/system/": check_unit,
+    ".php": check_php,
+    ".html": check_html,
+}
+
+
+@pytest.mark.parametrize(("env", "where", "f"), CASES, ids=IDS)
+def test_site_file_renders_and_passes_its_checker(env: str, where: str, f: SiteFile,
+                                                  tmp_path: Path) -> None:
+    text = f.content
+    assert "None" not in text, "a missing value rendered as None"
+    assert re.fullmatch(r"[0-7]{3}", f.mode)
+    checker = next(c for prefix, c in CHECKERS.items() if prefix in f.dest)
+    checker(text, tmp_path)
+
+
+def test_rendered_files_hold_no_secret_value() -> None:
+    """Configuration reads the secret file at run time; no password or salt is rendered."""
+    for _, _, f in CASES:
+        assert not re.search(r"(PASSWORD|_KEY|_SALT)', '[^$]", f.content), f.dest
+        assert "IDENTIFIED BY" not in f.content
