@@ -10,6 +10,7 @@ from __future__ import annotations
 from deploys.backups import backups
 from deploys.database import database
 from deploys.monitoring import monitoring
+from deploys.prometheus import prometheus
 from deploys.server import base
 from deploys.sites import sites
 from deploys.tls import tls
@@ -21,4 +22,5 @@ web()
 database()
 sites()
 monitoring()
+prometheus()
 backups()

@@ -1,17 +1,22 @@
-"""Monitoring agents: Debian's prometheus-node-exporter, reachable from the
-monitoring servers only, and the place where the koumbit exporter goes.
+"""Monitoring agents: Debian's prometheus-node-exporter and the koumbit exporter,
+both reachable from the monitoring servers only.
 
 Runnable alone: ``pyinfra inventory/lab.py deploys/monitoring.py``.
 """
 
 from __future__ import annotations
 
-from pyinfra.api import deploy
-from pyinfra.operations import systemd
+from io import StringIO
 
-from koumbit_infra.deploykit import current, write_all
+from pyinfra.api import deploy
+from pyinfra.operations import files, server, systemd
+
+from koumbit_infra.deploykit import any_changed, current, write, write_all
+from koumbit_infra.exporter.unit import TEMPLATE
+from koumbit_infra.inventory import Role
+from koumbit_infra.monitoring import bundle, database, exporter
 from koumbit_infra.operations import packages
-from koumbit_infra.serverconf.files import monitoring_files
+from koumbit_infra.serverconf.files import ConfigFile, monitoring_files
 
 
 @deploy("Monitoring: node exporter")
@@ -29,14 +34,46 @@ def node_exporter() -> None:
 
 @deploy("Monitoring: koumbit exporter")
 def koumbit_exporter() -> None:
-    """THE PLACE FOR THE KOUMBIT EXPORTER (exporter engineer).
+    """The koumbit exporter as a sandboxed service, run by Debian's python3.
 
-    Install the program, render /etc/koumbit/exporter.toml and
-    templates/etc/systemd/system/koumbit-exporter.service.j2, then enable
-    koumbit-exporter.service. Its port (koumbit_infra.exporter.config.DEFAULT_PORT)
-    is already open to the monitoring servers in the firewall
-    (koumbit_infra.serverconf.firewall).
+    The code and its libraries go as one archive (koumbit_infra.monitoring.bundle),
+    unpacked only when it changed; the service restarts only when the code, its
+    configuration, its unit or its database credential changed.
     """
+    inv, srv = current()
+    packages.installed(name="Koumbit exporter: python3", packages=["python3"])
+    files.directory(name=f"Koumbit exporter: {bundle.INSTALL_DIR}", path=bundle.INSTALL_DIR,
+                    user="root", group="root", mode="755")
+    archive = f"{bundle.INSTALL_DIR}/bundle.tar.gz"
+    code = files.put(name="Koumbit exporter: code and libraries", src=bundle.bundle_path(),
+                     dest=archive, user="root", group="root", mode="644")
+    # Unpacked beside the archive, then compiled: the sandbox (ProtectSystem=strict)
+    # would stop Python from writing its own .pyc files at every start.
+    server.shell(
+        name="Koumbit exporter: unpack",
+        commands=[f"cd {bundle.INSTALL_DIR} && rm -rf bin lib"
+                  f" && tar -xzf {archive} --no-same-owner"
+                  " && python3 -m compileall -q lib"],
+        _if=code.did_change,
+    )
+    files.directory(name="Koumbit exporter: /etc/koumbit", path="/etc/koumbit",
+                    user="root", group="root", mode="755")
+    # Not secret (sites and their plans); the service's dynamic user must read it.
+    config = files.put(name=f"Koumbit exporter: {exporter.CONFIG_PATH}",
+                       src=StringIO(exporter.exporter_config(inv, srv)),
+                       dest=exporter.CONFIG_PATH, user="root", group="root", mode="644")
+    changes = [code, config]
+    if srv.has(Role.DB):
+        changes.append(database.exporter_account(
+            name="Koumbit exporter: read-only MariaDB account (password made on the server)"))
+    unit = write(ConfigFile("koumbit-exporter", str(TEMPLATE), exporter.UNIT_PATH, "644",
+                            {"exporter": exporter.exporter_unit(inv, srv)}))
+    changes.append(unit)
+    systemd.daemon_reload(name="Koumbit exporter: systemd reload", _if=unit.did_change)
+    systemd.service(name="Koumbit exporter: restart", service="koumbit-exporter.service",
+                    restarted=True, _if=any_changed(changes))
+    systemd.service(name="Koumbit exporter: running", service="koumbit-exporter.service",
+                    running=True, enabled=True)
 
 
 @deploy("Monitoring")

@@ -1,0 +1,55 @@
+"""The monitoring role: Debian's Prometheus scraping every server's two exporters.
+
+Listens on loopback only (koumbit_infra.monitoring.prometheus says why); its
+scrape targets come from the inventory, its rules ship in
+templates/etc/prometheus/rules/. A configuration is checked with promtool
+before Prometheus is asked to load it, so a bad file never replaces a good one
+in the running server.
+
+Runnable alone: ``pyinfra inventory/lab.py deploys/prometheus.py``.
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.operations import files, server, systemd
+
+from koumbit_infra.deploykit import any_changed, current, write_all
+from koumbit_infra.inventory import Role
+from koumbit_infra.monitoring.prometheus import (
+    CONFIG_DEST,
+    RULES_DEST,
+    RULES_TEMPLATE,
+    prometheus_files,
+)
+from koumbit_infra.operations import packages
+from koumbit_infra.templating import template_path
+
+
+@deploy("Monitoring: Prometheus")
+def prometheus() -> None:
+    inv, srv = current()
+    if not srv.has(Role.MONITOR):
+        return
+    # Recommends would bring a second node exporter and its failing container services.
+    packages.installed(name="Prometheus package", packages=["prometheus"])
+    files.directory(name="Prometheus: rules directory", path="/etc/prometheus/rules",
+                    user="root", group="root", mode="755")
+    # Copied, not rendered: alert annotations use Prometheus's own {{ $labels }}.
+    rules = files.put(name=f"prometheus: {RULES_DEST}", src=template_path(RULES_TEMPLATE),
+                      dest=RULES_DEST, user="root", group="root", mode="644")
+    defaults, config = write_all(prometheus_files(inv, srv))
+    server.shell(name="Prometheus: promtool check config",
+                 commands=[f"promtool check config {CONFIG_DEST}"],
+                 _if=any_changed([rules, config]))
+    # Command-line flags (listen address, retention) are read at start only.
+    systemd.service(name="Prometheus: restart for new flags", service="prometheus",
+                    restarted=True, _if=defaults.did_change)
+    systemd.service(name="Prometheus: reload targets and rules", service="prometheus",
+                    reloaded=True, _if=any_changed([rules, config]))
+    systemd.service(name="Prometheus: running", service="prometheus", running=True,
+                    enabled=True)
+
+
+if __name__ == "builtins":  # executed by pyinfra as a deploy file, not imported
+    prometheus()

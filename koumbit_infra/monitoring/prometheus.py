@@ -1,0 +1,69 @@
+"""Prometheus on the monitoring servers: what it scrapes, derived from the inventory.
+
+Every server runs two exporters, both scraped by address: Debian's
+node_exporter (:9100) and the koumbit exporter (:19100). Each target gets
+the label ``server`` (the inventory's name, never an environment label).
+The koumbit exporter already sets ``server`` on its own series (for a site
+whose database lives elsewhere it is the site's server), so that job keeps
+the exporter's labels (``honor_labels``).
+
+Prometheus listens on 127.0.0.1:9090 only: people reach it through SSH
+(``ssh -L 9090:127.0.0.1:9090 root@<monitoring server>``), so it needs no
+firewall opening, TLS or authentication of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from koumbit_infra.exporter.config import DEFAULT_PORT as KOUMBIT_EXPORTER_PORT
+from koumbit_infra.inventory import Inventory, Server
+from koumbit_infra.serverconf.files import ConfigFile
+from koumbit_infra.serverconf.firewall import NODE_EXPORTER_PORT
+
+LISTEN = "127.0.0.1:9090"
+SCRAPE_INTERVAL_SECONDS = 15
+RETENTION = "90d"  # a quarter: enough for predict_linear trends and the cost reports
+RULES_TEMPLATE = "etc/prometheus/rules/koumbit.rules.yml"
+RULES_DEST = "/etc/prometheus/rules/koumbit.rules.yml"
+CONFIG_DEST = "/etc/prometheus/prometheus.yml"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One ``host:port`` to scrape and the inventory server it belongs to."""
+
+    address: str
+    server: str
+
+
+@dataclass(frozen=True)
+class ScrapeJob:
+    name: str
+    targets: tuple[Target, ...]
+    honor_labels: bool = False
+
+
+def _targets(servers: tuple[Server, ...], port: int) -> tuple[Target, ...]:
+    return tuple(Target(f"{s.address}:{port}", s.name)
+                 for s in sorted(servers, key=lambda s: s.name))
+
+
+def scrape_jobs(inv: Inventory) -> tuple[ScrapeJob, ...]:
+    """Both exporters of every server, in a stable order (same file on every run)."""
+    return (
+        ScrapeJob("node", _targets(inv.servers, NODE_EXPORTER_PORT)),
+        ScrapeJob("koumbit", _targets(inv.servers, KOUMBIT_EXPORTER_PORT), honor_labels=True),
+    )
+
+
+def prometheus_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
+    """Files of Prometheus on a monitoring server (the rules file is copied, not rendered)."""
+    return (
+        ConfigFile("prometheus", "etc/default/prometheus.j2", "/etc/default/prometheus", "644",
+                   {"listen": LISTEN, "retention": RETENTION}),
+        ConfigFile("prometheus", "etc/prometheus/prometheus.yml.j2", CONFIG_DEST, "644",
+                   {"jobs": scrape_jobs(inv), "interval": SCRAPE_INTERVAL_SECONDS,
+                    "rule_files": (RULES_DEST,), "monitor": server.name,
+                    "self_target": Target(LISTEN, server.name)}),
+    )

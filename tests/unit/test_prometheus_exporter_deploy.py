@@ -1,0 +1,124 @@
+"""What the monitoring deploy installs for the exporter: bundle, configuration, unit, DB account."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from koumbit_infra.envs import load_env
+from koumbit_infra.exporter.config import RefreshSeconds, parse_config
+from koumbit_infra.exporter.unit import TEMPLATE
+from koumbit_infra.inventory import Role
+from koumbit_infra.monitoring import bundle
+from koumbit_infra.monitoring.database import (
+    OPTION_FILE,
+    ExporterAccount,
+    ExporterAccountState,
+    create_commands,
+)
+from koumbit_infra.monitoring.exporter import LAB_REFRESH, exporter_config, exporter_unit
+from koumbit_infra.templating import render
+
+
+def test_bundle_is_the_same_bytes_on_every_build() -> None:
+    assert bundle.bundle_bytes() == bundle.bundle_bytes()
+
+
+def test_bundle_holds_the_exporter_and_its_libraries_only() -> None:
+    with tarfile.open(fileobj=io.BytesIO(bundle.bundle_bytes())) as tar:
+        members = tar.getmembers()
+    names = {m.name for m in members}
+    assert "bin/koumbit-exporter" in names
+    assert "lib/koumbit_infra/exporter/__main__.py" in names
+    tops = {n.split("/")[1] for n in names if n.startswith("lib/")}
+    assert tops == {"koumbit_infra", "prometheus_client", "pydantic", "pydantic_core",
+                    "annotated_types", "typing_inspection", "typing_extensions.py"}
+    # The rest of koumbit_infra (click, yaml, the inventory) stays on the admin's machine.
+    assert {n.split("/")[2] for n in names if n.startswith("lib/koumbit_infra/")} == {
+        "__init__.py", "exporter"}
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    assert {(m.uid, m.gid, m.mtime) for m in members} == {(0, 0, 1_700_000_000)}
+
+
+def test_bundle_runs_with_the_standard_library_alone(tmp_path: Path) -> None:
+    """Unpacked, it validates a lab configuration with -I -S: no site-packages at all."""
+    with tarfile.open(fileobj=io.BytesIO(bundle.bundle_bytes())) as tar:
+        tar.extractall(tmp_path, filter="data")
+    inv = load_env("lab")
+    config = tmp_path / "exporter.toml"
+    config.write_text(exporter_config(inv, inv.server("web1")))
+    lib = tmp_path / "lib"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]);"
+            " import koumbit_infra.exporter.app;"  # what the service imports after --check
+            " from koumbit_infra.exporter.__main__ import main;"
+            " sys.exit(main(['exporter', '--config', sys.argv[2], '--check']))")
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(lib), str(config)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "valid" in done.stdout
+    launcher = (tmp_path / "bin/koumbit-exporter").read_text()
+    assert launcher.startswith("#!/usr/bin/python3 -IS\n")
+    assert f'sys.path.insert(0, "{bundle.LIB_DIR}")' in launcher
+
+
+def test_standalone_entry_point_refuses_a_bad_config(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from koumbit_infra.exporter.__main__ import main
+
+    bad = tmp_path / "exporter.toml"
+    bad.write_text('server = "web1"\nport = "x"\n')
+    assert main(["--config", str(bad), "--check"]) == 2
+    assert "invalid configuration" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("env", ["lab", "example"])
+def test_config_of_every_server_is_valid(env: str) -> None:
+    inv = load_env(env)
+    for server in inv.servers:
+        config = parse_config(exporter_config(inv, server), f"{env}/{server.name}")
+        assert config.server == server.name
+        assert config.listen_address == str(server.address)
+        assert config.database.enabled == server.has(Role.DB)
+        expected = LAB_REFRESH if env == "lab" else RefreshSeconds()
+        assert config.refresh_seconds == expected
+
+
+def test_lab_only_refreshes_disk_often() -> None:
+    assert LAB_REFRESH.disk == 15
+    assert RefreshSeconds().disk == 300  # production keeps the documented interval
+
+
+def test_unit_per_role() -> None:
+    inv = load_env("lab")
+    web1 = render(str(TEMPLATE), exporter=exporter_unit(inv, inv.server("web1")))
+    mon1 = render(str(TEMPLATE), exporter=exporter_unit(inv, inv.server("mon1")))
+    assert f"ExecStart={bundle.LAUNCHER} exporter --config /etc/koumbit/exporter.toml" in web1
+    assert f"LoadCredential=mariadb.cnf:{OPTION_FILE}" in web1
+    assert "ReadOnlyPaths=/srv/sites /var/log/nginx/sites" in web1
+    assert "LoadCredential" not in mon1
+    # No site trees off the web role: optional, or systemd refuses to start the unit.
+    assert "ReadOnlyPaths=-/srv/sites -/var/log/nginx/sites" in mon1
+    monitors = " ".join(str(s.address) for s in inv.servers_with(Role.MONITOR))
+    assert f"IPAddressAllow=localhost {monitors}" in web1
+
+
+def test_db_account_password_never_on_a_command_line() -> None:
+    make_file, make_user = create_commands(OPTION_FILE)
+    assert make_file.startswith("umask 077 && ")
+    assert "/dev/urandom" in make_file and f"mv {OPTION_FILE}.new {OPTION_FILE}" in make_file
+    # The password flows file -> pipe -> mariadb's stdin; mariadb gets no -p / -e with it.
+    assert make_user.endswith("| mariadb --batch --skip-column-names")
+    assert f"sed -n 's/^password=//p' {OPTION_FILE}" in make_user
+    assert "GRANT SHOW VIEW ON *.* TO 'koumbit_exporter'@'localhost'" in make_user
+
+
+def test_db_account_fact() -> None:
+    fact = ExporterAccount()
+    assert fact.process(["file=1", "user=1"]) == ExporterAccountState(True, True)
+    assert fact.process(["file=0", "user=0"]) == ExporterAccountState(False, False)
+    assert fact.process(["file=1", "user="]) == ExporterAccountState(True, False)

@@ -1,0 +1,110 @@
+"""Prometheus rules and configuration, checked by the real promtool (Debian package prometheus)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from koumbit_infra.envs import load_env
+from koumbit_infra.inventory import Role
+from koumbit_infra.monitoring.prometheus import (
+    CONFIG_DEST,
+    RULES_DEST,
+    RULES_TEMPLATE,
+    prometheus_files,
+    scrape_jobs,
+)
+from koumbit_infra.serverconf.files import ConfigFile
+from koumbit_infra.templating import TEMPLATE_DIR, render
+
+RULES = TEMPLATE_DIR / RULES_TEMPLATE
+RULE_TESTS = Path(__file__).parents[1] / "fixtures/prometheus/koumbit.rules.test.yml"
+ENVS = ("lab", "example")
+
+
+def promtool() -> str:
+    found = shutil.which("promtool")
+    if found is None:
+        pytest.skip("promtool is not installed (Debian package prometheus)")
+    return found
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+
+def config_file(env: str) -> ConfigFile:
+    inv = load_env(env)
+    monitor = inv.servers_with(Role.MONITOR)[0]
+    return next(f for f in prometheus_files(inv, monitor) if f.dest == CONFIG_DEST)
+
+
+def test_promtool_checks_the_rules() -> None:
+    done = run(promtool(), "check", "rules", str(RULES))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_promtool_unit_tests_of_the_rules() -> None:
+    done = run(promtool(), "test", "rules", str(RULE_TESTS))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_alert_has_a_test_case() -> None:
+    rules = yaml.safe_load(RULES.read_text())
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    cases = yaml.safe_load(RULE_TESTS.read_text())
+    tested = {a["alertname"] for t in cases["tests"] for a in t.get("alert_rule_test", [])}
+    assert alerts == tested
+    assert {"KoumbitFilesystemFullIn4Days", "KoumbitPhpFpmSaturated", "KoumbitExporterDown",
+            "KoumbitCollectionStale", "KoumbitDiskQuotaOvercommitted"} <= alerts
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_promtool_checks_the_rendered_config(env: str, tmp_path: Path) -> None:
+    cfg = config_file(env)
+    text = render(cfg.template, **cfg.context)
+    # The rules file sits elsewhere here than on the server: point the config at a copy.
+    shutil.copy(RULES, tmp_path / "koumbit.rules.yml")
+    path = tmp_path / "prometheus.yml"
+    path.write_text(text.replace(RULES_DEST, str(tmp_path / "koumbit.rules.yml")))
+    done = run(promtool(), "check", "config", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_both_exporters_of_every_server_are_scraped_by_address(env: str) -> None:
+    inv = load_env(env)
+    cfg = config_file(env)
+    parsed = yaml.safe_load(render(cfg.template, **cfg.context))
+    assert parsed["rule_files"] == [RULES_DEST]
+    jobs = {j["job_name"]: j for j in parsed["scrape_configs"]}
+    expected = {s.name for s in inv.servers}
+    for name, port in (("node", 9100), ("koumbit", 19100)):
+        statics = jobs[name]["static_configs"]
+        got = {c["labels"]["server"]: c["targets"] for c in statics}
+        assert set(got) == expected
+        for server in inv.servers:
+            assert got[server.name] == [f"{server.address}:{port}"]
+        for c in statics:  # `server` only: never an environment label
+            assert set(c["labels"]) == {"server"}
+    assert jobs["koumbit"]["honor_labels"] is True
+    assert "honor_labels" not in jobs["node"]
+
+
+def test_scrape_jobs_are_stable() -> None:
+    inv = load_env("lab")
+    assert scrape_jobs(inv) == scrape_jobs(load_env("lab"))
+    names = [t.server for t in scrape_jobs(inv)[0].targets]
+    assert names == sorted(names)
+
+
+def test_prometheus_listens_on_loopback_only() -> None:
+    inv = load_env("lab")
+    defaults = next(f for f in prometheus_files(inv, inv.server("mon1"))
+                    if f.dest == "/etc/default/prometheus")
+    text = render(defaults.template, **defaults.context)
+    assert '--web.listen-address=127.0.0.1:9090' in text
