@@ -40,13 +40,13 @@ def tls() -> None:
 
 
 @deploy("TLS: certificate")
-def certificate(name: str, domains: list[str]) -> None:
-    """A certificate ``name`` for ``domains``, in ``koumbit_infra.tls.cert_dir(name)``.
+def certificate(cert_name: str, domains: list[str]) -> None:
+    """A certificate ``cert_name`` for ``domains``, in ``koumbit_infra.tls.cert_dir(cert_name)``.
 
     For the sites deploy: call it once per site with the site's domains.
     """
     inv, _ = current()
-    tls_ops.issued(name=f"TLS: certificate {name}", cert_name=name, domains=domains,
+    tls_ops.issued(name=f"TLS: certificate {cert_name}", cert_name=cert_name, domains=domains,
                    authority=inv.settings.certificate_authority, email=inv.settings.admin_email)
 
 
