@@ -11,7 +11,7 @@ from pyinfra.operations import systemd
 
 from koumbit_infra.deploykit import current, write_all
 from koumbit_infra.inventory import Role
-from koumbit_infra.operations import mariadb, packages
+from koumbit_infra.operations import mariadb, packages, services
 from koumbit_infra.serverconf.files import database_files
 
 
@@ -21,10 +21,11 @@ def database() -> None:
     if not srv.has(Role.DB):
         return
     packages.installed(name="MariaDB packages", packages=["mariadb-server"])
-    changed = write_all(database_files(inv, srv))
+    cfgs = database_files(inv, srv)
+    changed = write_all(cfgs)
     # The buffer pool and the bind address are read at start only.
-    systemd.service(name="MariaDB: restart for new settings", service="mariadb",
-                    restarted=True, _if=changed[0].did_change)
+    services.refreshed(name="MariaDB: restart for its new settings", service="mariadb",
+                       files=[c.dest for c in cfgs], changes=changed, action="restart")
     systemd.service(name="MariaDB: running", service="mariadb", running=True, enabled=True)
     mariadb.secured(name="MariaDB: root by unix socket only, no anonymous user, no test db")
 

@@ -15,7 +15,7 @@ from koumbit_infra.deploykit import any_changed, current, write, write_all
 from koumbit_infra.exporter.unit import TEMPLATE
 from koumbit_infra.inventory import Role
 from koumbit_infra.monitoring import bundle, database, exporter
-from koumbit_infra.operations import packages
+from koumbit_infra.operations import packages, services
 from koumbit_infra.serverconf.files import ConfigFile, monitoring_files
 
 
@@ -25,9 +25,11 @@ def node_exporter() -> None:
     # Recommends pull in openipmi and nvme-cli, whose services fail in a
     # container and are of no use to a web host anyway.
     packages.installed(name="Node exporter package", packages=["prometheus-node-exporter"])
-    changed = write_all(monitoring_files(inv, srv))
-    systemd.service(name="Node exporter: restart", service="prometheus-node-exporter",
-                    restarted=True, _if=changed[0].did_change)
+    cfgs = monitoring_files(inv, srv)
+    changed = write_all(cfgs)
+    services.refreshed(name="Node exporter: restart for its new settings",
+                       service="prometheus-node-exporter", files=[c.dest for c in cfgs],
+                       changes=changed, action="restart")
     systemd.service(name="Node exporter: running", service="prometheus-node-exporter",
                     running=True, enabled=True)
 

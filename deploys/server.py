@@ -16,7 +16,7 @@ from pyinfra.operations import files, server, systemd
 
 from koumbit_infra.deploykit import any_changed, current, write
 from koumbit_infra.facts.system import Virtualisation
-from koumbit_infra.operations import packages
+from koumbit_infra.operations import packages, services
 from koumbit_infra.serverconf.files import base_files
 
 ADMIN_GROUP = "koumbit-admins"
@@ -90,11 +90,9 @@ def admins() -> None:
 def sshd() -> None:
     inv, srv = current()
     config = write(next(c for c in base_files(inv, srv) if c.concern == "sshd"))
-    # Check before reloading: a config sshd rejects must never be live.
-    server.shell(name="sshd: check the new config", commands=["sshd -t"],
-                 _if=config.did_change)
-    systemd.service(name="sshd: reload", service="ssh", running=True, enabled=True,
-                    reloaded=True, _if=config.did_change)
+    # Checked before the reload: a config sshd rejects must never be live.
+    services.refreshed(name="sshd: reload for its new config", service="ssh",
+                       files=["/etc/ssh/sshd_config"], changes=[config], check="sshd -t")
     systemd.service(name="sshd: running", service="ssh", running=True, enabled=True)
 
 
@@ -113,12 +111,12 @@ def firewall() -> None:
 
 
 @deploy("Base: fail2ban, upgrades, time, journald")
-def services() -> None:
+def system_services() -> None:
     inv, srv = current()
     cfgs = {c.concern: c for c in base_files(inv, srv)}
     jail = write(cfgs["fail2ban"])
-    systemd.service(name="fail2ban: restart", service="fail2ban", restarted=True,
-                    _if=jail.did_change)
+    services.refreshed(name="fail2ban: restart for its new jail", service="fail2ban",
+                       files=[cfgs["fail2ban"].dest], changes=[jail], action="restart")
     systemd.service(name="fail2ban: running", service="fail2ban", running=True, enabled=True)
 
     write(cfgs["upgrades"])
@@ -133,8 +131,8 @@ def services() -> None:
                     enabled=True, running=None if container else True)
 
     journald = write(cfgs["journald"])
-    systemd.service(name="journald: restart", service="systemd-journald", restarted=True,
-                    _if=journald.did_change)
+    services.refreshed(name="journald: restart for its new limits", service="systemd-journald",
+                       files=[cfgs["journald"].dest], changes=[journald], action="restart")
 
 
 @deploy("Base: hardening")
@@ -176,7 +174,7 @@ def base() -> None:
     admins()
     sshd()
     firewall()
-    services()
+    system_services()
     hardening()
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, systemd
 
-from koumbit_infra.deploykit import any_changed, current, write_all
+from koumbit_infra.deploykit import current, write_all
 from koumbit_infra.inventory import Role
-from koumbit_infra.operations import packages
+from koumbit_infra.operations import packages, services
 from koumbit_infra.serverconf.files import web_files
 from koumbit_infra.templating import TEMPLATE_DIR
 
@@ -27,7 +27,9 @@ def nginx() -> None:
     packages.installed(name="nginx package", packages=["nginx"])
     cfgs = [c for c in web_files(inv, srv) if c.concern == "nginx"]
     changed = write_all(cfgs)
+    paths = [c.dest for c in cfgs]
     if (TEMPLATE_DIR / LOG_FORMAT).exists():
+        paths.append("/etc/nginx/conf.d/koumbit-log-format.conf")
         changed.append(files.template(
             name="nginx: koumbit log format", src=str(TEMPLATE_DIR / LOG_FORMAT),
             dest="/etc/nginx/conf.d/koumbit-log-format.conf", user="root", group="root",
@@ -42,9 +44,8 @@ def nginx() -> None:
                     user="root", group="adm", mode="750")
     files.directory(name="nginx: ACME challenge root", path="/var/www/letsencrypt",
                     user="root", group="root", mode="755")
-    reload_needed = any_changed(changed)
-    server.shell(name="nginx: check the config", commands=["nginx -t -q"], _if=reload_needed)
-    systemd.service(name="nginx: reload", service="nginx", reloaded=True, _if=reload_needed)
+    services.refreshed(name="nginx: reload for its new config", service="nginx", files=paths,
+                       changes=changed, check="nginx -t -q")
     systemd.service(name="nginx: running", service="nginx", running=True, enabled=True)
 
 
@@ -57,16 +58,15 @@ def php_fpm() -> None:
                                      f"php{version}-gd", f"php{version}-xml",
                                      f"php{version}-mbstring", f"php{version}-curl",
                                      f"php{version}-zip", f"php{version}-intl"])
-        changed = write_all(c for c in web_files(inv, srv) if c.concern == f"php{version}")
+        cfgs = [c for c in web_files(inv, srv) if c.concern == f"php{version}"]
+        changed = write_all(cfgs)
         # One pool shared by every site would let sites read each other's files.
         changed.append(files.file(name=f"PHP {version}: Debian www pool removed",
                                   path=f"/etc/php/{version}/fpm/pool.d/www.conf",
                                   present=False))
-        restart = any_changed(changed)
-        server.shell(name=f"PHP {version}: check the config",
-                     commands=[f"php-fpm{version} -t"], _if=restart)
-        systemd.service(name=f"PHP {version}: reload", service=f"php{version}-fpm",
-                        reloaded=True, _if=restart)
+        services.refreshed(name=f"PHP {version}: reload for its new config",
+                           service=f"php{version}-fpm", files=[c.dest for c in cfgs],
+                           changes=changed, check=f"php-fpm{version} -t")
         systemd.service(name=f"PHP {version}: running", service=f"php{version}-fpm",
                         running=True, enabled=True)
 

@@ -1,0 +1,31 @@
+"""Whether a running service predates its configuration (a reload was missed)."""
+
+from __future__ import annotations
+
+from pyinfra.api.facts import FactBase
+
+STAMP_DIR = "/run/koumbit/refreshed"
+
+
+class ServiceStale(FactBase[bool]):
+    """True when a file of ``paths`` is newer than the service's last start or refresh.
+
+    A deploy interrupted between writing a file and reloading its service
+    would otherwise leave the old configuration live until some later change.
+    An inactive service is not stale: starting it reads the new files.
+    """
+
+    def command(self, service: str, paths: tuple[str, ...]) -> str:
+        files = " ".join(f"'{p}'" for p in paths)
+        return (
+            f"since=$(systemctl show -p ActiveEnterTimestamp --value {service});"
+            ' [ -n "$since" ] || { echo fresh; exit 0; };'
+            ' start=$(date -d "$since" +%s);'
+            f" stamp=$(stat -c %Y {STAMP_DIR}/{service} 2>/dev/null || echo 0);"
+            ' [ "$stamp" -gt "$start" ] && start=$stamp;'
+            f" newest=$(stat -c %Y {files} 2>/dev/null | sort -n | tail -n 1);"
+            ' [ "${newest:-0}" -gt "$start" ] && echo stale || echo fresh'
+        )
+
+    def process(self, output: list[str]) -> bool:
+        return bool(output) and output[-1].strip() == "stale"
