@@ -9,12 +9,12 @@ from __future__ import annotations
 from io import StringIO
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, systemd
 
-from koumbit_infra.deploykit import any_changed, current, write, write_all
+from koumbit_infra.deploykit import current, write, write_all
 from koumbit_infra.exporter.unit import TEMPLATE
 from koumbit_infra.inventory import Role
-from koumbit_infra.monitoring import bundle, database, exporter
+from koumbit_infra.monitoring import bundle, database, exporter, install
 from koumbit_infra.operations import packages, services
 from koumbit_infra.serverconf.files import ConfigFile, monitoring_files
 
@@ -40,40 +40,36 @@ def koumbit_exporter() -> None:
 
     The code and its libraries go as one archive (koumbit_infra.monitoring.bundle),
     unpacked only when it changed; the service restarts only when the code, its
-    configuration, its unit or its database credential changed.
+    configuration, its unit or its database credential changed (in this run, or
+    in one cut off before its restart).
     """
     inv, srv = current()
     packages.installed(name="Koumbit exporter: python3", packages=["python3"])
     files.directory(name=f"Koumbit exporter: {bundle.INSTALL_DIR}", path=bundle.INSTALL_DIR,
                     user="root", group="root", mode="755")
     archive = f"{bundle.INSTALL_DIR}/bundle.tar.gz"
-    code = files.put(name="Koumbit exporter: code and libraries", src=bundle.bundle_path(),
-                     dest=archive, user="root", group="root", mode="644")
-    # Unpacked beside the archive, then compiled: the sandbox (ProtectSystem=strict)
-    # would stop Python from writing its own .pyc files at every start.
-    server.shell(
-        name="Koumbit exporter: unpack",
-        commands=[f"cd {bundle.INSTALL_DIR} && rm -rf bin lib"
-                  f" && tar -xzf {archive} --no-same-owner"
-                  " && python3 -m compileall -q lib"],
-        _if=code.did_change,
-    )
+    files.put(name="Koumbit exporter: code and libraries", src=bundle.bundle_path(),
+              dest=archive, user="root", group="root", mode="644")
+    code = install.unpacked(name="Koumbit exporter: unpack", archive=archive)
     files.directory(name="Koumbit exporter: /etc/koumbit", path="/etc/koumbit",
                     user="root", group="root", mode="755")
     # Not secret (sites and their plans); the service's dynamic user must read it.
     config = files.put(name=f"Koumbit exporter: {exporter.CONFIG_PATH}",
                        src=StringIO(exporter.exporter_config(inv, srv)),
                        dest=exporter.CONFIG_PATH, user="root", group="root", mode="644")
-    changes = [code, config]
+    unit = write(ConfigFile("koumbit-exporter", str(TEMPLATE), exporter.UNIT_PATH, "644",
+                            {"exporter": exporter.exporter_unit(inv, srv)}))
+    changes, watched = [code, config, unit], [archive, exporter.CONFIG_PATH, exporter.UNIT_PATH]
     if srv.has(Role.DB):
         changes.append(database.exporter_account(
             name="Koumbit exporter: read-only MariaDB account (password made on the server)"))
-    unit = write(ConfigFile("koumbit-exporter", str(TEMPLATE), exporter.UNIT_PATH, "644",
-                            {"exporter": exporter.exporter_unit(inv, srv)}))
-    changes.append(unit)
+        watched.append(database.OPTION_FILE)
     systemd.daemon_reload(name="Koumbit exporter: systemd reload", _if=unit.did_change)
-    systemd.service(name="Koumbit exporter: restart", service="koumbit-exporter.service",
-                    restarted=True, _if=any_changed(changes))
+    # The new configuration is validated by the new code before the running one is stopped.
+    services.refreshed(name="Koumbit exporter: restart for new code or settings",
+                       service="koumbit-exporter", files=watched, changes=changes,
+                       action="restart",
+                       check=f"{bundle.LAUNCHER} --config {exporter.CONFIG_PATH} --check")
     systemd.service(name="Koumbit exporter: running", service="koumbit-exporter.service",
                     running=True, enabled=True)
 

@@ -12,9 +12,9 @@ Runnable alone: ``pyinfra inventory/lab.py deploys/prometheus.py``.
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, systemd
 
-from koumbit_infra.deploykit import any_changed, current, write_all
+from koumbit_infra.deploykit import current, write_all
 from koumbit_infra.inventory import Role
 from koumbit_infra.monitoring.prometheus import (
     CONFIG_DEST,
@@ -22,7 +22,7 @@ from koumbit_infra.monitoring.prometheus import (
     RULES_TEMPLATE,
     prometheus_files,
 )
-from koumbit_infra.operations import packages
+from koumbit_infra.operations import packages, services
 from koumbit_infra.templating import template_path
 
 
@@ -38,15 +38,15 @@ def prometheus() -> None:
     # Copied, not rendered: alert annotations use Prometheus's own {{ $labels }}.
     rules = files.put(name=f"prometheus: {RULES_DEST}", src=template_path(RULES_TEMPLATE),
                       dest=RULES_DEST, user="root", group="root", mode="644")
-    defaults, config = write_all(prometheus_files(inv, srv))
-    server.shell(name="Prometheus: promtool check config",
-                 commands=[f"promtool check config {CONFIG_DEST}"],
-                 _if=any_changed([rules, config]))
+    cfgs = prometheus_files(inv, srv)
+    defaults, config = write_all(cfgs)
     # Command-line flags (listen address, retention) are read at start only.
-    systemd.service(name="Prometheus: restart for new flags", service="prometheus",
-                    restarted=True, _if=defaults.did_change)
-    systemd.service(name="Prometheus: reload targets and rules", service="prometheus",
-                    reloaded=True, _if=any_changed([rules, config]))
+    services.refreshed(name="Prometheus: restart for new flags", service="prometheus",
+                       files=[cfgs[0].dest], changes=[defaults], action="restart")
+    # Checked first, so a configuration or rule file promtool rejects never goes live.
+    services.refreshed(name="Prometheus: reload targets and rules", service="prometheus",
+                       files=[CONFIG_DEST, RULES_DEST], changes=[rules, config],
+                       check=f"promtool check config {CONFIG_DEST}")
     systemd.service(name="Prometheus: running", service="prometheus", running=True,
                     enabled=True)
 

@@ -122,3 +122,16 @@ def test_db_account_fact() -> None:
     assert fact.process(["file=1", "user=1"]) == ExporterAccountState(True, True)
     assert fact.process(["file=0", "user=0"]) == ExporterAccountState(False, False)
     assert fact.process(["file=1", "user="]) == ExporterAccountState(True, False)
+
+
+def test_unpack_is_stamped_with_the_archive_it_came_from() -> None:
+    from koumbit_infra.monitoring.install import BundleUnpacked, unpack_command
+
+    command = unpack_command("/opt/koumbit-exporter/bundle.tar.gz")
+    assert command.startswith("cd /opt/koumbit-exporter && rm -rf bin lib .unpacked")
+    assert command.endswith("sha256sum bundle.tar.gz > .unpacked")  # last: only once complete
+    fact = BundleUnpacked()
+    assert "sha256sum --status -c .unpacked" in fact.command("/opt/koumbit-exporter/x.tar.gz")
+    assert fact.process(["yes"]) is True
+    assert fact.process(["no"]) is False
+    assert fact.process([]) is False
