@@ -23,7 +23,8 @@ def pyinfra_argv(env_file: Path, deploy_file: Path, limit: str | None, dry: bool
                  json_output: bool) -> list[str]:
     """The pyinfra command line this deploy runs."""
     pyinfra = Path(sys.executable).with_name("pyinfra")
-    argv = [str(pyinfra), "-y", str(env_file), str(deploy_file)]
+    # -y skips pyinfra's change detection, which is all a dry run is for.
+    argv = [str(pyinfra), *([] if dry else ["-y"]), str(env_file), str(deploy_file)]
     if limit:
         argv += ["--limit", limit]
     if dry:

@@ -81,6 +81,9 @@ def test_deploy_refuses_an_invalid_inventory_before_any_host(tmp_path: Path) -> 
 def test_deploy_argv_uses_the_venv_pyinfra() -> None:
     from koumbit_infra.deploy_cli import pyinfra_argv
 
-    argv = pyinfra_argv(Path("/i/lab.py"), Path("/d/all.py"), "web1", True, True)
+    argv = pyinfra_argv(Path("/i/lab.py"), Path("/d/all.py"), "web1", False, True)
     assert argv[0].endswith("/pyinfra") and argv[1] == "-y"
-    assert argv[2:] == ["/i/lab.py", "/d/all.py", "--limit", "web1", "--dry", "--json"]
+    assert argv[2:] == ["/i/lab.py", "/d/all.py", "--limit", "web1", "--json"]
+    # A dry run needs pyinfra's change detection, which -y skips.
+    dry = pyinfra_argv(Path("/i/lab.py"), Path("/d/all.py"), None, True, False)
+    assert "-y" not in dry and dry[-1] == "--dry"
