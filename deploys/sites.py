@@ -23,7 +23,7 @@ from koumbit_infra.inventory import Cms, Role, SiteState
 from koumbit_infra.operations import tls as tls_ops
 from koumbit_infra.sites import operations as ops
 from koumbit_infra.sites.files import layouts, links, removed_paths, server_files, site_files
-from koumbit_infra.sites.layout import WP_INSTALLER, SiteLayout
+from koumbit_infra.sites.layout import REMOVE, WP_INSTALLER, SiteLayout
 
 # The lab's codebases; production takes an upstream release and composer.
 LAB_WORDPRESS = "/usr/share/wordpress"
@@ -95,7 +95,8 @@ def sites() -> None:
         return
     every = layouts(inv, srv)
     live = [s for s in every if s.state is not SiteState.ABSENT]
-    if not live:
+    gone = [s for s in every if s.state is SiteState.ABSENT]
+    if not every:
         return
     if srv.database_host != srv.name:
         raise DeployError(f"{srv.name}: sites whose database is on another server"
@@ -103,12 +104,16 @@ def sites() -> None:
     lab = inv.settings.lab
     ops.sites_state(names=[s.name for s in every],
                     paths=[p for s in live for p in _watched_paths(s)]
+                    + [p for s in gone for p in (s.root, s.vhost_file, s.vhost_link, s.pool_file)]
                     + [f.dest for f in server_files(inv, srv)],
                     timers=[f"{s.cron_unit}.timer" for s in live])
     if lab and any(s.cms is Cms.WORDPRESS for s in live):
         ops.wordpress_package(name="Sites: Debian's WordPress package (lab codebase)")
-    ops.files_written(name="Sites: maintenance page, WordPress installer",
+    ops.files_written(name="Sites: maintenance page, WordPress installer, archive tools",
                       files=list(server_files(inv, srv)))
+    for site in host.loop(gone):  # type: ignore[no-untyped-call]
+        ops.absent(name=f"{site.domain}: absent (archived, archive verified, then removed)",
+                   site=site, remover=REMOVE)
     # pyinfra decides reloads at run time from what changed (any_changed).
     written: list[OperationMeta] = []
     nginx: list[OperationMeta] = []

@@ -13,9 +13,19 @@ from functools import cached_property
 from typing import Any
 
 from koumbit_infra.inventory import Cms, Inventory, Server, SiteState
-from koumbit_infra.sites.layout import MAINTENANCE_ROOT, WP_INSTALLER, SiteLayout
+from koumbit_infra.sites.layout import (
+    ARCHIVE,
+    DUMP_ROOT,
+    MAINTENANCE_ROOT,
+    REMOVE,
+    RESTIC,
+    SITES_ROOT,
+    WP_INSTALLER,
+    SiteLayout,
+)
 from koumbit_infra.sites.secrets import WP_SALT_KEYS
 from koumbit_infra.templating import render
+from koumbit_infra.tls import TLS_ROOT
 
 
 @dataclass(frozen=True)
@@ -44,8 +54,12 @@ def layouts(inv: Inventory, server: Server) -> tuple[SiteLayout, ...]:
 
 
 def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
-    """Files shared by the sites of a web server: the maintenance page, WordPress's installer."""
+    """Files shared by the sites of a web server: maintenance page, installer, archive tools."""
+    tools = {"sites_root": SITES_ROOT, "dump_root": DUMP_ROOT, "restic": RESTIC,
+             "tls_root": TLS_ROOT}
     return (
+        SiteFile(ARCHIVE, "usr/local/sbin/koumbit-site-archive.j2", "700", context=tools),
+        SiteFile(REMOVE, "usr/local/sbin/koumbit-site-remove.j2", "700", context=tools),
         SiteFile(f"{MAINTENANCE_ROOT}/503.html", "var/www/koumbit-maintenance/503.html.j2", "644"),
         SiteFile(WP_INSTALLER, "usr/local/lib/koumbit/wp-install.php.j2", "644"),
     )

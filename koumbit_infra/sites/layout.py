@@ -15,6 +15,11 @@ SITES_ROOT = "/srv/sites"
 NGINX_USER = "www-data"
 MAINTENANCE_ROOT = "/var/www/koumbit-maintenance"
 WP_INSTALLER = "/usr/local/lib/koumbit/wp-install.php"
+# Written by deploys/backups.py on every backup client: restic with this server's repository.
+RESTIC = "/usr/local/sbin/koumbit-restic"
+ARCHIVE = "/usr/local/sbin/koumbit-site-archive"
+REMOVE = "/usr/local/sbin/koumbit-site-remove"
+DUMP_ROOT = "/var/backups/koumbit/sites"
 CRON_PERIOD_MIN = 15
 # Rights a CMS needs on its own database, and nothing on any other one.
 DB_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX",

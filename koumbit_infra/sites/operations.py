@@ -234,3 +234,26 @@ def timer(unit: str, active: bool) -> Generator[str, None, None]:
         yield f"systemctl enable --now {unit}"
     elif not active and running:
         yield f"systemctl disable --now {unit}"
+
+
+def leftovers(site: SiteLayout) -> list[str]:
+    """What of an absent site still exists on the server (empty: nothing to do)."""
+    now = _current()
+    found = [p for p in (site.root, site.vhost_file, site.vhost_link, site.pool_file)
+             if p in now.paths]
+    found += [f"user {site.name}"] if site.name in now.users else []
+    found += [f"database {site.name}"] if site.name in now.databases else []
+    found += [f"database user {site.name}"] if site.name in now.db_users else []
+    return found
+
+
+@operation()
+def absent(site: SiteLayout, remover: str) -> Generator[str, None, None]:
+    """Archive, verify the archive by restoring it, and only then remove the site.
+
+    ``remover`` (koumbit-site-remove) stops before removing anything when the
+    restored copy differs from the site.
+    """
+    if not leftovers(site):
+        return
+    yield f"{remover} {site.name}"

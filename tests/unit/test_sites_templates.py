@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_templates import check_nginx, check_unit
+from test_templates import check_nginx, check_shell, check_unit
 
 from koumbit_infra.inventory import Inventory, SiteState, load_inventory
 from koumbit_infra.sites.files import SiteFile, layouts, server_files, site_files
@@ -81,6 +81,7 @@ CHECKERS = {
     "/etc/nginx/": check_vhost,
     "/fpm/pool.d/": check_pool,
     "/etc/systemd/system/": check_unit,
+    "/usr/local/sbin/": check_shell,
     ".php": check_php,
     ".html": check_html,
 }
