@@ -19,6 +19,7 @@ import gzip
 import hashlib
 import importlib.util
 import io
+import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -30,6 +31,9 @@ import koumbit_infra
 INSTALL_DIR = "/opt/koumbit-exporter"
 LAUNCHER = f"{INSTALL_DIR}/bin/koumbit-exporter"
 LIB_DIR = f"{INSTALL_DIR}/lib"
+
+# Debian 12's python3: pydantic_core's compiled module must be built for it.
+TARGET_PYTHON = (3, 11)
 
 # What `python3 -m koumbit_infra.exporter` imports beyond the standard library
 # (tests/unit/test_prometheus_bundle.py proves the list complete).
@@ -90,7 +94,16 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
 
 
 def bundle_bytes() -> bytes:
-    """The gzip'd tar of ``bin/koumbit-exporter`` and ``lib/``; same bytes for same sources."""
+    """The gzip'd tar of ``bin/koumbit-exporter`` and ``lib/``; same bytes for same sources.
+
+    RuntimeError, before anything is uploaded, when this environment's Python
+    is not the servers' one (its pydantic_core would not load there).
+    """
+    if sys.version_info[:2] != TARGET_PYTHON:
+        raise RuntimeError(
+            "the exporter's libraries are shipped from this virtualenv, so it must run"
+            f" Python {'.'.join(map(str, TARGET_PYTHON))} like Debian 12's python3"
+            f" (this one is {sys.version_info.major}.{sys.version_info.minor})")
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
         _add(tar, "bin/koumbit-exporter", _LAUNCHER_TEXT.encode(), 0o755)

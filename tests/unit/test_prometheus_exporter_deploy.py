@@ -135,3 +135,9 @@ def test_unpack_is_stamped_with_the_archive_it_came_from() -> None:
     assert fact.process(["yes"]) is True
     assert fact.process(["no"]) is False
     assert fact.process([]) is False
+
+
+def test_bundle_refuses_another_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bundle, "TARGET_PYTHON", (3, 99))
+    with pytest.raises(RuntimeError, match=r"Python 3\.99 like Debian 12"):
+        bundle.bundle_bytes()
