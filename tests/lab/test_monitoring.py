@@ -183,3 +183,30 @@ def test_mariadb_down_fails_only_the_database_collector(deployed: Deployment, la
     finally:
         run(lab, DB_SERVER, "systemctl start mariadb")
     assert poll(lambda: collector("database") == 1, DB_DEADLINE) is not None
+
+
+_RULES = ("import json, urllib.request;"
+          " a = urllib.request.urlopen('http://127.0.0.1:9090/api/v1/rules', timeout=10);"
+          " print(json.dumps([r['name'] for g in json.load(a)['data']['groups']"
+          " for r in g['rules']]))")
+
+
+def test_rules_are_loaded_and_labels_are_the_inventory_s(deployed: Deployment, lab: Lab,
+                                                         inv: Inventory) -> None:
+    names = json.loads(run(lab, MONITOR, f"python3 -c {shlex.quote(_RULES)}"))
+    assert {"KoumbitExporterDown", "KoumbitCollectionStale", "KoumbitFilesystemFullIn4Days",
+            "KoumbitPhpFpmSaturated", "koumbit:server_disk_committed:ratio"} <= set(names)
+    # honor_labels: the exporter's `server` label is kept, never renamed exported_server.
+    assert query(lab, '{__name__=~"koumbit_.+", exported_server!=""}') == []
+    servers = {r["metric"]["server"] for r in query(lab, "koumbit_up")}
+    assert servers == {s.name for s in inv.servers}
+    assert query(lab, '{__name__=~"koumbit_.+|up", env!=""}') == []
+    assert query(lab, '{__name__=~"koumbit_.+|up", environment!=""}') == []
+
+
+def test_prometheus_is_not_reachable_from_other_servers(deployed: Deployment, lab: Lab,
+                                                        inv: Inventory) -> None:
+    address = inv.server(MONITOR).address
+    code = f"import socket; socket.create_connection(('{address}', 9090), 3)"
+    done = remote(lab.server("web1"), lab.paths, f'python3 -c "{code}"', timeout=30)
+    assert done.returncode != 0, "Prometheus answers on the monitoring server's address"
