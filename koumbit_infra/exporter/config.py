@@ -171,6 +171,8 @@ class SiteEntry(_Model):
     php_workers: int = Field(gt=0)
     php_memory_limit_bytes: int = Field(gt=0)
     project_id: int | None = Field(None, gt=0)
+    # A disabled site keeps its files and database (still measured) but has no pool.
+    php_pool: bool = True
 
     @property
     def labels(self) -> tuple[str, str, str]:

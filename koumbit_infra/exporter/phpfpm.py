@@ -51,7 +51,8 @@ class PhpFpmCollector(Measurement):
     name = "php"
 
     def __init__(self, config: ExporterConfig, *, fetch: StatusFetcher = fetch_status) -> None:
-        self.sites = config.local_sites
+        # A disabled site's pool is stopped on purpose: asking it would only fail.
+        self.sites = tuple(s for s in config.local_sites if s.php_pool)
         self.socket_template = config.paths.php_status_socket
         self.status_path = config.paths.php_status_path
         self.fetch = fetch

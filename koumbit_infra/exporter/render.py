@@ -75,6 +75,7 @@ def render_config(
             "disk_quota_bytes": inventory.disk_quota_gib(placed) * 1024**3,
             "php_workers": plan.php_workers,
             "php_memory_limit_bytes": plan.php_memory_limit_mib * MIB,
+            "php_pool": site.state is SiteState.ACTIVE,
         }
         lines += ["", "[[sites]]", *(f"{k} = {_toml(v)}" for k, v in entry.items())]
     return "\n".join(lines) + "\n"

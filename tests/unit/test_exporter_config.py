@@ -102,3 +102,22 @@ def test_rendered_site_carries_plan_values() -> None:
         assert entry.solidarity == placed.client.is_solidarity
         assert entry.disk_quota_bytes == inventory.disk_quota_gib(placed) * 1024**3
         assert entry.php_memory_committed_bytes == plan.memory_reserved_bytes
+
+
+def test_disabled_site_is_measured_but_its_stopped_pool_is_not_asked() -> None:
+    from koumbit_infra.exporter.phpfpm import PhpFpmCollector
+
+    inventory = load_env("lab")
+    config = parse_config(render_config(inventory, "web1"), "web1")
+    by_domain = {s.domain: s for s in config.sites}
+    assert by_domain["droits-humains.test"].php_pool is False  # state: disabled
+    assert by_domain["erables.test"].php_pool is True
+    asked: list[str] = []
+
+    def fetch(socket_path: str, status_path: str) -> bytes:
+        asked.append(socket_path)
+        raise ConnectionRefusedError(111, "refused")
+
+    PhpFpmCollector(config, fetch=fetch).refresh()
+    disabled = by_domain["droits-humains.test"].system_name
+    assert asked and not any(disabled in path for path in asked)
