@@ -20,6 +20,7 @@ from pyinfra.operations import server, systemd
 from koumbit_infra.deploykit import any_changed, current
 from koumbit_infra.envs import CHECKOUT
 from koumbit_infra.inventory import Cms, Role, SiteState
+from koumbit_infra.operations import packages
 from koumbit_infra.operations import tls as tls_ops
 from koumbit_infra.sites import operations as ops
 from koumbit_infra.sites.files import layouts, links, removed_paths, server_files, site_files
@@ -107,6 +108,8 @@ def sites() -> None:
                     + [p for s in gone for p in (s.root, s.vhost_file, s.vhost_link, s.pool_file)]
                     + [f.dest for f in server_files(inv, srv)],
                     timers=[f"{s.cron_unit}.timer" for s in live])
+    # rsync: koumbit-site-restore puts a tree back exactly (files made since removed).
+    packages.installed(name="Sites: rsync package", packages=["rsync"])
     if lab and any(s.cms is Cms.WORDPRESS for s in live):
         ops.wordpress_package(name="Sites: Debian's WordPress package (lab codebase)")
     ops.files_written(name="Sites: maintenance page, WordPress installer, archive tools",

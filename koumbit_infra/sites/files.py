@@ -15,10 +15,12 @@ from typing import Any
 from koumbit_infra.inventory import Cms, Inventory, Server, SiteState
 from koumbit_infra.sites.layout import (
     ARCHIVE,
+    DB_PRIVILEGES,
     DUMP_ROOT,
     MAINTENANCE_ROOT,
     REMOVE,
     RESTIC,
+    RESTORE,
     SITES_ROOT,
     WP_INSTALLER,
     SiteLayout,
@@ -56,10 +58,11 @@ def layouts(inv: Inventory, server: Server) -> tuple[SiteLayout, ...]:
 def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
     """Files shared by the sites of a web server: maintenance page, installer, archive tools."""
     tools = {"sites_root": SITES_ROOT, "dump_root": DUMP_ROOT, "restic": RESTIC,
-             "tls_root": TLS_ROOT}
+             "tls_root": TLS_ROOT, "privileges": ", ".join(DB_PRIVILEGES)}
     return (
         SiteFile(ARCHIVE, "usr/local/sbin/koumbit-site-archive.j2", "700", context=tools),
         SiteFile(REMOVE, "usr/local/sbin/koumbit-site-remove.j2", "700", context=tools),
+        SiteFile(RESTORE, "usr/local/sbin/koumbit-site-restore.j2", "700", context=tools),
         SiteFile(f"{MAINTENANCE_ROOT}/503.html", "var/www/koumbit-maintenance/503.html.j2", "644"),
         SiteFile(WP_INSTALLER, "usr/local/lib/koumbit/wp-install.php.j2", "644"),
     )

@@ -19,6 +19,7 @@ WP_INSTALLER = "/usr/local/lib/koumbit/wp-install.php"
 RESTIC = "/usr/local/sbin/koumbit-restic"
 ARCHIVE = "/usr/local/sbin/koumbit-site-archive"
 REMOVE = "/usr/local/sbin/koumbit-site-remove"
+RESTORE = "/usr/local/sbin/koumbit-site-restore"
 DUMP_ROOT = "/var/backups/koumbit/sites"
 CRON_PERIOD_MIN = 15
 # Rights a CMS needs on its own database, and nothing on any other one.

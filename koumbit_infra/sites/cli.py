@@ -1,0 +1,225 @@
+"""``koumbit-infra site backup|restore|clone|migrate|verify DOMAIN`` and ``koumbit-infra run``.
+
+Exit status: 0 done; 1 a step failed on a server (its message says which);
+2 bad usage or a domain/server the inventory does not know (nothing touched).
+SSH settings are pyinfra's own (see ``koumbit_infra.sites.remote``).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from koumbit_infra.envs import inventory_base
+from koumbit_infra.inventory import Inventory, Role, SiteState
+from koumbit_infra.inventory.models import CertificateAuthority
+from koumbit_infra.sites.remote import SiteCommandError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+env_option = click.option("--env", default="lab", show_default=True,
+                          help="Environment: a folder under inventory/.")
+
+
+def _inventory(env: str) -> Inventory:
+    from koumbit_infra.cli import load_or_exit
+
+    return load_or_exit(env)
+
+
+def _ca_file(inv: Inventory) -> str | None:
+    if inv.settings.certificate_authority is CertificateAuthority.LAB:
+        from koumbit_infra.tls.labca import lab_ca
+
+        return str(lab_ca().cert)
+    return None
+
+
+def user_errors(func: F) -> F:
+    """SiteCommandError becomes its message on stderr and its exit code, no traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SiteCommandError as exc:
+            click.echo(exc.message, err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group("site")
+def site_group() -> None:
+    """Act on one site now: backup, restore, clone, migrate, verify."""
+
+
+@site_group.command("backup")
+@env_option
+@click.argument("domain")
+@user_errors
+def backup_command(env: str, domain: str) -> None:
+    """Back DOMAIN up now (files, database, secrets), verified by a test restore."""
+    from koumbit_infra.sites import backups, selection
+    from koumbit_infra.sites.remote import connect
+
+    inv = _inventory(env)
+    site = selection.one(inv, domain)
+    with connect(inv, site.placed.site.server) as conn:
+        snapshot = backups.backup(conn, site)
+    click.echo(f"{site.domain}: snapshot {snapshot}, verified")
+
+
+@site_group.command("restore")
+@env_option
+@click.argument("domain")
+@click.option("--snapshot", default=None, help="Snapshot id (or its start) to restore.")
+@click.option("--at", "at", default=None,
+              help="Point in time (ISO 8601, e.g. 2026-11-27T06:00+00:00): the last snapshot"
+                   " taken at or before it.")
+@click.option("--list", "list_only", is_flag=True, help="Only list the site's snapshots.")
+@user_errors
+def restore_command(env: str, domain: str, snapshot: str | None, at: str | None,
+                    list_only: bool) -> None:
+    """Restore DOMAIN from its latest snapshot, a given one, or a point in time."""
+    from koumbit_infra.sites import backups, selection
+    from koumbit_infra.sites.remote import connect
+
+    inv = _inventory(env)
+    site = selection.one(inv, domain)
+    when = None
+    if at:
+        try:
+            when = datetime.fromisoformat(at)
+        except ValueError:
+            raise SiteCommandError(f"--at {at}: not an ISO 8601 time", 2) from None
+        if when.tzinfo is None:
+            raise SiteCommandError("--at needs a time zone (e.g. +00:00 or -05:00)", 2)
+    with connect(inv, site.placed.site.server) as conn:
+        found = backups.snapshots(conn, site)
+        if list_only:
+            for snap in found:
+                click.echo(f"{snap.id[:8]}  {snap.time.isoformat(timespec='seconds')}")
+            return
+        chosen = backups.choose(found, snapshot, when)
+        backups.restore(conn, site, chosen)
+    click.echo(f"{site.domain}: restored from {chosen.id[:8]}"
+               f" ({chosen.time.isoformat(timespec='seconds')})")
+
+
+@site_group.command("clone")
+@env_option
+@click.argument("domain")
+@click.argument("new_domain")
+@user_errors
+def clone_command(env: str, domain: str, new_domain: str) -> None:
+    """Copy DOMAIN's content onto NEW_DOMAIN (a staging copy, on any server).
+
+    NEW_DOMAIN must be in the inventory and deployed; it keeps its own user,
+    database, secrets and configuration.
+    """
+    from koumbit_infra.sites import copy, selection
+    from koumbit_infra.sites.remote import connect
+
+    inv = _inventory(env)
+    src, dst = selection.one(inv, domain), selection.one(inv, new_domain)
+    if src.name == dst.name:
+        raise SiteCommandError("a site cannot be cloned onto itself", 2)
+    with connect(inv, src.placed.site.server) as a, connect(inv, dst.placed.site.server) as b:
+        copy.copy_content(a, src, b, dst)
+    click.echo(f"{src.domain} copied onto {dst.domain}")
+
+
+@site_group.command("migrate")
+@env_option
+@click.argument("domain")
+@click.option("--to", "target", required=True, help="Web server to move the site to.")
+@user_errors
+def migrate_command(env: str, domain: str, target: str) -> None:
+    """Move DOMAIN to another server: copy, verify there, disable (keep) the source.
+
+    The site is created on the target from a scratch copy of the inventory,
+    its content copied, its home page checked on the target with its Host
+    header; then the source copy is disabled (maintenance page, nothing
+    deleted). Afterwards: set ``server:`` to the target in the client's file
+    and point DNS at the target.
+    """
+    from koumbit_infra.sites import migrate, selection
+
+    inv = _inventory(env)
+    site = selection.one(inv, domain)
+    if target not in {s.name for s in inv.servers_with(Role.WEB)}:
+        raise SiteCommandError(f"{target} is not a web server of '{env}'", 2)
+    if site.placed.site.server == target:
+        raise SiteCommandError(f"{domain} is already on {target}", 2)
+    with tempfile.TemporaryDirectory(prefix="koumbit-migrate-") as tmp:
+        report = migrate.migrate(inv, site, target, Path(tmp), ca_file=_ca_file(inv),
+                                 say=click.echo)
+    click.echo(report)
+
+
+@site_group.command("verify")
+@env_option
+@click.argument("domain")
+@user_errors
+def verify_command(env: str, domain: str) -> None:
+    """Re-assert DOMAIN from the inventory; list what had drifted; check it answers."""
+    from koumbit_infra.sites import selection
+    from koumbit_infra.sites.verify import verify
+
+    inv = _inventory(env)
+    site = selection.one(inv, domain)
+    verdict = verify(inv, inventory_base() / f"{env}.py", site, _ca_file(inv))
+    for line in verdict.drift:
+        click.echo(f"drift corrected: {line}")
+    expected = 503 if site.state is SiteState.DISABLED else 200
+    click.echo(f"{site.domain}: {len(verdict.drift)} drift(s); home page answers"
+               f" {verdict.status} (expected {expected})")
+    if verdict.status != expected:
+        sys.exit(1)
+
+
+@click.command("run", context_settings={"ignore_unknown_options": True})
+@env_option
+@click.option("--sites", "selector", required=True, help="Which sites (see below).")
+@click.option("--parallel", default=8, show_default=True, help="Sites at once.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@user_errors
+def run_command(env: str, selector: str, parallel: int, command: tuple[str, ...]) -> None:
+    """Run COMMAND as each selected site's user, in its code folder, in parallel.
+
+    Example: koumbit-infra run --sites cms:wordpress -- php wp-cron.php
+    """
+    import shlex
+
+    from koumbit_infra.sites.runner import run_on_sites
+    from koumbit_infra.sites.selection import select
+
+    inv = _inventory(env)
+    results = run_on_sites(inv, select(inv, selector), shlex.join(command), parallel)
+    for r in results:
+        mark = "ok" if r.result.ok else f"FAILED (exit {r.result.exit_code})"
+        click.echo(f"== {r.domain} ({r.server}): {mark}")
+        for text in (r.result.stdout, r.result.stderr):
+            if text.strip():
+                click.echo(text.rstrip())
+    failed = sum(not r.result.ok for r in results)
+    click.echo(f"{len(results) - failed} ok, {failed} failed")
+    if failed:
+        sys.exit(1)
+
+
+def _selector_help() -> None:
+    from koumbit_infra.sites.selection import SELECTOR_HELP
+
+    run_command.help = (run_command.help or "") + "\n\nSITES: " + SELECTOR_HELP
+
+
+_selector_help()

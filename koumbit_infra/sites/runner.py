@@ -1,0 +1,46 @@
+"""``koumbit-infra run``: one command as each selected site's own user, in parallel.
+
+The command runs in the site's code folder as the site's Unix user (never
+root), with the site's tmp as TMPDIR, so wp-cli, drush or anything else acts
+with exactly that site's rights.
+"""
+
+from __future__ import annotations
+
+import shlex
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from koumbit_infra.inventory import Inventory
+from koumbit_infra.sites.layout import SiteLayout
+from koumbit_infra.sites.remote import Result, connect, run
+
+
+@dataclass(frozen=True)
+class SiteResult:
+    domain: str
+    server: str
+    result: Result
+
+
+def site_command(site: SiteLayout, command: str) -> str:
+    """The root shell line that runs ``command`` as the site, in its code folder."""
+    return (f"cd {shlex.quote(site.web)} && runuser -u {site.name} -- env"
+            f" HOME={shlex.quote(site.root)} TMPDIR={shlex.quote(site.tmp)}"
+            f" sh -c {shlex.quote(command)}")
+
+
+def run_on_sites(inv: Inventory, sites: list[SiteLayout], command: str,
+                 parallel: int = 8) -> list[SiteResult]:
+    """Run ``command`` on every site (at most ``parallel`` at once); results in site order."""
+
+    def one(site: SiteLayout) -> SiteResult:
+        server = site.placed.site.server
+        try:
+            with connect(inv, server) as conn:
+                return SiteResult(site.domain, server, run(conn, site_command(site, command)))
+        except Exception as exc:  # one unreachable server must not hide the others
+            return SiteResult(site.domain, server, Result(False, 255, "", str(exc)))
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        return list(pool.map(one, sites))

@@ -1,0 +1,180 @@
+"""``koumbit-infra site backup|restore|clone|migrate|verify`` and ``run`` on the lab,
+end to end, on two scratch sites (web1 and web2) of a scratch copy of the lab inventory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from deploy_fixture import Deployment, deployed
+from test_sites_lifecycle import sites_deploy
+
+from koumbit_infra.inventory import load_inventory
+from koumbit_infra.lab.ssh import remote
+from koumbit_infra.sites.http import Answer, fetch
+from koumbit_infra.sites.layout import SiteLayout
+from koumbit_infra.sites.variant import Clients, scratch_client, write_variant
+from koumbit_infra.tls.labca import lab_ca
+
+if TYPE_CHECKING:
+    from conftest import Lab
+
+pytestmark = pytest.mark.lab
+__all__ = ["deployed"]
+ROOT = Path(__file__).resolve().parents[2]
+CLI = str(Path(sys.executable).with_name("koumbit-infra"))
+SOURCE, COPY = "commandes.essai.test", "copie.essai.test"
+ADDRESS = {"web1": "10.77.0.11", "web2": "10.77.0.12"}
+TEXT = "Contenu des commandes 91c2"
+
+
+def _edit(source_server: str = "web1", source_state: str = "active",
+          copy_state: str = "active") -> Any:
+    def edit(clients: Clients) -> None:
+        clients["essai-commandes"] = scratch_client("essai-commandes", [
+            {"domain": SOURCE, "cms": "wordpress", "server": source_server,
+             "state": source_state, "title": "Essai des commandes"},
+            {"domain": COPY, "cms": "wordpress", "server": "web2", "state": copy_state,
+             "title": "Copie de préproduction"}])
+    return edit
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("inventory-commands")
+
+
+def cli(scratch: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "KOUMBIT_INVENTORY": str(scratch)}, check=False)
+
+
+def layout(scratch: Path, domain: str) -> SiteLayout:
+    inv = load_inventory(scratch / "lab")
+    return SiteLayout.of(inv, inv.site(domain))
+
+
+def sh(lab: Lab, server: str, command: str) -> str:
+    done = remote(lab.server(server), lab.paths, command, timeout=300)
+    assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def get(server: str, domain: str, path: str = "/") -> Answer:
+    answer = fetch(ADDRESS[server], domain, path, ca_file=str(lab_ca().cert))
+    if answer.status == 301 and answer.headers["location"].startswith(f"https://{domain}/"):
+        answer = fetch(ADDRESS[server], domain,
+                       answer.headers["location"].removeprefix(f"https://{domain}"),
+                       ca_file=str(lab_ca().cert))
+    return answer
+
+
+def _absent_everywhere(scratch: Path) -> None:
+    for server in ("web1", "web2"):
+        env = write_variant(ROOT / "inventory" / "lab", scratch,
+                            _edit(server, "absent", "absent"))
+        assert sites_deploy(env, server).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def sites(deployed: Deployment, scratch: Path) -> Iterator[Path]:
+    _absent_everywhere(scratch)  # leftovers of an interrupted run: archived, removed
+    env = write_variant(ROOT / "inventory" / "lab", scratch, _edit())
+    for server in ("web1", "web2"):
+        run = sites_deploy(env, server)
+        assert run.returncode == 0, run.output[-3000:]
+    yield scratch
+    _absent_everywhere(scratch)
+
+
+@pytest.fixture(scope="module")
+def content(sites: Path, lab: Lab) -> tuple[int, str]:
+    site = layout(sites, SOURCE)
+    php = ("define('WP_USE_THEMES', false); $_SERVER['HTTP_HOST'] = '" + SOURCE + "';"
+           " require 'wp-load.php'; echo wp_insert_post(['post_title' => 'Commandes',"
+           f" 'post_content' => '{TEXT} https://{SOURCE}/x', 'post_status' => 'publish']);")
+    post = int(sh(lab, "web1",
+                  f"cd {site.web} && runuser -u {site.name} -- php -r {shlex.quote(php)}"))
+    upload = f"{site.files}/2026/11/commandes.bin"
+    digest = sh(lab, "web1", f"runuser -u {site.name} -- sh -c 'mkdir -p {site.files}/2026/11"
+                             f" && head -c 200000 /dev/urandom > {upload}'"
+                             f" && sha256sum {upload}").split()[0]
+    return post, digest
+
+
+def _check(server: str, domain: str, post: int, digest: str) -> str:
+    page = get(server, domain, f"/?p={post}")
+    assert page.status == 200 and TEXT in page.text, (server, domain, page.status)
+    upload = get(server, domain, "/wp-content/uploads/2026/11/commandes.bin")
+    assert hashlib.sha256(upload.body).hexdigest() == digest
+    return page.text
+
+
+def test_run_as_each_selected_site(sites: Path) -> None:
+    done = cli(sites, "run", "--sites", "client:essai-commandes", "--", "id", "-un")
+    assert done.returncode == 0, done.stderr
+    for domain in (SOURCE, COPY):
+        assert layout(sites, domain).name in done.stdout
+    assert "2 ok, 0 failed" in done.stdout
+    failing = cli(sites, "run", "--sites", SOURCE, "--", "cat", "/etc/shadow")
+    assert failing.returncode == 1 and "FAILED" in failing.stdout
+    assert cli(sites, "run", "--sites", "nothing.example", "--", "true").returncode == 2
+
+
+def test_backup_then_restore_brings_back_post_and_upload(sites: Path, lab: Lab,
+                                                         content: tuple[int, str]) -> None:
+    post, digest = content
+    site = layout(sites, SOURCE)
+    done = cli(sites, "site", "backup", SOURCE)
+    assert done.returncode == 0 and "verified" in done.stdout, done.stderr
+    php = ("define('WP_USE_THEMES', false); $_SERVER['HTTP_HOST'] = '" + SOURCE + "';"
+           f" require 'wp-load.php'; wp_delete_post({post}, true);")
+    sh(lab, "web1", f"cd {site.web} && runuser -u {site.name} -- php -r {shlex.quote(php)}"
+                    f" && echo changed > {site.files}/2026/11/commandes.bin"
+                    f" && touch {site.files}/made-after-backup")
+    assert get("web1", SOURCE, f"/?p={post}").status == 404
+    done = cli(sites, "site", "restore", SOURCE)
+    assert done.returncode == 0, done.stderr
+    _check("web1", SOURCE, post, digest)
+    sh(lab, "web1", f"test ! -e {site.files}/made-after-backup")
+
+
+def test_clone_to_another_server(sites: Path, content: tuple[int, str]) -> None:
+    post, digest = content
+    done = cli(sites, "site", "clone", SOURCE, COPY)
+    assert done.returncode == 0, done.stderr
+    page = _check("web2", COPY, post, digest)
+    assert f"https://{COPY}/x" in page  # links inside posts follow the new address
+    assert _check("web1", SOURCE, post, digest)  # the source is untouched
+
+
+def test_verify_reports_and_corrects_drift(sites: Path, lab: Lab) -> None:
+    site = layout(sites, COPY)
+    sh(lab, "web2", f"chmod 666 {site.config_file}")
+    done = cli(sites, "site", "verify", COPY)
+    assert done.returncode == 0, done.stderr
+    assert "drift corrected" in done.stdout and "answers 200" in done.stdout
+    assert sh(lab, "web2", f"stat -c %a {site.config_file}").strip() == "640"
+    again = cli(sites, "site", "verify", COPY)
+    assert f"{COPY}: 0 drift(s)" in again.stdout
+
+
+def test_migrate_verifies_on_target_and_keeps_the_source(sites: Path, lab: Lab,
+                                                         content: tuple[int, str]) -> None:
+    post, digest = content
+    done = cli(sites, "site", "migrate", SOURCE, "--to", "web2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    _check("web2", SOURCE, post, digest)
+    assert get("web1", SOURCE).status == 503
+    site = layout(sites, SOURCE)
+    sh(lab, "web1", f"test -s {site.files}/2026/11/commandes.bin && test -s {site.config_file}"
+                    f" && mariadb -N -e 'SHOW DATABASES' | grep -qx {site.name}")
+    assert "set 'server: web2'" in done.stdout
