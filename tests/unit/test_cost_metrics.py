@@ -92,3 +92,29 @@ def test_metrics_command_refuses_a_missing_ledger(tmp_path: Path) -> None:
     result = CliRunner().invoke(cost_group, ["metrics", "--ledger", str(tmp_path / "no.sqlite")])
     assert result.exit_code == 2
     assert "close a month first" in result.output
+
+
+def test_cost_dashboard_uses_only_metrics_that_exist(ledger_path: Path) -> None:
+    import json
+    import re
+
+    import yaml
+    from test_prometheus_dashboard import metric_names, panels
+
+    registry = CollectorRegistry()
+    registry.register(CostCollector(load_env("lab"), ledger_path))
+    exposed = set(re.findall(r"^# TYPE (\S+)", generate_latest(registry).decode(), re.M))
+    recorded = {r["record"] for g in yaml.safe_load(RULES.read_text())["groups"]
+                for r in g["rules"] if "record" in r}
+    dashboard = json.loads(
+        (CHECKOUT / "templates/etc/grafana/dashboards/koumbit-costs.json").read_text())
+    assert dashboard["uid"] == "koumbit-costs"
+    used: set[str] = set()
+    for panel in panels(dashboard):
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}"
+        for target in panel["targets"]:
+            used |= metric_names(target["expr"])
+    assert used, "the dashboard queries nothing"
+    assert used <= exposed | recorded, used - exposed - recorded
