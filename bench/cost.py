@@ -21,6 +21,7 @@ from koumbit_infra.cost.budget import fiscal_months
 from koumbit_infra.cost.synthetic import generated_inventory, generated_usage
 from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Inventory
+from koumbit_infra.report import gather, render
 
 
 def year(inv: Inventory, ledger_path: Path, with_usage: bool) -> dict[str, float]:
@@ -48,6 +49,16 @@ def year(inv: Inventory, ledger_path: Path, with_usage: bool) -> dict[str, float
         back = ledger.allocation(inv.env, months[-1])
         figures["read_month"] = time.perf_counter() - mark
     assert back is not None and back.total_cad == allocations[-1].total_cad
+    for fmt in ("csv", "html", "pdf"):
+        mark = time.perf_counter()
+        data = gather(inv, months[-1], ledger_path)
+        size = len(render(data, "fr", fmt))  # type: ignore[arg-type]
+        figures[f"report_{fmt}"] = time.perf_counter() - mark
+        figures[f"report_{fmt}_kb"] = size / 1000
+    mark = time.perf_counter()
+    year_data = gather(inv, months, ledger_path, fiscal_year=inv.budget.fiscal_year)
+    render(year_data, "fr", "html")
+    figures["report_year_html"] = time.perf_counter() - mark
     last = allocations[-1]
     subsidy, subsidy_list = last.solidarity_totals()
     print(f"  {len(inv.clients)} clients, {len(last.sites)} sites, {len(inv.servers)} servers,"
@@ -60,6 +71,10 @@ def year(inv: Inventory, ledger_path: Path, with_usage: bool) -> dict[str, float
     print(f"  allocate+close+project  {figures['total']:7.3f} s")
     print(f"  re-close (no change)    {figures['reclose']:7.3f} s")
     print(f"  read a month back       {figures['read_month']:7.3f} s")
+    for fmt in ("csv", "html", "pdf"):
+        print(f"  report {fmt:<4} (fr, month) {figures[f'report_{fmt}']:7.3f} s"
+              f"  ({figures[f'report_{fmt}_kb']:.0f} kB)")
+    print(f"  report html (fr, year)  {figures['report_year_html']:7.3f} s")
     print(f"  {months[-1]}: total {last.total_cad} CAD, idle {last.idle_cad} CAD,"
           f" solidarity subsidy {subsidy} CAD (cost) / {subsidy_list} CAD (list)")
     print(f"  year projected {projection.projected_cad} CAD of {projection.allocated_cad} CAD"
@@ -81,6 +96,8 @@ def main() -> None:
         figures = year(inv, Path(tmp) / "generated.sqlite", with_usage=True)
     verdict = "under" if figures["total"] < 5 else "OVER"
     print(f"target: generated year under 5 s: {figures['total']:.2f} s, {verdict}")
+    both = figures["total"] + figures["report_pdf"]
+    print(f"close the year + a month's PDF report: {both:.2f} s")
 
 
 if __name__ == "__main__":

