@@ -24,7 +24,7 @@ from koumbit_infra.operations import packages
 from koumbit_infra.operations import tls as tls_ops
 from koumbit_infra.sites import operations as ops
 from koumbit_infra.sites.files import layouts, links, removed_paths, server_files, site_files
-from koumbit_infra.sites.layout import REMOVE, WP_INSTALLER, SiteLayout
+from koumbit_infra.sites.layout import RELOAD_PENDING, REMOVE, WP_INSTALLER, SiteLayout
 
 # The lab's codebases; production takes an upstream release and composer.
 LAB_WORDPRESS = "/usr/share/wordpress"
@@ -38,7 +38,8 @@ def _watched_paths(site: SiteLayout) -> list[str]:
     """Every path the site operations decide on, for the batched fact."""
     paths = [d.path for d in (*site.directories, *site.drupal_directories)]
     paths += [f.dest for f in site_files(site)] + list(links(site))
-    paths += [site.secrets_file, site.code_marker, site.pool_file, *removed_paths(site)]
+    paths += [site.secrets_file, site.code_marker, site.installed_marker, site.pool_file,
+              *removed_paths(site)]
     return paths
 
 
@@ -106,7 +107,7 @@ def sites() -> None:
     ops.sites_state(names=[s.name for s in every],
                     paths=[p for s in live for p in _watched_paths(s)]
                     + [p for s in gone for p in (s.root, s.vhost_file, s.vhost_link, s.pool_file)]
-                    + [f.dest for f in server_files(inv, srv)],
+                    + [f.dest for f in server_files(inv, srv)] + [RELOAD_PENDING],
                     timers=[f"{s.cron_unit}.timer" for s in live])
     # rsync: koumbit-site-restore puts a tree back exactly (files made since removed).
     packages.installed(name="Sites: rsync package", packages=["rsync"])
@@ -117,28 +118,28 @@ def sites() -> None:
     for site in host.loop(gone):  # type: ignore[no-untyped-call]
         ops.absent(name=f"{site.domain}: absent (archived, archive verified, then removed)",
                    site=site, remover=REMOVE)
-    # pyinfra decides reloads at run time from what changed (any_changed).
-    written: list[OperationMeta] = []
-    nginx: list[OperationMeta] = []
-    fpm: list[OperationMeta] = []
+    # Reloads happen when something changed in this run (decided at run time),
+    # or when a killed earlier run left its reload-pending mark.
+    changed: list[OperationMeta] = []
     for site in host.loop(live):  # type: ignore[no-untyped-call]
-        files, linked, removed, *cert = _one_site(site, lab)
-        written.append(files)
-        nginx += [files, linked, *cert]
-        fpm += [files, removed]
+        changed += _one_site(site, lab)
+    pending = ops.reload_pending()
+    changes = any_changed(changed)
+
+    def reload() -> bool:
+        return pending or changes()
+
     for version in host.loop(sorted({s.php_version for s in live})):  # type: ignore[no-untyped-call]
-        reload_fpm = any_changed(fpm)
         server.shell(name=f"Sites: PHP {version} configuration checked",
-                     commands=[f"php-fpm{version} -t"], _if=reload_fpm)
+                     commands=[f"php-fpm{version} -t"], _if=reload)
         # A reload starts new pools and stops the pools whose file is gone.
         systemd.service(name=f"Sites: PHP {version} reloaded", service=f"php{version}-fpm",
-                        reloaded=True, _if=reload_fpm)
-    reload_nginx = any_changed(nginx)
+                        reloaded=True, _if=reload)
     server.shell(name="Sites: nginx configuration checked", commands=["nginx -t -q"],
-                 _if=reload_nginx)
-    systemd.service(name="Sites: nginx reloaded", service="nginx", reloaded=True,
-                    _if=reload_nginx)
-    systemd.daemon_reload(name="Sites: systemd reads the timers", _if=any_changed(written))
+                 _if=reload)
+    systemd.service(name="Sites: nginx reloaded", service="nginx", reloaded=True, _if=reload)
+    systemd.daemon_reload(name="Sites: systemd reads the timers", _if=reload)
+    server.shell(name="Sites: reloads done", commands=[f"rm -f {RELOAD_PENDING}"], _if=reload)
     for site in host.loop(live):  # type: ignore[no-untyped-call]
         ops.timer(name=f"{site.domain}: cron timer", unit=f"{site.cron_unit}.timer",
                   active=site.state is SiteState.ACTIVE)

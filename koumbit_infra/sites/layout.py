@@ -21,6 +21,9 @@ ARCHIVE = "/usr/local/sbin/koumbit-site-archive"
 REMOVE = "/usr/local/sbin/koumbit-site-remove"
 RESTORE = "/usr/local/sbin/koumbit-site-restore"
 DUMP_ROOT = "/var/backups/koumbit/sites"
+# Touched before any configuration change, removed after nginx, PHP-FPM and
+# systemd have reloaded: a run killed in between reloads on the next run.
+RELOAD_PENDING = "/run/koumbit-sites/reload-pending"
 CRON_PERIOD_MIN = 15
 # Rights a CMS needs on its own database, and nothing on any other one.
 DB_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX",
@@ -121,6 +124,11 @@ class SiteLayout:
     def secrets_file(self) -> str:
         """INI file of the site's secrets, made on the server (root:site 0640)."""
         return f"{self.secrets_dir}/site.ini"
+
+    @property
+    def installed_marker(self) -> str:
+        """Written by root once the CMS's installer succeeded."""
+        return f"{self.secrets_dir}/installed"
 
     @property
     def directories(self) -> tuple[Directory, ...]:

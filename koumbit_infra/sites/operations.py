@@ -13,10 +13,10 @@ from pyinfra.api.operation import operation
 from pyinfra.context import host
 from pyinfra.facts.deb import DebPackages
 
-from koumbit_infra.facts.sites import SitesState, SitesStateData
+from koumbit_infra.facts.sites import PathState, SitesState, SitesStateData
 from koumbit_infra.operations.packages import _APT
 from koumbit_infra.sites.files import SiteFile
-from koumbit_infra.sites.layout import Directory, SiteLayout
+from koumbit_infra.sites.layout import RELOAD_PENDING, Directory, SiteLayout
 from koumbit_infra.sites.secrets import generate_command, read_key_shell
 
 # WordPress's default theme, a separate package in Debian (recommended, so not
@@ -84,10 +84,20 @@ def directories(dirs: list[Directory]) -> Generator[str, None, None]:
             yield f"chmod {d.mode} {shlex.quote(d.path)}"
 
 
+_MARK_PENDING = f"mkdir -p {RELOAD_PENDING.rsplit('/', 1)[0]} && touch {RELOAD_PENDING}"
+
+
+def reload_pending() -> bool:
+    """Whether an earlier run changed configuration and was killed before reloading."""
+    return RELOAD_PENDING in _current().paths
+
+
 @operation()
 def files_written(files: list[SiteFile]) -> Generator[PyinfraCommand | str, None, None]:
     """Each rendered file, sent only when its hash, owner, group or mode differs."""
     paths = _current().paths
+    if any(_differs(paths.get(f.dest), f) for f in files):
+        yield _MARK_PENDING
     for f in files:
         now = paths.get(f.dest)
         dest = shlex.quote(f.dest)
@@ -102,14 +112,21 @@ def files_written(files: list[SiteFile]) -> Generator[PyinfraCommand | str, None
         yield f"chmod {f.mode} {dest}"
 
 
+def _differs(now: PathState | None, f: SiteFile) -> bool:
+    return now is None or (now.kind, now.sha256, now.owner, now.group, now.mode) != (
+        "f", f.sha256, f.owner, f.group, f.mode)
+
+
 @operation()
 def links(links: dict[str, str]) -> Generator[str, None, None]:
     """Symbolic links; a real directory in the way makes the command fail (never deleted)."""
     paths = _current().paths
-    for path, target in sorted(links.items()):
-        now = paths.get(path)
-        if now is None or now.kind != "l" or now.target != target:
-            yield f"ln -sfnT {shlex.quote(target)} {shlex.quote(path)}"
+    wrong = [(path, target) for path, target in sorted(links.items())
+             if (now := paths.get(path)) is None or now.kind != "l" or now.target != target]
+    if wrong:
+        yield _MARK_PENDING
+    for path, target in wrong:
+        yield f"ln -sfnT {shlex.quote(target)} {shlex.quote(path)}"
 
 
 @operation()
@@ -117,6 +134,7 @@ def paths_removed(paths: list[str]) -> Generator[str, None, None]:
     """Configuration files removed (a disabled site's pool); never site data."""
     found = [p for p in paths if p in _current().paths]
     if found:
+        yield _MARK_PENDING
         yield f"rm -f {' '.join(shlex.quote(p) for p in found)}"
 
 
@@ -159,9 +177,12 @@ def wordpress_code(site: SiteLayout, source: str) -> Generator[str, None, None]:
     """
     if site.code_marker in _current().paths:
         return
-    web = shlex.quote(site.web)
-    yield (f"cp -rL {shlex.quote(source)}/. {web}/ && rm -f {web}/wp-config.php"
-           f" && rm -rf {web}/wp-content/uploads && chown -R {site.name}:{site.name} {web}")
+    web, src, n = shlex.quote(site.web), shlex.quote(source), site.name
+    marker = "wp-includes/version.php"
+    # The marker file goes last, so a run killed mid-copy copies again next time.
+    yield (f"rsync -rlL --exclude=/{marker} --exclude=/wp-config.php"
+           f" --exclude=/wp-content/uploads {src}/ {web}/ && chown -R {n}:{n} {web}"
+           f" && install -o {n} -g {n} -m 644 {src}/{marker} {web}/{marker}")
 
 
 @operation()
@@ -177,12 +198,18 @@ def wordpress_release(site: SiteLayout, url: str, sha1: str) -> Generator[str, N
 
 @operation()
 def wordpress_installed(site: SiteLayout, installer: str) -> Generator[str, None, None]:
-    """WordPress's own installer, as the site's user, when its tables do not exist yet."""
-    if site.name in _current().installed:
+    """WordPress's own installer, as the site's user, until it has once succeeded.
+
+    Its success is marked by root in the site's secrets folder (the site cannot
+    forge it); a run killed mid-install runs the installer again, which
+    finishes or reports what is missing.
+    """
+    if site.installed_marker in _current().paths:
         return
     yield (f"cd {shlex.quote(site.web)} && KOUMBIT_SITE_URL={shlex.quote(site.url)}"
            f" runuser -u {site.name} -- php{site.php_version} {installer}"
-           f" {shlex.quote(site.web)} {shlex.quote(site.title)} {shlex.quote(site.admin_email)}")
+           f" {shlex.quote(site.web)} {shlex.quote(site.title)} {shlex.quote(site.admin_email)}"
+           f" && touch {shlex.quote(site.installed_marker)}")
 
 
 @operation()
@@ -219,11 +246,12 @@ def drupal_composer(site: SiteLayout, version: str) -> Generator[str, None, None
 @operation()
 def drupal_installed(site: SiteLayout) -> Generator[str, None, None]:
     """Production: ``drush site:install`` once, reading settings.php for the database."""
-    if site.name in _current().installed:
+    if site.installed_marker in _current().paths:
         return
     yield (f"cd {shlex.quote(site.web)} && runuser -u {site.name} -- vendor/bin/drush"
            f" site:install standard --yes --site-name={shlex.quote(site.title)}"
-           f" --account-mail={shlex.quote(site.admin_email)}")
+           f" --account-mail={shlex.quote(site.admin_email)}"
+           f" && touch {shlex.quote(site.installed_marker)}")
 
 
 @operation()

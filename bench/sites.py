@@ -1,0 +1,89 @@
+"""Sites deploy: time to create one site, and no-change runs with 1, 10 and 50 sites.
+
+On the lab's web2 only, from a scratch copy of the lab inventory in which
+web2 holds only bench sites (WordPress, the lab's codebase); web2's own
+inventory sites are left alone (a deploy never touches sites it is not
+given). Targets (issue 5): create within 30 s; the 50-site no-change run
+within 3 times the 1-site run. At the end the bench sites are made absent,
+so each is archived, the archive verified, and removed (--keep skips that).
+Usage (root, lab up and deployed): .venv/bin/python bench/sites.py [--runs 3] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from koumbit_infra.sites.variant import Clients, scratch_client, write_variant
+
+ROOT = Path(__file__).resolve().parents[1]
+PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+SERVER = "web2"
+SIZES = (1, 10, 50)
+
+
+def bench_sites(count: int, state: str = "active") -> Any:
+    def edit(clients: Clients) -> None:
+        for client in clients.values():
+            client["sites"] = [s for s in client.get("sites", []) if s["server"] != SERVER]
+        clients["bench"] = scratch_client("bench", [
+            {"domain": f"s{i:02d}.bench.test", "cms": "wordpress", "server": SERVER,
+             "state": state, "title": f"Bench {i:02d}"} for i in range(count)])
+    return edit
+
+
+def deploy(env_file: Path) -> tuple[float, int]:
+    """Seconds and operations changed; exits if the deploy fails."""
+    start = time.perf_counter()
+    done = subprocess.run([PYINFRA, "-y", str(env_file), "deploys/sites.py", "--limit", SERVER,
+                           "--json"], cwd=ROOT, capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"sites deploy failed:\n{done.stderr[-3000:]}")
+    return seconds, json.loads(done.stdout)["results"]["totals"]["success"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="no-change runs per size")
+    parser.add_argument("--keep", action="store_true", help="leave the bench sites in place")
+    args = parser.parse_args()
+    src = ROOT / "inventory" / "lab"
+    no_change: dict[int, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-sites-") as tmp:
+        env0 = write_variant(src, Path(tmp), bench_sites(max(SIZES), "absent"))
+        deploy(env0)  # leftovers of an interrupted bench, archived and removed
+        previous = 0
+        for count in SIZES:
+            env = write_variant(src, Path(tmp), bench_sites(count))
+            seconds, changed = deploy(env)
+            label = "create one site" if count == 1 else f"add {count - previous} sites"
+            print(f"{label}: {seconds:.1f} s ({changed} operations changed)")
+            runs = []
+            for _ in range(args.runs):
+                seconds, changed = deploy(env)
+                if changed:
+                    sys.exit(f"a no-change run changed {changed} operations")
+                runs.append(seconds)
+            no_change[count] = statistics.median(runs)
+            previous = count
+            print(f"no-change run, {count} site(s) on {SERVER}: median {no_change[count]:.2f} s"
+                  f" of {args.runs} ({', '.join(f'{r:.2f}' for r in runs)})")
+        ratio = no_change[50] / no_change[1]
+        print(f"ratio 50:1 = {ratio:.2f} (target <= 3)")
+        if not args.keep:
+            seconds, _ = deploy(write_variant(src, Path(tmp), bench_sites(50, "absent")))
+            print(f"50 sites made absent (archived, verified, removed): {seconds:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
