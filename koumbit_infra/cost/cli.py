@@ -12,11 +12,12 @@ import click
 from koumbit_infra.cli import env_option, inventory_option, load_or_exit
 from koumbit_infra.cost.budget import project_budget
 from koumbit_infra.cost.closing import close_month
-from koumbit_infra.cost.ledger import DEFAULT_LEDGER, Ledger
+from koumbit_infra.cost.ledger import DEFAULT_LEDGER, CloseResult, Ledger
 from koumbit_infra.cost.period import Month
 from koumbit_infra.cost.prometheus import PrometheusUsage
 from koumbit_infra.cost.results import Allocation
 from koumbit_infra.cost.usage import ReservedOnly, UsageSource, UsageSourceError
+from koumbit_infra.inventory import Inventory
 
 USAGE_ERROR = 2
 
@@ -47,24 +48,34 @@ def cost_group() -> None:
 @inventory_option
 @click.option("--prometheus", "prometheus_url", metavar="URL", default=None,
               help="Prometheus to read usage from (default: none, charge reservations only).")
+@click.option("--prometheus-on", "prometheus_server", metavar="SERVER", default=None,
+              help="Read usage from the Prometheus of this monitoring server, through SSH"
+                   " ('-' for the env's first monitoring server).")
 @ledger_option
 def close_command(
-    month: Month, env: str, inventory_dir: Path | None, prometheus_url: str | None,
-    ledger_path: Path,
+    *, month: Month, env: str, inventory_dir: Path | None, prometheus_url: str | None,
+    prometheus_server: str | None, ledger_path: Path,
 ) -> None:
     """Allocate MONTH's costs and record them in the ledger (again: nothing changes)."""
     inv = load_or_exit(env, inventory_dir)
-    source: UsageSource
-    if prometheus_url:
-        source = PrometheusUsage(prometheus_url)
-        click.echo(f"usage: read from {prometheus_url}")
-    else:
-        source = ReservedOnly()
-        click.echo("usage: reserved only (no --prometheus): every site is charged its"
-                   " reservation")
+    if prometheus_url and prometheus_server:
+        raise click.UsageError("give --prometheus or --prometheus-on, not both")
     try:
-        with Ledger.open(ledger_path) as ledger:
-            result = close_month(inv, month, ledger, source=source)
+        if prometheus_server:
+            from koumbit_infra.cost import tunnel
+
+            server = tunnel.monitoring_server(inv, None if prometheus_server == "-"
+                                              else prometheus_server)
+            with tunnel.prometheus_over_ssh(inv, server) as source:
+                click.echo(f"usage: read from the Prometheus on {server} (through SSH)")
+                result = _close(inv, month, ledger_path, source)
+        elif prometheus_url:
+            click.echo(f"usage: read from {prometheus_url}")
+            result = _close(inv, month, ledger_path, PrometheusUsage(prometheus_url))
+        else:
+            click.echo("usage: reserved only (no --prometheus): every site is charged its"
+                       " reservation")
+            result = _close(inv, month, ledger_path, ReservedOnly())
     except UsageSourceError as exc:
         click.echo(f"error: {exc}; nothing was written", err=True)
         sys.exit(USAGE_ERROR)
@@ -77,6 +88,11 @@ def close_command(
         f" idle {record.idle_cad} CAD; inventory {record.inventory_revision or 'not in git'};"
         f" ledger {ledger_path}"
     )
+
+
+def _close(inv: Inventory, month: Month, ledger_path: Path, source: UsageSource) -> CloseResult:
+    with Ledger.open(ledger_path) as ledger:
+        return close_month(inv, month, ledger, source=source)
 
 
 @cost_group.command("show")

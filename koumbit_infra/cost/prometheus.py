@@ -23,7 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -45,10 +45,14 @@ class PrometheusUsage:
     base_url: str
     step_seconds: int = 3600
     timeout_seconds: float = 60.0
+    # How an API URL's body is fetched: HTTP from here by default; the SSH source
+    # runs the request on the monitoring server, where Prometheus listens.
+    fetch: Callable[[str], bytes] | None = None
+    where: str = ""
 
     @property
     def label(self) -> str:
-        return f"prometheus {self.base_url.rstrip('/')}"
+        return f"prometheus {self.base_url.rstrip('/')}{self.where}"
 
     def usage(self, month: Month) -> Sequence[Usage]:
         window = f"{self.step_seconds}s"
@@ -86,8 +90,8 @@ class PrometheusUsage:
         if not url.startswith(("http://", "https://")):
             raise UsageSourceError(f"{self.base_url}: not an http(s) URL")
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout_seconds) as answer:  # noqa: S310
-                body = json.load(answer)
+            raw = self.fetch(url) if self.fetch else self._http(url)
+            body = json.loads(raw)
         except urllib.error.HTTPError as exc:
             raise UsageSourceError(f"{self.label}: HTTP {exc.code} for {params['query']!r}: "
                                    f"{_error_text(exc)}") from None
@@ -100,6 +104,11 @@ class PrometheusUsage:
         if not isinstance(data, dict):
             raise UsageSourceError(f"{self.label}: answer without data")
         return data
+
+    def _http(self, url: str) -> bytes:
+        with urllib.request.urlopen(url, timeout=self.timeout_seconds) as answer:  # noqa: S310
+            body: bytes = answer.read()
+            return body
 
 
 def usage_from_series(

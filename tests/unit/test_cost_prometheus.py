@@ -169,3 +169,40 @@ def test_an_unreachable_prometheus_is_a_clear_error():
 def test_only_http_urls_are_read():
     with pytest.raises(UsageSourceError, match="not an http"):
         PrometheusUsage("file:///etc/passwd").usage(JUNE)
+
+
+def test_an_injected_fetch_is_used_instead_of_http(prometheus):
+    # The SSH source fetches on the monitoring server; here the fetch reads the fake.
+    import urllib.request
+
+    asked: list[str] = []
+
+    def fetch(url: str) -> bytes:
+        asked.append(url)
+        real = url.replace("http://127.0.0.1:9090/", prometheus)
+        with urllib.request.urlopen(real) as answer:
+            return answer.read()
+
+    source = PrometheusUsage("http://127.0.0.1:9090", fetch=fetch, where=" on mon1 (SSH)")
+    found = by_key(source.usage(JUNE))
+    assert found[("centre-femmes.test", "web1")].coverage == 1
+    assert len(asked) == 3 and all(u.startswith("http://127.0.0.1:9090/api/v1/") for u in asked)
+    assert source.label == "prometheus http://127.0.0.1:9090 on mon1 (SSH)"
+
+
+def test_a_failing_fetch_is_a_clear_error():
+    def fetch(url: str) -> bytes:
+        raise OSError("on mon1: Connection refused")
+
+    with pytest.raises(UsageSourceError, match="on mon1: Connection refused"):
+        PrometheusUsage("http://127.0.0.1:9090", fetch=fetch).usage(JUNE)
+
+
+def test_monitoring_server_is_chosen_from_the_inventory():
+    from koumbit_infra.cost.tunnel import TunnelError, monitoring_server
+
+    lab = load_env("lab")
+    assert monitoring_server(lab, None) == "mon1"
+    assert monitoring_server(lab, "mon1") == "mon1"
+    with pytest.raises(TunnelError, match="'web1' is not a monitoring server"):
+        monitoring_server(lab, "web1")
