@@ -77,7 +77,8 @@ def _one_site(site: SiteLayout, lab: bool) -> tuple[OperationMeta, ...]:
     removed = ops.paths_removed(name=f"{d}: pool stopped while disabled",
                                 paths=list(removed_paths(site)))
     metas = (written, linked, removed)
-    if site.tls:
+    # Certificates were read with the batched fact: the CA is asked only when needed.
+    if site.tls and ops.certificate_needed(site):
         metas += (tls_ops.issued(
             name=f"{d}: certificate", cert_name=site.name,
             domains=list(site.placed.site.all_domains),
@@ -108,7 +109,8 @@ def sites() -> None:
                     paths=[p for s in live for p in _watched_paths(s)]
                     + [p for s in gone for p in (s.root, s.vhost_file, s.vhost_link, s.pool_file)]
                     + [f.dest for f in server_files(inv, srv)] + [RELOAD_PENDING],
-                    timers=[f"{s.cron_unit}.timer" for s in live])
+                    timers=[f"{s.cron_unit}.timer" for s in live],
+                    certificates=[f"{s.cert_dir}/fullchain.pem" for s in live if s.tls])
     # rsync: koumbit-site-restore puts a tree back exactly (files made since removed).
     packages.installed(name="Sites: rsync package", packages=["rsync"])
     if lab and any(s.cms is Cms.WORDPRESS for s in live):

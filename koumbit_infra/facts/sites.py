@@ -1,21 +1,21 @@
 """The state of every site of a server, in one round trip whatever their number.
 
 One shell command answers for all sites: owner, group, mode, type and SHA-256
-of every managed path; which site users exist; which databases, database
-users and installed CMS schemas MariaDB holds; which site timers are active.
+of every managed path; which site users exist; which databases and database
+users MariaDB holds; which site timers are active; names and freshness of
+every site's certificate.
 Operations compare the inventory with this answer and send only what differs.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 
 from pyinfra.api.facts import FactBase
 
-# A CMS is installed when its own tables exist: WordPress's options table, or
-# the table the Drupal wiring check creates (Drupal itself: its key_value table).
-_INSTALLED_TABLES = ("wp_options", "key_value", "koumbit_wiring")
+from koumbit_infra.facts.tls import RENEW_BEFORE_SECONDS, CertificateState
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ class SitesStateData:
     users: frozenset[str] = frozenset()
     databases: frozenset[str] = frozenset()
     db_users: frozenset[str] = frozenset()
-    installed: frozenset[str] = frozenset()
     timers_active: frozenset[str] = frozenset()
+    certificates: dict[str, CertificateState] = field(default_factory=dict)
     mariadb: bool = False
 
 
@@ -51,18 +51,15 @@ class SitesState(FactBase[SitesStateData]):
     """
 
     def command(self, names: tuple[str, ...], paths: tuple[str, ...],
-                timers: tuple[str, ...] = ()) -> str:
+                timers: tuple[str, ...] = (), certificates: tuple[str, ...] = ()) -> str:
         quoted = " ".join(shlex.quote(p) for p in paths)
         users = " ".join(names)
-        tables = _sql_list(_INSTALLED_TABLES)
         # Names are system names (the inventory's own pattern), not user input.
         query = (
             f"SELECT 'db', SCHEMA_NAME FROM information_schema.SCHEMATA"  # noqa: S608
             f" WHERE SCHEMA_NAME IN ({_sql_list(names)})"
             f" UNION ALL SELECT 'dbuser', User FROM mysql.user"
             f" WHERE Host = 'localhost' AND User IN ({_sql_list(names)})"
-            f" UNION ALL SELECT DISTINCT 'installed', TABLE_SCHEMA FROM information_schema.TABLES"
-            f" WHERE TABLE_NAME IN ({tables}) AND TABLE_SCHEMA IN ({_sql_list(names)})"
         )
         parts = [
             f"for p in {quoted}; do"
@@ -76,6 +73,12 @@ class SitesState(FactBase[SitesStateData]):
             f"mariadb --batch --skip-column-names -e {shlex.quote(query)} 2>/dev/null"
             " | sed 's/\\t/|/; s/^/Q|/'; fi",
         ]
+        if certificates:
+            # Same question as facts.tls.Certificate, for every site's certificate at once.
+            parts.append(f"for c in {' '.join(shlex.quote(c) for c in certificates)}; do"
+                         " [ -s \"$c\" ] && echo \"C|$c|$(openssl x509 -in \"$c\" -noout"
+                         f" -ext subjectAltName -checkend {RENEW_BEFORE_SECONDS} 2>/dev/null"
+                         " | tr '\\n' ' ')\"; done")
         if timers:
             parts.append(f"for t in {' '.join(timers)}; do"
                          " systemctl -q is-active \"$t\" && echo \"T|$t\"; done")
@@ -84,8 +87,9 @@ class SitesState(FactBase[SitesStateData]):
     def process(self, output: list[str]) -> SitesStateData:
         paths: dict[str, PathState] = {}
         users: set[str] = set()
-        sql: dict[str, set[str]] = {"db": set(), "dbuser": set(), "installed": set()}
+        sql: dict[str, set[str]] = {"db": set(), "dbuser": set()}
         timers: set[str] = set()
+        certs: dict[str, CertificateState] = {}
         mariadb = False
         for line in output:
             kind, _, rest = line.partition("|")
@@ -103,7 +107,11 @@ class SitesState(FactBase[SitesStateData]):
                 sql.setdefault(key, set()).add(value.strip())
             elif kind == "T":
                 timers.add(rest.strip())
+            elif kind == "C":
+                path, _, text = rest.partition("|")
+                certs[path] = CertificateState(frozenset(re.findall(r"DNS:([^,\s]+)", text)),
+                                               fresh="will not expire" in text)
         return SitesStateData(paths=paths, users=frozenset(users),
                               databases=frozenset(sql["db"]), db_users=frozenset(sql["dbuser"]),
-                              installed=frozenset(sql["installed"]),
-                              timers_active=frozenset(timers), mariadb=mariadb)
+                              timers_active=frozenset(timers), certificates=certs,
+                              mariadb=mariadb)

@@ -26,8 +26,8 @@ _STATE: dict[str, SitesStateData] = {}
 _SQL = "mariadb --batch"
 
 
-def sites_state(names: Iterable[str], paths: Iterable[str],
-                timers: Iterable[str]) -> SitesStateData:
+def sites_state(names: Iterable[str], paths: Iterable[str], timers: Iterable[str],
+                certificates: Iterable[str]) -> SitesStateData:
     """The batched fact of the current host, gathered on the first call only.
 
     pyinfra does not cache facts, and every operation below needs this one:
@@ -36,7 +36,8 @@ def sites_state(names: Iterable[str], paths: Iterable[str],
     if host.name not in _STATE:
         _STATE[host.name] = host.get_fact(SitesState, names=tuple(names),
                                           paths=tuple(sorted(set(paths))),
-                                          timers=tuple(timers))
+                                          timers=tuple(timers),
+                                          certificates=tuple(certificates))
     return _STATE[host.name]
 
 
@@ -85,6 +86,12 @@ def directories(dirs: list[Directory]) -> Generator[str, None, None]:
 
 
 _MARK_PENDING = f"mkdir -p {RELOAD_PENDING.rsplit('/', 1)[0]} && touch {RELOAD_PENDING}"
+
+
+def certificate_needed(site: SiteLayout) -> bool:
+    """Whether the site's certificate is missing, about to expire, or names other domains."""
+    now = _current().certificates.get(f"{site.cert_dir}/fullchain.pem")
+    return now is None or not now.fresh or now.domains != frozenset(site.placed.site.all_domains)
 
 
 def reload_pending() -> bool:

@@ -89,7 +89,8 @@ def test_fact_process_reads_every_kind_of_line() -> None:
         "M",
         "Q|db|a",
         "Q|dbuser|a",
-        "Q|installed|a",
+        "C|/etc/koumbit/tls/a/fullchain.pem|X509v3 Subject Alternative Name:  DNS:a.test,"
+        " DNS:www.a.test Certificate will not expire ",
         "T|koumbit-site-a.timer",
     ]
     state = SitesState().process(output)
@@ -97,7 +98,9 @@ def test_fact_process_reads_every_kind_of_line() -> None:
     assert state.paths["/srv/sites/a/web/wp-config.php"].sha256 == "0" * 64
     assert state.paths["/srv/sites/a/web/wp-content/uploads"].target == "/srv/sites/a/files"
     assert state.users == {"a"} and state.databases == {"a"} and state.db_users == {"a"}
-    assert state.installed == {"a"} and state.timers_active == {"koumbit-site-a.timer"}
+    assert state.timers_active == {"koumbit-site-a.timer"}
+    cert = state.certificates["/etc/koumbit/tls/a/fullchain.pem"]
+    assert cert.fresh and cert.domains == {"a.test", "www.a.test"}
     assert state.mariadb
 
 
