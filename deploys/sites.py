@@ -29,8 +29,7 @@ from koumbit_infra.sites.layout import RELOAD_PENDING, REMOVE, WP_INSTALLER, Sit
 # The lab's codebases; production takes an upstream release and composer.
 LAB_WORDPRESS = "/usr/share/wordpress"
 LAB_DRUPAL_WIRING = str(CHECKOUT / "tests" / "fixtures" / "drupal-wiring")
-WORDPRESS_RELEASE = ("https://wordpress.org/wordpress-6.6.2.tar.gz",
-                     "7acbf69d5fdaf804e3db322bad23b08d2e2e42ec")
+WORDPRESS_VERSION = "6.6.2"
 DRUPAL_VERSION = "^10.3"
 
 
@@ -44,51 +43,57 @@ def _watched_paths(site: SiteLayout) -> list[str]:
 
 
 def _codebase(site: SiteLayout, lab: bool) -> None:
-    d = site.domain
+    d, need = site.domain, ops.when_needed
     if site.cms is Cms.WORDPRESS and lab:
-        ops.wordpress_code(name=f"{d}: WordPress code (Debian package)", site=site,
-                           source=LAB_WORDPRESS)
+        need(ops.wordpress_code, name=f"{d}: WordPress code (Debian package)", site=site,
+             source=LAB_WORDPRESS)
     elif site.cms is Cms.WORDPRESS:
-        ops.wordpress_release(name=f"{d}: WordPress code (upstream release)", site=site,
-                              url=WORDPRESS_RELEASE[0], sha1=WORDPRESS_RELEASE[1])
+        need(ops.wordpress_release, name=f"{d}: WordPress code (upstream release)", site=site,
+             version=WORDPRESS_VERSION)
     elif lab:
-        ops.drupal_code_copied(name=f"{d}: Drupal wiring check as its code (lab)", site=site,
-                               source=LAB_DRUPAL_WIRING)
+        need(ops.drupal_code_copied, name=f"{d}: Drupal wiring check as its code (lab)",
+             site=site, source=LAB_DRUPAL_WIRING)
     else:
-        ops.drupal_composer(name=f"{d}: Drupal code (composer)", site=site,
-                            version=DRUPAL_VERSION)
+        need(ops.drupal_composer, name=f"{d}: Drupal code (composer)", site=site,
+             version=DRUPAL_VERSION)
     if site.cms is Cms.DRUPAL:
-        ops.directories(name=f"{d}: Drupal sites/default, private files",
-                        dirs=list(site.drupal_directories))
+        need(ops.directories, name=f"{d}: Drupal sites/default, private files",
+             dirs=list(site.drupal_directories))
 
 
-def _one_site(site: SiteLayout, lab: bool) -> tuple[OperationMeta, ...]:
-    """Converge one site; answers (files, links, pool removal, certificate) operations."""
+def _one_site(site: SiteLayout, lab: bool) -> list[OperationMeta]:
+    """Converge one site; answers the operations that may need reloads.
+
+    Only operations with something to do are called (``ops.when_needed``), so a
+    converged site costs a no-change run nothing but its lines in the fact.
+    """
     inv, _ = current()
-    d = site.domain
-    ops.user(name=f"{d}: user {site.name}", site=site.name, home=site.root)
-    ops.directories(name=f"{d}: tree under {site.root}", dirs=list(site.directories))
-    ops.secrets(name=f"{d}: secrets made on the server", site=site)
-    ops.database(name=f"{d}: database and user, rights on its own database only", site=site)
+    d, need = site.domain, ops.when_needed
+    need(ops.user, name=f"{d}: user {site.name}", site=site.name, home=site.root)
+    need(ops.directories, name=f"{d}: tree under {site.root}", dirs=list(site.directories))
+    need(ops.secrets, name=f"{d}: secrets made on the server", site=site)
+    need(ops.database, name=f"{d}: database and user, rights on its own database only",
+         site=site)
     _codebase(site, lab)
-    written = ops.files_written(name=f"{d}: configuration, vhost, pool, timer",
-                                files=list(site_files(site)))
-    linked = ops.links(name=f"{d}: vhost enabled, uploads in files/", links=links(site))
-    removed = ops.paths_removed(name=f"{d}: pool stopped while disabled",
-                                paths=list(removed_paths(site)))
-    metas = (written, linked, removed)
+    metas = [
+        need(ops.files_written, name=f"{d}: configuration, vhost, pool, timer",
+             files=list(site_files(site))),
+        need(ops.links, name=f"{d}: vhost enabled, uploads in files/", links=links(site)),
+        need(ops.paths_removed, name=f"{d}: pool stopped while disabled",
+             paths=list(removed_paths(site))),
+    ]
     # Certificates were read with the batched fact: the CA is asked only when needed.
     if site.tls and ops.certificate_needed(site):
-        metas += (tls_ops.issued(
+        metas.append(tls_ops.issued(
             name=f"{d}: certificate", cert_name=site.name,
             domains=list(site.placed.site.all_domains),
-            authority=inv.settings.certificate_authority, email=inv.settings.admin_email),)
+            authority=inv.settings.certificate_authority, email=inv.settings.admin_email))
     if site.cms is Cms.WORDPRESS:
-        ops.wordpress_installed(name=f"{d}: WordPress installed (its own installer)",
-                                site=site, installer=WP_INSTALLER)
+        need(ops.wordpress_installed, name=f"{d}: WordPress installed (its own installer)",
+             site=site, installer=WP_INSTALLER)
     elif not lab:
-        ops.drupal_installed(name=f"{d}: Drupal installed (drush site:install)", site=site)
-    return metas
+        need(ops.drupal_installed, name=f"{d}: Drupal installed (drush site:install)", site=site)
+    return [m for m in metas if m is not None]
 
 
 @deploy("Sites")
@@ -118,8 +123,9 @@ def sites() -> None:
     ops.files_written(name="Sites: maintenance page, WordPress installer, archive tools",
                       files=list(server_files(inv, srv)))
     for site in host.loop(gone):  # type: ignore[no-untyped-call]
-        ops.absent(name=f"{site.domain}: absent (archived, archive verified, then removed)",
-                   site=site, remover=REMOVE)
+        ops.when_needed(ops.absent,
+                        name=f"{site.domain}: absent (archived, archive verified, then removed)",
+                        site=site, remover=REMOVE)
     # Reloads happen when something changed in this run (decided at run time),
     # or when a killed earlier run left its reload-pending mark.
     changed: list[OperationMeta] = []
@@ -143,8 +149,8 @@ def sites() -> None:
     systemd.daemon_reload(name="Sites: systemd reads the timers", _if=reload)
     server.shell(name="Sites: reloads done", commands=[f"rm -f {RELOAD_PENDING}"], _if=reload)
     for site in host.loop(live):  # type: ignore[no-untyped-call]
-        ops.timer(name=f"{site.domain}: cron timer", unit=f"{site.cron_unit}.timer",
-                  active=site.state is SiteState.ACTIVE)
+        ops.when_needed(ops.timer, name=f"{site.domain}: cron timer",
+                        unit=f"{site.cron_unit}.timer", active=site.state is SiteState.ACTIVE)
 
 
 if __name__ == "builtins":  # executed by pyinfra as a deploy file, not imported
