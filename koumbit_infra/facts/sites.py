@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pyinfra.api.facts import FactBase
 
@@ -20,7 +20,7 @@ from koumbit_infra.facts.tls import RENEW_BEFORE_SECONDS, CertificateState
 
 @dataclass(frozen=True)
 class PathState:
-    kind: str  # "f" regular file, "d" directory, "l" symbolic link
+    kind: str  # find's %y: "f" regular file, "d" directory, "l" symbolic link
     owner: str
     group: str
     mode: str
@@ -62,11 +62,11 @@ class SitesState(FactBase[SitesStateData]):
             f" WHERE Host = 'localhost' AND User IN ({_sql_list(names)})"
         )
         parts = [
-            f"for p in {quoted}; do"
-            " if [ -L \"$p\" ]; then echo \"L|$(stat -c '%U|%G|%a' \"$p\")|$(readlink \"$p\")|$p\";"
-            " elif [ -f \"$p\" ]; then echo \"F|$(stat -c '%U|%G|%a' \"$p\")|"
-            "$(sha256sum < \"$p\" | cut -c1-64)|$p\";"
-            " elif [ -d \"$p\" ]; then echo \"D|$(stat -c '%U|%G|%a' \"$p\")||$p\"; fi; done"
+            # Two processes for every path of every site (a loop forking stat and
+            # sha256sum per path cost seconds at 50 sites). Missing paths just
+            # print nothing; sha256sum skips directories.
+            f"find {quoted} -maxdepth 0 -printf 'P|%y|%u|%g|%m|%l|%p\\n' 2>/dev/null;"
+            f" sha256sum {quoted} 2>/dev/null | sed 's/^/H|/'"
             if paths else "true",
             f"getent passwd {users} | cut -d: -f1 | sed 's/^/U|/'" if names else "true",
             "if command -v mariadb >/dev/null; then echo M; "
@@ -86,6 +86,7 @@ class SitesState(FactBase[SitesStateData]):
 
     def process(self, output: list[str]) -> SitesStateData:
         paths: dict[str, PathState] = {}
+        hashes: dict[str, str] = {}
         users: set[str] = set()
         sql: dict[str, set[str]] = {"db": set(), "dbuser": set()}
         timers: set[str] = set()
@@ -93,11 +94,13 @@ class SitesState(FactBase[SitesStateData]):
         mariadb = False
         for line in output:
             kind, _, rest = line.partition("|")
-            if kind in ("F", "D", "L"):
-                owner, group, mode, extra, path = rest.split("|", 4)
-                paths[path] = PathState(
-                    kind=kind.lower(), owner=owner, group=group, mode=mode.zfill(3),
-                    sha256=extra if kind == "F" else "", target=extra if kind == "L" else "")
+            if kind == "P":
+                found, owner, group, mode, target, path = rest.split("|", 5)
+                paths[path] = PathState(kind=found, owner=owner, group=group,
+                                        mode=mode.zfill(3), target=target)
+            elif kind == "H":
+                digest, _, path = rest.partition("  ")
+                hashes[path] = digest
             elif kind == "U":
                 users.add(rest.strip())
             elif kind == "M":
@@ -111,6 +114,8 @@ class SitesState(FactBase[SitesStateData]):
                 path, _, text = rest.partition("|")
                 certs[path] = CertificateState(frozenset(re.findall(r"DNS:([^,\s]+)", text)),
                                                fresh="will not expire" in text)
+        paths = {p: replace(st, sha256=hashes.get(p, "")) if st.kind == "f" else st
+                 for p, st in paths.items()}
         return SitesStateData(paths=paths, users=frozenset(users),
                               databases=frozenset(sql["db"]), db_users=frozenset(sql["dbuser"]),
                               timers_active=frozenset(timers), certificates=certs,

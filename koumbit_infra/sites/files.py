@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
+
+from jinja2 import Environment, StrictUndefined
 
 from koumbit_infra.inventory import Cms, Inventory, Server, SiteState
 from koumbit_infra.sites.layout import (
@@ -26,8 +28,17 @@ from koumbit_infra.sites.layout import (
     SiteLayout,
 )
 from koumbit_infra.sites.secrets import WP_SALT_KEYS
-from koumbit_infra.templating import render
+from koumbit_infra.templating import jinja_env_kwargs
 from koumbit_infra.tls import TLS_ROOT
+
+
+@cache
+def _environment() -> Environment:
+    """templating.render's settings, kept for the process: each template compiles once
+    (rendering dozens of sites' files was otherwise a visible part of a deploy)."""
+    # Configuration files, not HTML: escaping would corrupt them.
+    return Environment(undefined=StrictUndefined, keep_trailing_newline=True,  # noqa: S701
+                       **jinja_env_kwargs())
 
 
 @dataclass(frozen=True)
@@ -43,7 +54,7 @@ class SiteFile:
 
     @cached_property
     def content(self) -> str:
-        return render(self.template, **self.context)
+        return _environment().get_template(self.template).render(**self.context)
 
     @cached_property
     def sha256(self) -> str:

@@ -82,9 +82,10 @@ def test_secret_command_names_files_only() -> None:
 
 def test_fact_process_reads_every_kind_of_line() -> None:
     output = [
-        "D|a|www-data|750||/srv/sites/a",
-        "F|root|a|640|" + "0" * 64 + "|/srv/sites/a/web/wp-config.php",
-        "L|root|root|777|/srv/sites/a/files|/srv/sites/a/web/wp-content/uploads",
+        "P|d|a|www-data|750||/srv/sites/a",
+        "P|f|root|a|640||/srv/sites/a/web/wp-config.php",
+        "P|l|root|root|777|/srv/sites/a/files|/srv/sites/a/web/wp-content/uploads",
+        "H|" + "0" * 64 + "  /srv/sites/a/web/wp-config.php",
         "U|a",
         "M",
         "Q|db|a",
@@ -108,4 +109,5 @@ def test_fact_command_is_one_shell_line_for_all_sites() -> None:
     command = SitesState().command(names=("a", "b"), paths=("/srv/sites/a", "/srv/sites/b"),
                                    timers=("koumbit-site-a.timer",))
     assert command.count("mariadb --batch") == 1
+    assert command.count("find ") == 1 and command.count("sha256sum ") == 1
     assert "getent passwd a b" in command
