@@ -121,7 +121,7 @@ def test_a_new_site_is_created_and_nothing_else_changes(created: tuple[SitesRun,
     assert run.seconds < 60
     shared = {"Sites | Sites: PHP 8.2 configuration checked", "Sites | Sites: PHP 8.2 reloaded",
               "Sites | Sites: nginx configuration checked", "Sites | Sites: nginx reloaded",
-              "Sites | Sites: systemd reads the timers"}
+              "Sites | Sites: systemd reads the timers", "Sites | Sites: reloads done"}
     others = [c for c in run.changed() if DOMAIN not in c and c not in shared]
     assert others == []
     answer = fetch(ADDRESS, DOMAIN, ca_file=str(lab_ca().cert))
