@@ -38,7 +38,7 @@ def _watched_paths(site: SiteLayout) -> list[str]:
     paths = [d.path for d in (*site.directories, *site.drupal_directories)]
     paths += [f.dest for f in site_files(site)] + list(links(site))
     paths += [site.secrets_file, site.code_marker, site.installed_marker, site.pool_file,
-              *removed_paths(site)]
+              site.fpm_socket, site.fpm_status_socket, *removed_paths(site)]
     return paths
 
 
@@ -143,6 +143,10 @@ def sites() -> None:
         # A reload starts new pools and stops the pools whose file is gone.
         systemd.service(name=f"Sites: PHP {version} reloaded", service=f"php{version}-fpm",
                         reloaded=True, _if=reload)
+        sockets = [p for s in live if s.php_version == version and s.state is SiteState.ACTIVE
+                   for p in (s.fpm_socket, s.fpm_status_socket)]
+        ops.when_needed(ops.sockets_current, name=f"Sites: PHP {version} sockets as configured",
+                        service=f"php{version}-fpm", sockets=sockets)
     server.shell(name="Sites: nginx configuration checked", commands=["nginx -t -q"],
                  _if=reload)
     systemd.service(name="Sites: nginx reloaded", service="nginx", reloaded=True, _if=reload)

@@ -313,3 +313,17 @@ def when_needed(op: Any, **kwargs: Any) -> OperationMeta | None:
     if not any(True for _ in op._inner(**args)):
         return None
     return op(**kwargs)  # type: ignore[no-any-return]
+
+
+@operation()
+def sockets_current(service: str, sockets: list[str]) -> Generator[str, None, None]:
+    """Restart ``service`` when a live socket has an owner or mode its pool no longer says.
+
+    A reload keeps FPM's listening sockets as they were created, so a new
+    ``listen.mode`` only applies after a restart.
+    """
+    paths = _current().paths
+    stale = [s for s in sockets if (now := paths.get(s)) is not None
+             and (now.owner, now.group, now.mode) != ("www-data", "www-data", "660")]
+    if stale:
+        yield f"systemctl restart {service}"

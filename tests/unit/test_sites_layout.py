@@ -31,6 +31,8 @@ def test_layout_follows_the_exporter_contract() -> None:
     assert f"pm.status_listen = /run/php/{n}.status.sock" in pool
     assert f"open_basedir] = /srv/sites/{n}/:" in pool
     assert "pm.max_children = 6" in pool  # the standard plan
+    # nginx (user) and the exporter (group) only: FPM copies these to the status socket.
+    assert "listen.owner = www-data\nlisten.group = www-data\nlisten.mode = 0660" in pool
 
 
 def test_only_nginx_and_the_site_reach_its_tree() -> None:
