@@ -186,3 +186,20 @@ def test_no_secret_in_repository_deploy_output_or_process_list(
         corpus.append(run(lab, server, "ps -eo args; journalctl -q --no-pager -n 2000"))
     leaks = [s[:6] for s in secrets if any(s in text for text in corpus)]
     assert leaks == []
+
+
+def test_only_nginx_and_the_exporter_reach_a_pool(deployed: Deployment, lab: Lab,
+                                                  inv: Inventory) -> None:
+    """Whoever connects to a site's FPM socket runs PHP as that site: another site must not."""
+    a, b = [s for s in _sites(inv, Cms.WORDPRESS) if s.placed.site.server == "web1"][:2]
+    probe = "import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])"
+
+    def connects(user: str, group: str, path: str) -> bool:
+        command = (f"setpriv --reuid={user} --regid={group} --clear-groups"
+                   f" python3 -c {shlex.quote(probe)} {path}")
+        return remote(lab.server("web1"), lab.paths, command).returncode == 0
+
+    assert connects("www-data", "www-data", b.fpm_socket)  # nginx
+    assert connects("nobody", "www-data", b.fpm_status_socket)  # the exporter's group
+    assert not connects(a.name, a.name, b.fpm_socket)
+    assert not connects(a.name, a.name, b.fpm_status_socket)
