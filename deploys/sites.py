@@ -4,7 +4,8 @@ Per site: Unix user and tree, secret file made on the server, database and
 user, codebase, CMS configuration, PHP-FPM pool, nginx vhost with its
 certificate, cron timer. ``disabled`` keeps everything but the pool and
 serves a maintenance page (bilingual); ``absent`` sites are archived, the
-archive verified, and only then removed (``koumbit_infra.sites.removal``).
+archive verified, and only then removed (koumbit-site-remove, from
+templates/usr/local/sbin/).
 All decisions read one batched fact gathered once per host.
 Runnable alone: ``pyinfra inventory/lab.py deploys/sites.py --limit web1``.
 """
