@@ -84,6 +84,12 @@ class SitesState(FactBase[SitesStateData]):
                          " systemctl -q is-active \"$t\" && echo \"T|$t\"; done")
         return "; ".join(f"{{ {p}; }}" for p in parts) + "; true"
 
+    @staticmethod
+    def default() -> SitesStateData:
+        # A fresh server answers nothing at all (no path, user, database yet), and
+        # pyinfra gives a fact that printed nothing its default: "nothing exists".
+        return SitesStateData()
+
     def process(self, output: list[str]) -> SitesStateData:
         paths: dict[str, PathState] = {}
         hashes: dict[str, str] = {}

@@ -87,3 +87,13 @@ def test_deploy_argv_uses_the_venv_pyinfra() -> None:
     # A dry run needs pyinfra's change detection, which -y skips.
     dry = pyinfra_argv(Path("/i/lab.py"), Path("/d/all.py"), None, True, False)
     assert "-y" not in dry and dry[-1] == "--dry"
+
+
+def test_sites_state_of_a_fresh_server_is_empty_not_none() -> None:
+    # A fresh server prints nothing for this fact; pyinfra then uses default().
+    from koumbit_infra.facts.sites import SitesState, SitesStateData
+
+    empty = SitesState.default()
+    assert empty == SitesStateData()
+    assert empty.users == frozenset() and empty.paths == {} and not empty.mariadb
+    assert SitesState().process([]) == empty
