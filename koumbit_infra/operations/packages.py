@@ -8,8 +8,17 @@ from pyinfra.api.operation import operation
 from pyinfra.context import host
 from pyinfra.facts.deb import DebPackages
 
+# Downloads that stall fail after 60 s and are retried, instead of hanging a deploy.
 _APT = "DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Options::=--force-confdef" \
-       " -o Dpkg::Options::=--force-confold"
+       " -o Dpkg::Options::=--force-confold -o Acquire::http::Timeout=60 -o Acquire::Retries=3"
+
+# An apt-get update once hung on a connection its proxy had closed (CLOSE-WAIT,
+# no timeout fired): bound each attempt and try again, three times at most.
+APT_UPDATE = (
+    "for attempt in 1 2 3; do"
+    f" timeout --kill-after=10 300 sh -c '{_APT} update -qq' && break;"
+    ' [ "$attempt" = 3 ] && exit 1; sleep 5; done'
+)
 
 
 @operation()
@@ -25,7 +34,7 @@ def installed(packages: list[str]) -> Generator[str, None, None]:
     if not missing:
         host.noop(f"installed: {', '.join(packages)}")
         return
-    yield f"{_APT} update -qq"
+    yield APT_UPDATE
     yield f"{_APT} install --no-install-recommends {' '.join(missing)}"
 
 

@@ -15,7 +15,7 @@ from pyinfra.context import host
 from pyinfra.facts.deb import DebPackages
 
 from koumbit_infra.facts.sites import PathState, SitesState, SitesStateData
-from koumbit_infra.operations.packages import _APT
+from koumbit_infra.operations.packages import _APT, APT_UPDATE
 from koumbit_infra.sites.files import SiteFile
 from koumbit_infra.sites.layout import RELOAD_PENDING, Directory, SiteLayout
 from koumbit_infra.sites.secrets import generate_command, read_key_shell
@@ -59,7 +59,7 @@ def wordpress_package() -> Generator[str, None, None]:
     if "wordpress" in present and LAB_THEME in present:
         host.noop("wordpress package installed")
         return
-    yield f"{_APT} update -qq"
+    yield APT_UPDATE
     yield f"{_APT} install --no-install-recommends wordpress {LAB_THEME} php8.2"
 
 
