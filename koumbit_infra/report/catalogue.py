@@ -86,6 +86,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "sites": ("Sites", "Sites"),
     "charged": ("Imputé aux sites", "Charged to sites"),
     "idle": ("Inutilisé", "Unused"),
+    "quota_committed": ("Quota promis / disque (Gio)", "Quota promised / disk (GiB)"),
+    "memory_committed": ("Mémoire PHP promise / RAM (Gio)", "PHP memory promised / RAM (GiB)"),
     "shared_lines": ("Coûts partagés", "Shared costs"),
     "line": ("Poste", "Cost line"),
     "amount": ("Montant", "Amount"),

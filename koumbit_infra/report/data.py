@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +19,8 @@ from koumbit_infra.cost import (
     project_budget,
 )
 from koumbit_infra.cost.combine import combine
-from koumbit_infra.inventory import Inventory
+from koumbit_infra.inventory import Inventory, Role, SiteState
+from koumbit_infra.inventory.models import GIB
 
 ZERO = Decimal("0.00")
 
@@ -35,6 +36,8 @@ class ReportData:
     records: tuple[CloseRecord | None, ...]  # per month: the ledger's version, or None
     plan_labels: dict[str, tuple[str, str]]  # plan name: (French, English)
     fiscal_year: str | None = None  # set for a fiscal-year report
+    # server: (committed quota GiB, disk GiB, committed PHP memory GiB, memory GiB)
+    capacity: dict[str, tuple[int, int, Decimal, int]] = field(default_factory=dict)
 
     @property
     def month(self) -> Month:
@@ -97,4 +100,15 @@ def gather(
         budget = project_budget(inv, ledger)
     labels = {p.name: (p.label_fr, p.label_en) for p in inv.plans}
     return ReportData(inv.env, wanted, combine(allocations), budget, tuple(records), labels,
-                      fiscal_year)
+                      fiscal_year, capacity(inv))
+
+
+def capacity(inv: Inventory) -> dict[str, tuple[int, int, Decimal, int]]:
+    """Per web server, what its sites were promised against what it has (from the inventory)."""
+    found = {}
+    for server in inv.servers_with(Role.WEB):
+        live = [p for p in inv.sites_on(server.name) if p.site.state is not SiteState.ABSENT]
+        memory = sum(inv.plan(p.client.plan).memory_reserved_bytes for p in live)
+        found[server.name] = (inv.committed_quota_gib(server.name), server.size.disk_gib,
+                              Decimal(memory) / GIB, server.size.memory_gib)
+    return found

@@ -6,11 +6,12 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from babel.numbers import format_decimal
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
 from koumbit_infra.cost import ClientCost, LineKind
-from koumbit_infra.report.catalogue import Lang, label
+from koumbit_infra.report.catalogue import LOCALES, Lang, label
 from koumbit_infra.report.chart import bar_chart
 from koumbit_infra.report.data import ZERO, ReportData
 from koumbit_infra.report.money import money, month_name
@@ -82,7 +83,8 @@ def context(data: ReportData, lang: Lang) -> dict[str, Any]:
             (t("regular_margin"), m(data.regular_margin_cad)),
         ],
         "servers": [
-            (s.server, str(s.sites), m(s.cost_cad), m(s.charged_cad), m(s.idle_cad))
+            (s.server, str(s.sites), m(s.cost_cad), m(s.charged_cad), m(s.idle_cad),
+             *_capacity(data, s.server, lang))
             for s in alloc.servers()
         ],
         "shared_lines": [
@@ -90,6 +92,17 @@ def context(data: ReportData, lang: Lang) -> dict[str, Any]:
             for line in alloc.lines if line.kind is LineKind.BUDGET_LINE
         ],
     }
+
+
+def _capacity(data: ReportData, server: str, lang: Lang) -> tuple[str, str]:
+    """"30 / 80" GiB of quota and "13,8 / 4" GiB of PHP memory promised; "" off the web."""
+    if server not in data.capacity:
+        return "", ""
+    quota, disk, memory, physical = data.capacity[server]
+    locale = LOCALES[lang]
+    return (f"{format_decimal(quota, locale=locale)} / {format_decimal(disk, locale=locale)}",
+            f"{format_decimal(memory, format='#,##0.0', locale=locale)}"
+            f" / {format_decimal(physical, locale=locale)}")
 
 
 def period_name(data: ReportData, lang: Lang) -> str:

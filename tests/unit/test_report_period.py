@@ -90,3 +90,13 @@ def test_cli_fiscal_year_writes_the_report(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert out.read_text().startswith("ChargePeriodStart,")
     assert "2026-04-01" in out.read_text()
+
+
+def test_servers_show_what_was_promised_against_what_they_have(lab: Inventory) -> None:
+    data = gather(lab, Month(2026, 11), None)
+    # web2: 5 sites promised 75 GiB of its 80; PHP memory 13.75 GiB on a 4 GiB server.
+    assert data.capacity["web2"] == (75, 80, Decimal("13.75"), 4)
+    french, english = render_html(data, "fr"), render_html(data, "en")
+    assert "Quota promis / disque (Gio)" in french and ">75 / 80<" in french
+    assert ">13,8 / 4<" in french and ">13.8 / 4<" in english
+    assert "backup1" not in data.capacity  # not a web server: no sites to promise to
