@@ -1,16 +1,18 @@
-"""``koumbit-infra exporter``: run the exporter in the foreground (systemd supervises it)."""
+"""``koumbit-infra exporter``: run the exporter in the foreground (systemd supervises it).
+
+The work is done by ``koumbit_infra.exporter.__main__`` (what servers run,
+without click); this command only gives it koumbit-infra's CLI and help.
+"""
 
 from __future__ import annotations
 
-import logging
-import signal
 import sys
-import threading
 from pathlib import Path
 
 import click
 
-from koumbit_infra.exporter.config import DEFAULT_CONFIG, ConfigError, load_config
+from koumbit_infra.exporter.__main__ import main
+from koumbit_infra.exporter.config import DEFAULT_CONFIG
 
 
 @click.command("exporter")
@@ -24,29 +26,5 @@ def exporter_command(config_path: Path, check: bool) -> None:
 
     Exit status: 0 stopped by a signal (or --check passed); 2 invalid configuration.
     """
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        click.echo(f"exporter: invalid configuration\n{exc}", err=True)
-        sys.exit(ConfigError.exit_code)
-    if check:
-        click.echo(f"{config_path}: valid, {len(config.sites)} site(s)"
-                   f" ({len(config.local_sites)} on {config.server})")
-        return
-    from koumbit_infra.exporter.app import build
-
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    exporter = build(config)
-    stopped = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    try:
-        exporter.start()
-    except OSError as exc:
-        click.echo(f"exporter: cannot listen on {config.listen_address}:{config.port}:"
-                   f" {exc.strerror}", err=True)
-        sys.exit(ConfigError.exit_code)
-    logging.info("serving %d site(s) of %s on http://%s:%d/metrics", len(config.local_sites),
-                 config.server, config.listen_address, exporter.port)
-    stopped.wait()
-    exporter.stop()
+    status = main(["--config", str(config_path), *(["--check"] if check else [])])
+    sys.exit(status)
