@@ -62,11 +62,11 @@ def close_command(
         raise click.UsageError("give --prometheus or --prometheus-on, not both")
     try:
         if prometheus_server:
-            from koumbit_infra.cost import tunnel
+            from koumbit_infra.cost import prometheus_ssh
 
-            server = tunnel.monitoring_server(inv, None if prometheus_server == "-"
+            server = prometheus_ssh.monitoring_server(inv, None if prometheus_server == "-"
                                               else prometheus_server)
-            with tunnel.prometheus_over_ssh(inv, server) as source:
+            with prometheus_ssh.prometheus_over_ssh(inv, server) as source:
                 click.echo(f"usage: read from the Prometheus on {server} (through SSH)")
                 result = _close(inv, month, ledger_path, source)
         elif prometheus_url:

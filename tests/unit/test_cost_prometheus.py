@@ -199,10 +199,10 @@ def test_a_failing_fetch_is_a_clear_error():
 
 
 def test_monitoring_server_is_chosen_from_the_inventory():
-    from koumbit_infra.cost.tunnel import TunnelError, monitoring_server
+    from koumbit_infra.cost.prometheus_ssh import MonitoringServerError, monitoring_server
 
     lab = load_env("lab")
     assert monitoring_server(lab, None) == "mon1"
     assert monitoring_server(lab, "mon1") == "mon1"
-    with pytest.raises(TunnelError, match="'web1' is not a monitoring server"):
+    with pytest.raises(MonitoringServerError, match="'web1' is not a monitoring server"):
         monitoring_server(lab, "web1")

@@ -21,18 +21,18 @@ _FETCH = ("import sys, urllib.request; "
           "sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=60).read())")
 
 
-class TunnelError(UsageSourceError):
+class MonitoringServerError(UsageSourceError):
     """No monitoring server, or its Prometheus cannot be reached through SSH."""
 
 
 def monitoring_server(inv: Inventory, name: str | None) -> str:
-    """``name`` if it is a monitoring server of ``inv``, else the first one; TunnelError if none."""
+    """``name`` if it monitors ``inv``, else the first monitoring server; error if none."""
     monitors = [s.name for s in inv.servers_with(Role.MONITOR)]
     if name is None and monitors:
         return monitors[0]
     if name in monitors:
         return name
-    raise TunnelError(f"'{name}' is not a monitoring server of '{inv.env}'"
+    raise MonitoringServerError(f"'{name}' is not a monitoring server of '{inv.env}'"
                       f" (monitoring servers: {', '.join(monitors) or 'none'})")
 
 
@@ -45,7 +45,7 @@ def prometheus_over_ssh(inv: Inventory, server: str) -> Iterator[PrometheusUsage
         conn = connect(inv, server)
         conn.open()
     except (OSError, EOFError) as exc:
-        raise TunnelError(f"cannot reach {server} through SSH: {exc}") from exc
+        raise MonitoringServerError(f"cannot reach {server} through SSH: {exc}") from exc
 
     def fetch(url: str) -> bytes:
         done = conn.run(f"python3 -c {shlex.quote(_FETCH)} {shlex.quote(url)}", hide=True,
