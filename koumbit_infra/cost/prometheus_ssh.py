@@ -39,7 +39,7 @@ def monitoring_server(inv: Inventory, name: str | None) -> str:
 @contextmanager
 def prometheus_over_ssh(inv: Inventory, server: str) -> Iterator[PrometheusUsage]:
     """A usage source asking ``server``'s own Prometheus, for the ``with`` block."""
-    from koumbit_infra.sites.remote import connect
+    from koumbit_infra.remote import connect
 
     try:
         conn = connect(inv, server)

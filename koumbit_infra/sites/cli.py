@@ -2,7 +2,7 @@
 
 Exit status: 0 done; 1 a step failed on a server (its message says which);
 2 bad usage or a domain/server the inventory does not know (nothing touched).
-SSH settings are pyinfra's own (see ``koumbit_infra.sites.remote``).
+SSH settings are pyinfra's own (see ``koumbit_infra.remote``).
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def site_group() -> None:
 @user_errors
 def backup_command(env: str, domain: str) -> None:
     """Back DOMAIN up now (files, database, secrets), verified by a test restore."""
+    from koumbit_infra.remote import connect
     from koumbit_infra.sites import backups, selection
-    from koumbit_infra.sites.remote import connect
 
     inv = _inventory(env)
     site = selection.one(inv, domain)
@@ -89,8 +89,8 @@ def backup_command(env: str, domain: str) -> None:
 def restore_command(env: str, domain: str, snapshot: str | None, at: str | None,
                     list_only: bool) -> None:
     """Restore DOMAIN from its latest snapshot, a given one, or a point in time."""
+    from koumbit_infra.remote import connect
     from koumbit_infra.sites import backups, selection
-    from koumbit_infra.sites.remote import connect
 
     inv = _inventory(env)
     site = selection.one(inv, domain)
@@ -125,8 +125,8 @@ def clone_command(env: str, domain: str, new_domain: str) -> None:
     NEW_DOMAIN must be in the inventory and deployed; it keeps its own user,
     database, secrets and configuration.
     """
+    from koumbit_infra.remote import connect
     from koumbit_infra.sites import copy, selection
-    from koumbit_infra.sites.remote import connect
 
     inv = _inventory(env)
     src, dst = selection.one(inv, domain), selection.one(inv, new_domain)

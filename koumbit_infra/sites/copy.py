@@ -17,8 +17,9 @@ from pathlib import Path
 from fabric import Connection
 
 from koumbit_infra.inventory import Cms
+from koumbit_infra.remote import run
 from koumbit_infra.sites.layout import DUMP_ROOT, SiteLayout
-from koumbit_infra.sites.remote import SiteCommandError, must, run
+from koumbit_infra.sites.remote import SiteCommandError, must
 from koumbit_infra.sites.variant import Clients
 
 

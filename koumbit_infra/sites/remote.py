@@ -1,20 +1,13 @@
-"""SSH to the servers with fabric, exactly as pyinfra reaches them.
+"""Failures of the site commands, and running a command that must succeed.
 
-Connection settings come from the same host data pyinfra uses
-(``koumbit_infra.pyinfra_inventory.host_data``): user, address and, in the
-lab, the lab's key and pinned host keys. An unknown host key is refused,
-never added (fabric's default would add it).
+The connection itself is koumbit_infra.remote's, shared with the cost commands.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import paramiko
 from fabric import Connection
 
-from koumbit_infra.inventory import Inventory
-from koumbit_infra.pyinfra_inventory import host_data
+from koumbit_infra.remote import run
 
 
 class SiteCommandError(Exception):
@@ -24,34 +17,6 @@ class SiteCommandError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
-
-
-@dataclass(frozen=True)
-class Result:
-    ok: bool
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-def connect(inv: Inventory, server: str) -> Connection:
-    """A fabric connection to ``server`` with strict host key checking."""
-    data = host_data(inv, server)
-    kwargs: dict[str, object] = {"timeout": 15}
-    if "ssh_key" in data:
-        kwargs |= {"key_filename": data["ssh_key"], "look_for_keys": False,
-                   "allow_agent": False}
-    conn = Connection(host=data["ssh_hostname"], user=data["ssh_user"], connect_kwargs=kwargs)
-    if "ssh_known_hosts_file" in data:
-        conn.client.load_host_keys(data["ssh_known_hosts_file"])
-    conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    return conn
-
-
-def run(conn: Connection, command: str, timeout: float | None = 1800) -> Result:
-    """Run ``command`` (as the connection's user); never raises for a non-zero exit."""
-    done = conn.run(command, hide=True, warn=True, in_stream=False, timeout=timeout)
-    return Result(done.ok, done.exited, done.stdout, done.stderr)
 
 
 def must(conn: Connection, command: str, what: str, timeout: float | None = 1800) -> str:

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from koumbit_infra.inventory import Inventory
+from koumbit_infra.remote import Result, connect, run
 from koumbit_infra.sites.layout import SiteLayout
-from koumbit_infra.sites.remote import Result, connect, run
 
 
 @dataclass(frozen=True)
