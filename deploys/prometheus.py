@@ -18,8 +18,8 @@ from koumbit_infra.deploykit import current, write_all
 from koumbit_infra.inventory import Role
 from koumbit_infra.monitoring.prometheus import (
     CONFIG_DEST,
-    RULES_DEST,
-    RULES_TEMPLATE,
+    RULES_DESTS,
+    RULES_DIR,
     prometheus_files,
 )
 from koumbit_infra.operations import packages, services
@@ -33,11 +33,12 @@ def prometheus() -> None:
         return
     # Recommends would bring a second node exporter and its failing container services.
     packages.installed(name="Prometheus package", packages=["prometheus"])
-    files.directory(name="Prometheus: rules directory", path="/etc/prometheus/rules",
+    files.directory(name="Prometheus: rules directory", path=RULES_DIR,
                     user="root", group="root", mode="755")
     # Copied, not rendered: alert annotations use Prometheus's own {{ $labels }}.
-    rules = files.put(name=f"prometheus: {RULES_DEST}", src=template_path(RULES_TEMPLATE),
-                      dest=RULES_DEST, user="root", group="root", mode="644")
+    rules = [files.put(name=f"prometheus: {dest}", src=template_path(dest.lstrip("/")),
+                       dest=dest, user="root", group="root", mode="644")
+             for dest in RULES_DESTS]
     cfgs = prometheus_files(inv, srv)
     defaults, config = write_all(cfgs)
     # Command-line flags (listen address, retention) are read at start only.
@@ -45,7 +46,7 @@ def prometheus() -> None:
                        files=[cfgs[0].dest], changes=[defaults], action="restart")
     # Checked first, so a configuration or rule file promtool rejects never goes live.
     services.refreshed(name="Prometheus: reload targets and rules", service="prometheus",
-                       files=[CONFIG_DEST, RULES_DEST], changes=[rules, config],
+                       files=[CONFIG_DEST, *RULES_DESTS], changes=[*rules, config],
                        check=f"promtool check config {CONFIG_DEST}")
     systemd.service(name="Prometheus: running", service="prometheus", running=True,
                     enabled=True)

@@ -24,8 +24,11 @@ from koumbit_infra.serverconf.firewall import NODE_EXPORTER_PORT
 LISTEN = "127.0.0.1:9090"
 SCRAPE_INTERVAL_SECONDS = 15
 RETENTION = "90d"  # a quarter: enough for predict_linear trends and the cost reports
-RULES_TEMPLATE = "etc/prometheus/rules/koumbit.rules.yml"
-RULES_DEST = "/etc/prometheus/rules/koumbit.rules.yml"
+# Copied as they are from templates/etc/prometheus/rules/ to the same path on the server:
+# capacity and usage (the exporters), then costs and budget (cost publish).
+RULES_DIR = "/etc/prometheus/rules"
+RULE_FILES = ("koumbit.rules.yml", "koumbit-budget.rules.yml")
+RULES_DESTS = tuple(f"{RULES_DIR}/{name}" for name in RULE_FILES)
 CONFIG_DEST = "/etc/prometheus/prometheus.yml"
 
 
@@ -58,12 +61,12 @@ def scrape_jobs(inv: Inventory) -> tuple[ScrapeJob, ...]:
 
 
 def prometheus_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
-    """Files of Prometheus on a monitoring server (the rules file is copied, not rendered)."""
+    """Files of Prometheus on a monitoring server (the rule files are copied, not rendered)."""
     return (
         ConfigFile("prometheus", "etc/default/prometheus.j2", "/etc/default/prometheus", "644",
                    {"listen": LISTEN, "retention": RETENTION}),
         ConfigFile("prometheus", "etc/prometheus/prometheus.yml.j2", CONFIG_DEST, "644",
                    {"jobs": scrape_jobs(inv), "interval": SCRAPE_INTERVAL_SECONDS,
-                    "rule_files": (RULES_DEST,), "monitor": server.name,
+                    "rule_files": RULES_DESTS, "monitor": server.name,
                     "self_target": Target(LISTEN, server.name)}),
     )

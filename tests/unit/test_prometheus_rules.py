@@ -13,15 +13,16 @@ from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Role
 from koumbit_infra.monitoring.prometheus import (
     CONFIG_DEST,
-    RULES_DEST,
-    RULES_TEMPLATE,
+    RULE_FILES,
+    RULES_DESTS,
+    RULES_DIR,
     prometheus_files,
     scrape_jobs,
 )
 from koumbit_infra.serverconf.files import ConfigFile
 from koumbit_infra.templating import TEMPLATE_DIR, render
 
-RULES = TEMPLATE_DIR / RULES_TEMPLATE
+RULES = TEMPLATE_DIR / RULES_DIR.lstrip("/") / "koumbit.rules.yml"
 RULE_TESTS = Path(__file__).parents[1] / "fixtures/prometheus/koumbit.rules.test.yml"
 ENVS = ("lab", "example")
 
@@ -67,10 +68,11 @@ def test_every_alert_has_a_test_case() -> None:
 def test_promtool_checks_the_rendered_config(env: str, tmp_path: Path) -> None:
     cfg = config_file(env)
     text = render(cfg.template, **cfg.context)
-    # The rules file sits elsewhere here than on the server: point the config at a copy.
-    shutil.copy(RULES, tmp_path / "koumbit.rules.yml")
+    # The rule files sit elsewhere here than on the server: point the config at copies.
+    for name in RULE_FILES:
+        shutil.copy(TEMPLATE_DIR / RULES_DIR.lstrip("/") / name, tmp_path / name)
     path = tmp_path / "prometheus.yml"
-    path.write_text(text.replace(RULES_DEST, str(tmp_path / "koumbit.rules.yml")))
+    path.write_text(text.replace(RULES_DIR, str(tmp_path)))
     done = run(promtool(), "check", "config", str(path))
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -80,7 +82,10 @@ def test_both_exporters_of_every_server_are_scraped_by_address(env: str) -> None
     inv = load_env(env)
     cfg = config_file(env)
     parsed = yaml.safe_load(render(cfg.template, **cfg.context))
-    assert parsed["rule_files"] == [RULES_DEST]
+    assert parsed["rule_files"] == list(RULES_DESTS)
+    # Every rule file in the repository is deployed, none twice.
+    shipped = {f.name for f in (TEMPLATE_DIR / RULES_DIR.lstrip("/")).glob("*.yml")}
+    assert shipped == set(RULE_FILES) and len(RULE_FILES) == len(RULES_DESTS) == 2
     jobs = {j["job_name"]: j for j in parsed["scrape_configs"]}
     expected = {s.name for s in inv.servers}
     for name, port in (("node", 9100), ("koumbit", 19100)):
