@@ -172,6 +172,33 @@ def budget_command(env: str, inventory_dir: Path | None, ledger_path: Path) -> N
                    err=True)
 
 
+@cost_group.command("publish")
+@env_option
+@inventory_option
+@ledger_option
+@click.option("--on", "server", metavar="SERVER", default="-", show_default=True,
+              help="Monitoring server to publish on ('-' for the env's first one).")
+def publish_command(env: str, inventory_dir: Path | None, ledger_path: Path, server: str) -> None:
+    """Publish the ledger's cost and budget metrics to the monitoring server's Prometheus.
+
+    Written as node_exporter's textfile there (koumbit_cost.prom); run it after
+    each close. The same figures published again change nothing.
+    """
+    from koumbit_infra.cost import prometheus_ssh
+    from koumbit_infra.cost.publish import PublishError, cost_exposition, publish
+
+    inv = load_or_exit(env, inventory_dir)
+    try:
+        target = prometheus_ssh.monitoring_server(inv, None if server == "-" else server)
+        done = publish(inv, target, cost_exposition(inv, ledger_path))
+    except (PublishError, UsageSourceError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(USAGE_ERROR)
+    what = "published" if done.changed else "unchanged"
+    click.echo(f"cost metrics {what}: {done.server}:{done.path} ({done.size} bytes),"
+               " scraped by its Prometheus with the node metrics")
+
+
 @cost_group.command("metrics")
 @env_option
 @inventory_option

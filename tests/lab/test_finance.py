@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 import pytest
 from deploy_fixture import Deployment, deployed
 from pdfcheck import first_page_dark_share, pdf_text
+from test_monitoring import poll, query
 
 from koumbit_infra.cost import Ledger, Month
 from koumbit_infra.envs import CHECKOUT, load_env
+from koumbit_infra.monitoring.prometheus import SCRAPE_INTERVAL_SECONDS
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -72,3 +74,29 @@ def test_close_the_month_from_prometheus_and_report_it(
     assert made.returncode == 0, made.stderr
     rows = list(csv.DictReader(io.StringIO(table.read_text())))
     assert {r["SubAccountName"] for r in rows} == set(names)
+
+
+def test_published_cost_metrics_reach_prometheus(deployed: Deployment, lab: Lab,
+                                                 tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    closed = cli("cost", "close", str(MONTH), "--ledger", str(ledger))
+    assert closed.returncode == 0, closed.stdout + closed.stderr
+    published = cli("cost", "publish", "--ledger", str(ledger))
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert "mon1:/var/lib/prometheus/node-exporter/koumbit_cost.prom" in published.stdout
+    with Ledger.open(ledger) as book:
+        allocation = book.allocation("lab", MONTH)
+    assert allocation is not None
+    expected = {c.client: float(c.cost_cad) for c in allocation.clients}
+
+    def in_prometheus() -> dict[str, float]:
+        return {r["metric"]["client"]: float(r["value"][1])
+                for r in query(lab, 'koumbit_client_cost_last_closed_month_cad{server="mon1"}')}
+
+    waited = poll(lambda: in_prometheus() == expected, SCRAPE_INTERVAL_SECONDS + 30)
+    assert waited is not None, (in_prometheus(), expected)
+    allocated = query(lab, "koumbit_budget_allocated_fiscal_year_cad")
+    budget = load_env("lab").budget
+    assert [float(r["value"][1]) for r in allocated] == [float(budget.allocated_cad)]
+    again = cli("cost", "publish", "--ledger", str(ledger))
+    assert again.returncode == 0 and "cost metrics unchanged" in again.stdout, again.stdout

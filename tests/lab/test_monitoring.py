@@ -195,7 +195,8 @@ def test_rules_are_loaded_and_labels_are_the_inventory_s(deployed: Deployment, l
                                                          inv: Inventory) -> None:
     names = json.loads(run(lab, MONITOR, f"python3 -c {shlex.quote(_RULES)}"))
     assert {"KoumbitExporterDown", "KoumbitCollectionStale", "KoumbitFilesystemFullIn4Days",
-            "KoumbitPhpFpmSaturated", "koumbit:server_disk_committed:ratio"} <= set(names)
+            "KoumbitPhpFpmSaturated", "koumbit:server_disk_committed:ratio",
+            "KoumbitBudgetProjectionOverAllocation", "KoumbitCostMetricsMissing"} <= set(names)
     # honor_labels: the exporter's `server` label is kept, never renamed exported_server.
     assert query(lab, '{__name__=~"koumbit_.+", exported_server!=""}') == []
     servers = {r["metric"]["server"] for r in query(lab, "koumbit_up")}
