@@ -12,7 +12,15 @@ import click
 from koumbit_infra.cli import env_option, inventory_option, load_or_exit
 from koumbit_infra.cost.budget import project_budget
 from koumbit_infra.cost.closing import close_month
-from koumbit_infra.cost.ledger import DEFAULT_LEDGER, CloseResult, Ledger
+from koumbit_infra.cost.ledger import (
+    DEFAULT_LEDGER,
+    CloseResult,
+    Ledger,
+    LedgerError,
+    ledger_exists,
+    ledger_label,
+    ledger_location,
+)
 from koumbit_infra.cost.period import Month
 from koumbit_infra.cost.prometheus import PrometheusUsage
 from koumbit_infra.cost.results import Allocation
@@ -22,8 +30,9 @@ from koumbit_infra.inventory import Inventory
 USAGE_ERROR = 2
 
 ledger_option = click.option(
-    "--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_LEDGER, show_default=True, help="SQLite ledger of closed months.",
+    "--ledger", "ledger_path", default=str(DEFAULT_LEDGER), show_default=True,
+    callback=lambda _ctx, _param, value: ledger_location(value),
+    help="Ledger of closed months: a SQLite file, or a postgresql:// URL.",
 )
 
 
@@ -54,7 +63,7 @@ def cost_group() -> None:
 @ledger_option
 def close_command(
     *, month: Month, env: str, inventory_dir: Path | None, prometheus_url: str | None,
-    prometheus_server: str | None, ledger_path: Path,
+    prometheus_server: str | None, ledger_path: Path | str,
 ) -> None:
     """Allocate MONTH's costs and record them in the ledger (again: nothing changes)."""
     inv = load_or_exit(env, inventory_dir)
@@ -86,12 +95,23 @@ def close_command(
     click.echo(
         f"{month} ({env}) {what} {record.version}: total {record.total_cad} CAD,"
         f" idle {record.idle_cad} CAD; inventory {record.inventory_revision or 'not in git'};"
-        f" ledger {ledger_path}"
+        f" ledger {ledger_label(ledger_path)}"
     )
 
 
-def _close(inv: Inventory, month: Month, ledger_path: Path, source: UsageSource) -> CloseResult:
-    with Ledger.open(ledger_path) as ledger:
+def _open(where: Path | str) -> Ledger:
+    """The ledger, or exit 2 with why it cannot be opened."""
+    try:
+        return Ledger.open(where)
+    except LedgerError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(USAGE_ERROR)
+
+
+def _close(
+    inv: Inventory, month: Month, ledger_path: Path | str, source: UsageSource
+) -> CloseResult:
+    with _open(ledger_path) as ledger:
         return close_month(inv, month, ledger, source=source)
 
 
@@ -101,11 +121,11 @@ def _close(inv: Inventory, month: Month, ledger_path: Path, source: UsageSource)
 @ledger_option
 @click.option("--version", "version", type=int, default=None,
               help="A given version of the month (default: the latest).")
-def show_command(month: Month, env: str, ledger_path: Path, version: int | None) -> None:
+def show_command(month: Month, env: str, ledger_path: Path | str, version: int | None) -> None:
     """Print MONTH's per-client table from the ledger: price, cost, subsidy or margin."""
-    if not ledger_path.exists():
+    if not ledger_exists(ledger_path):
         _not_closed(month, env, ledger_path)
-    with Ledger.open(ledger_path) as ledger:
+    with _open(ledger_path) as ledger:
         allocation = ledger.allocation(env, month, version)
         record = next((r for r in ledger.versions(env, month)
                        if allocation and version in (None, r.version)), None)
@@ -116,8 +136,8 @@ def show_command(month: Month, env: str, ledger_path: Path, version: int | None)
     click.echo(render_clients(allocation))
 
 
-def _not_closed(month: Month, env: str, ledger_path: Path) -> NoReturn:
-    click.echo(f"{month} ({env}) is not closed in {ledger_path};"
+def _not_closed(month: Month, env: str, ledger_path: Path | str) -> NoReturn:
+    click.echo(f"{month} ({env}) is not closed in {ledger_label(ledger_path)};"
                f" run: koumbit-infra cost close {month} --env {env}", err=True)
     sys.exit(USAGE_ERROR)
 
@@ -152,10 +172,10 @@ def _amounts(amounts: tuple[Decimal, ...]) -> str:
 @env_option
 @inventory_option
 @ledger_option
-def budget_command(env: str, inventory_dir: Path | None, ledger_path: Path) -> None:
+def budget_command(env: str, inventory_dir: Path | None, ledger_path: Path | str) -> None:
     """Print the fiscal year: allocated, spent, run-rate, projection and variance per line."""
     inv = load_or_exit(env, inventory_dir)
-    with Ledger.open(ledger_path) as ledger:
+    with _open(ledger_path) as ledger:
         projection = project_budget(inv, ledger)
     click.echo(f"fiscal year {projection.fiscal_year}: {len(projection.closed)} of"
                f" {len(projection.months)} months closed")
@@ -178,7 +198,9 @@ def budget_command(env: str, inventory_dir: Path | None, ledger_path: Path) -> N
 @ledger_option
 @click.option("--on", "server", metavar="SERVER", default="-", show_default=True,
               help="Monitoring server to publish on ('-' for the env's first one).")
-def publish_command(env: str, inventory_dir: Path | None, ledger_path: Path, server: str) -> None:
+def publish_command(
+    env: str, inventory_dir: Path | None, ledger_path: Path | str, server: str
+) -> None:
     """Publish the ledger's cost and budget metrics to the monitoring server's Prometheus.
 
     Written as node_exporter's textfile there (koumbit_cost.prom); run it after
@@ -207,7 +229,7 @@ def publish_command(env: str, inventory_dir: Path | None, ledger_path: Path, ser
 @click.option("--port", default=19101, show_default=True, type=click.IntRange(1, 65535),
               help="Port (beside the koumbit exporter's 19100).")
 def metrics_command(
-    env: str, inventory_dir: Path | None, ledger_path: Path, listen: str, port: int
+    env: str, inventory_dir: Path | None, ledger_path: Path | str, listen: str, port: int
 ) -> None:
     """Serve per-client cost and budget metrics from the ledger, for Prometheus."""
     import signal
@@ -218,9 +240,9 @@ def metrics_command(
     from koumbit_infra.cost.metrics import CostCollector
 
     inv = load_or_exit(env, inventory_dir)
-    if not ledger_path.is_file():
-        click.echo(f"{ledger_path}: no ledger yet; close a month first (koumbit-infra cost "
-                   "close YYYY-MM)", err=True)
+    if not ledger_exists(ledger_path):
+        click.echo(f"{ledger_label(ledger_path)}: no ledger yet; close a month first"
+                   " (koumbit-infra cost close YYYY-MM)", err=True)
         sys.exit(USAGE_ERROR)
     registry = CollectorRegistry()
     registry.register(CostCollector(inv, ledger_path))

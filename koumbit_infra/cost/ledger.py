@@ -37,6 +37,55 @@ DEFAULT_LEDGER = Path("var") / "ledger.sqlite"
 """Relative to the current directory, like ``./inventory``."""
 
 
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database_url(where: Path | str) -> bool:
+    """Whether ``where`` names a PostgreSQL database rather than a SQLite file."""
+    return isinstance(where, str) and where.startswith(POSTGRESQL_SCHEMES)
+
+
+def ledger_exists(where: Path | str) -> bool:
+    """A SQLite ledger file exists; a PostgreSQL ledger is taken to (opening it will tell)."""
+    return is_database_url(where) or Path(where).is_file()
+
+
+def ledger_label(where: Path | str) -> str:
+    """``where`` as messages show it: a URL without its password."""
+    if not is_database_url(where):
+        return str(where)
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(str(where))
+    if parts.password is None:
+        return str(where)
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def ledger_location(value: str) -> Path | str:
+    """A ``--ledger`` value: a PostgreSQL URL as it is, anything else a SQLite file path."""
+    return value if is_database_url(value) else Path(value)
+
+
+def _postgresql(url: str) -> Connection:
+    try:
+        import psycopg
+    except ImportError:
+        raise LedgerError("a PostgreSQL ledger needs psycopg 3:"
+                          " pip install 'koumbit-infra[postgresql]'") from None
+    try:
+        connection: Connection = psycopg.connect(url)
+    except psycopg.Error as exc:
+        # The URL may hold a password: name the problem, never the URL.
+        raise LedgerError(f"cannot open the PostgreSQL ledger: {exc}".strip()) from None
+    return connection
+
+
+class LedgerError(Exception):
+    """The ledger cannot be opened; nothing was read or written."""
+
+
 class Connection(Protocol):
     """The part of a DB-API 2 connection the ledger uses (sqlite3, psycopg ...)."""
 
@@ -101,9 +150,13 @@ class Ledger:
         self._db.commit()
 
     @classmethod
-    def open(cls, path: Path | str = DEFAULT_LEDGER) -> Ledger:
-        """The SQLite ledger at ``path``, created (with its folder) if missing."""
-        path = Path(path)
+    def open(cls, where: Path | str = DEFAULT_LEDGER) -> Ledger:
+        """The ledger at ``where``: a SQLite file, created (with its folder) if missing,
+        or a ``postgresql://`` URL (psycopg 3: ``pip install 'koumbit-infra[postgresql]'``).
+        """
+        if is_database_url(where):
+            return cls(_postgresql(str(where)), paramstyle="format")
+        path = Path(where)
         path.parent.mkdir(parents=True, exist_ok=True)
         return cls(sqlite3.connect(path))
 

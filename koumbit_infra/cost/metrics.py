@@ -26,7 +26,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from koumbit_infra.cost.budget import BudgetProjection, project_budget
-from koumbit_infra.cost.ledger import Ledger
+from koumbit_infra.cost.ledger import Ledger, is_database_url
 from koumbit_infra.cost.results import Allocation
 from koumbit_infra.inventory import Inventory
 
@@ -40,7 +40,7 @@ class _Snapshot:
 class CostCollector(Collector):
     """Per-client cost, subsidy and margin of the last closed month; the fiscal year's budget."""
 
-    def __init__(self, inv: Inventory, ledger_path: Path) -> None:
+    def __init__(self, inv: Inventory, ledger_path: Path | str) -> None:
         self.inv = inv
         self.ledger_path = ledger_path
         self._lock = threading.Lock()
@@ -48,10 +48,9 @@ class CostCollector(Collector):
         self._snapshot: _Snapshot | None = None
 
     def _read(self) -> _Snapshot:
-        stat = self.ledger_path.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
+        stamp = _file_stamp(self.ledger_path)
         with self._lock:
-            if self._snapshot is None or stamp != self._stamp:
+            if self._snapshot is None or stamp is None or stamp != self._stamp:
                 with Ledger.open(self.ledger_path) as ledger:
                     closed = ledger.closed_months(self.inv.env)
                     last = max(closed) if closed else None
@@ -65,6 +64,14 @@ class CostCollector(Collector):
         yield from _budget_metrics(snapshot.budget)
         if snapshot.allocation is not None:
             yield from _client_metrics(snapshot.allocation)
+
+
+def _file_stamp(where: Path | str) -> tuple[int, int] | None:
+    """A SQLite file's modification time and size; None for a database (read every time)."""
+    if is_database_url(where):
+        return None
+    stat = Path(where).stat()
+    return (stat.st_mtime_ns, stat.st_size)
 
 
 def _gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> GaugeMetricFamily:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from koumbit_infra.cost.ledger import LedgerError, ledger_exists
 from koumbit_infra.cost.metrics import CostCollector
 from koumbit_infra.inventory import Inventory
 
@@ -50,16 +51,18 @@ class Published:
     size: int
 
 
-def cost_exposition(inv: Inventory, ledger_path: Path) -> str:
+def cost_exposition(inv: Inventory, ledger_path: Path | str) -> str:
     """The cost and budget metrics of ``inv``'s env, in Prometheus's text format."""
-    if not ledger_path.is_file():
+    if not ledger_exists(ledger_path):
         raise PublishError(f"{ledger_path}: no ledger; close a month first"
                            f" (koumbit-infra cost close YYYY-MM --env {inv.env})")
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CostCollector(inv, ledger_path))
-    text = generate_latest(registry).decode()
-    header = (f"# Published by koumbit-infra cost publish from {ledger_path.name}"
-              f" (env {inv.env}); do not edit.\n")
+    try:
+        text = generate_latest(registry).decode()
+    except LedgerError as exc:
+        raise PublishError(str(exc)) from None
+    header = f"# Published by koumbit-infra cost publish (env {inv.env}); do not edit.\n"
     return header + text
 
 

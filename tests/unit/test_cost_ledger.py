@@ -108,7 +108,7 @@ def test_money_is_stored_as_integer_cents(lab, ledger):
 
 
 def test_schema_uses_only_types_that_postgresql_and_sqlite_share():
-    # Verified by hand against PostgreSQL 15 with psycopg 3 (paramstyle "format").
+    # Run on a real PostgreSQL 15 by test_cost_ledger_postgresql.py.
     types = set(re.findall(r"^\s+\w+ (\w+)", "\n".join(SCHEMA), re.MULTILINE))
     assert types <= {"TEXT", "INTEGER", "BIGINT", "SMALLINT", "KEY", "TABLE"}
     text = "\n".join(SCHEMA).upper()

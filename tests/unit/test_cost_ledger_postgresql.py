@@ -1,0 +1,123 @@
+"""The ledger on a real PostgreSQL 15 (Debian's postgresql-15), not only on SQLite.
+
+A throw-away cluster is made for the module with initdb in a temporary folder,
+listening on a Unix socket there only (no TCP port), and stopped at the end.
+Initdb refuses root, so as root it runs as the package's `postgres` user.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from koumbit_infra.cost import Ledger, Month, RecordedUsage, Usage, close_month
+from koumbit_infra.cost.budget import project_budget
+from koumbit_infra.cost.cli import cost_group
+from koumbit_infra.cost.ledger import LedgerError, ledger_label
+from koumbit_infra.envs import load_env
+
+BIN = Path("/usr/lib/postgresql/15/bin")
+MONTHS = (Month(2026, 9), Month(2026, 10))
+
+
+def _as_owner(argv: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+
+def _run(argv: list[str]) -> None:
+    done = subprocess.run(_as_owner(argv), capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{argv[0]}: {done.stdout}{done.stderr}"
+
+
+@pytest.fixture(scope="module")
+def postgresql_url() -> Iterator[str]:
+    assert (BIN / "initdb").is_file(), (
+        "PostgreSQL 15 is missing: scripts/bootstrap installs postgresql-15")
+    # Not under pytest's tmp folder: that one is private to root, and postgres must enter.
+    base = Path(tempfile.mkdtemp(prefix="koumbit-ledger-pg-"))
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    if os.geteuid() == 0:
+        for path in (base, sock):
+            shutil.chown(path, "postgres", "postgres")
+    try:
+        _run([str(BIN / "initdb"), "-D", str(data), "-U", "ledger", "--auth=trust",
+              "-E", "UTF8", "--locale=C.UTF-8"])
+        _run([str(BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
+              f"-c listen_addresses='' -c unix_socket_directories={sock}", "start"])
+        yield f"postgresql://ledger@/postgres?host={sock}"
+    finally:
+        subprocess.run(_as_owner([str(BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w",
+                                  "stop"]), check=False, capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_closing_on_postgresql_matches_sqlite_to_the_cent(postgresql_url: str) -> None:
+    lab = load_env("lab")
+    heavy = RecordedUsage((Usage("journal-alternatif.test", "web1", Decimal(1),
+                                  Decimal(4_000_000)),))
+    with Ledger.open(postgresql_url) as pg, Ledger(sqlite3.connect(":memory:")) as lite:
+        for book in (pg, lite):
+            for month in MONTHS:
+                assert close_month(lab, month, book, revision="abc").changed
+                assert not close_month(lab, month, book, revision="abc").changed
+            corrected = close_month(lab, MONTHS[1], book, source=heavy, revision="def")
+            assert corrected.changed and corrected.record.version == 2
+        for month in MONTHS:
+            assert pg.allocation("lab", month) == lite.allocation("lab", month)
+            assert pg.allocation("lab", month, version=1) == lite.allocation(
+                "lab", month, version=1)
+            assert [r.content_hash for r in pg.versions("lab", month)] == [
+                r.content_hash for r in lite.versions("lab", month)]
+        assert project_budget(lab, pg) == project_budget(lab, lite)
+    # Reopened: every version is still there, money in whole cents as BIGINT.
+    with Ledger.open(postgresql_url) as pg:
+        assert [r.version for r in pg.versions("lab", MONTHS[1])] == [1, 2]
+        cursor = pg._db.cursor()
+        cursor.execute("SELECT data_type FROM information_schema.columns"
+                       " WHERE table_name = 'cost_line' AND column_name = 'amount_cents'")
+        assert cursor.fetchall() == [("bigint",)]
+
+
+def test_an_unreachable_postgresql_ledger_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"postgresql://ledger:s3cret@/postgres?host={tmp_path}"
+    with pytest.raises(LedgerError, match="cannot open the PostgreSQL ledger") as caught:
+        Ledger.open(url)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_the_cost_commands_take_a_postgresql_url(postgresql_url: str) -> None:
+    runner = CliRunner()
+    closed = runner.invoke(cost_group, ["close", "2026-11", "--env", "lab",
+                                        "--ledger", postgresql_url])
+    assert closed.exit_code == 0, closed.output
+    assert "2026-11 (lab) closed as version 1: total 655.00 CAD" in closed.output
+    shown = runner.invoke(cost_group, ["show", "2026-11", "--env", "lab",
+                                       "--ledger", postgresql_url])
+    assert shown.exit_code == 0, shown.output
+    with Ledger.open(postgresql_url) as pg:
+        allocation = pg.allocation("lab", Month(2026, 11))
+    assert allocation is not None
+    assert all(c.name[:38] in shown.output for c in allocation.clients)
+    budget = runner.invoke(cost_group, ["budget", "--env", "lab", "--ledger", postgresql_url])
+    assert budget.exit_code == 0, budget.output
+    assert "allocated 9000.00 CAD" in budget.output
+
+
+def test_a_bad_postgresql_ledger_exits_2_without_showing_its_password(tmp_path: Path) -> None:
+    url = f"postgresql://ledger:s3cret@/postgres?host={tmp_path}"
+    result = CliRunner().invoke(cost_group, ["budget", "--env", "lab", "--ledger", url])
+    assert result.exit_code == 2
+    assert "cannot open the PostgreSQL ledger" in result.output
+    assert "s3cret" not in result.output
+    assert ledger_label("postgresql://u:s3cret@db.example/ledger") == (
+        "postgresql://u:***@db.example/ledger")
