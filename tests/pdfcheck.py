@@ -60,3 +60,11 @@ def first_page_dark_share(pdf: Path, workdir: Path) -> tuple[int, int, float]:
 def pdf_text(pdf: Path) -> str:
     return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True,
                           capture_output=True, text=True).stdout
+
+
+def pdf_title(pdf: Path) -> str:
+    """The document's title as a PDF reader shows it (pdfinfo)."""
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True,
+                          text=True).stdout
+    return next(line.split(":", 1)[1].strip() for line in info.splitlines()
+                if line.startswith("Title:"))

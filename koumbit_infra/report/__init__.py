@@ -1,4 +1,4 @@
-"""Monthly reports for the finance committee: HTML, PDF (from the same HTML) and CSV.
+"""Monthly reports for the finance committee: HTML, PDF (the same content) and CSV.
 
 ``gather(inventory, month_or_months, ledger_path)`` reads each month from the ledger when it was
 closed there (else computes it with reserved-only usage, and the report says so);
@@ -22,12 +22,11 @@ def render(data: ReportData, lang: Lang, fmt: Format) -> bytes:
     """The report of ``data`` in ``lang`` as ``fmt``, encoded (UTF-8 for text formats)."""
     if fmt == "csv":
         return render_csv(data, lang).encode()
-    html = render_html(data, lang)
     if fmt == "html":
-        return html.encode()
-    from koumbit_infra.report.pdf import html_to_pdf
+        return render_html(data, lang).encode()
+    from koumbit_infra.report.pdf import render_pdf  # fontTools is only needed here
 
-    return html_to_pdf(html)
+    return render_pdf(data, lang)
 
 
 __all__ = [

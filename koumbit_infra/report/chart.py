@@ -14,22 +14,34 @@ VALUE_ROOM = 110
 COLOURS = ("#4a6f8a", "#c0703a", "#6f8a4a", "#8a4a6f")
 
 
-def bar_chart(title: str, bars: Sequence[tuple[str, Decimal, str]]) -> str:
+Bar = tuple[str, Decimal, str]  # label, amount, formatted amount
+
+
+def chart_height(bars: Sequence[Bar]) -> int:
+    return len(bars) * (BAR_HEIGHT + GAP) + GAP
+
+
+def bar_lengths(bars: Sequence[Bar]) -> list[int]:
+    """Each bar's length in pixels, scaled to the largest amount; negative amounts are 0."""
+    top = max((amount for _, amount, _ in bars), default=Decimal(0))
+    room = WIDTH - LABEL_WIDTH - VALUE_ROOM
+    return [int(room * amount / top) if top > 0 and amount > 0 else 0 for _, amount, _ in bars]
+
+
+def bar_chart(title: str, bars: Sequence[Bar]) -> str:
     """An SVG of one bar per (label, amount, formatted amount), scaled to the largest amount.
 
     Negative amounts are drawn as empty bars; the text always shows the real figure.
+    The PDF draws the same bars from ``bar_lengths`` (see pdf.py).
     """
-    top = max((amount for _, amount, _ in bars), default=Decimal(0))
-    room = WIDTH - LABEL_WIDTH - VALUE_ROOM
-    height = len(bars) * (BAR_HEIGHT + GAP) + GAP
+    height = chart_height(bars)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img"'
         f' width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}">',
         f"<title>{escape(title)}</title>",
     ]
-    for index, (name, amount, shown) in enumerate(bars):
+    for index, ((name, _, shown), length) in enumerate(zip(bars, bar_lengths(bars), strict=True)):
         y = GAP + index * (BAR_HEIGHT + GAP)
-        length = int(room * amount / top) if top > 0 and amount > 0 else 0
         text_y = y + BAR_HEIGHT * 0.7
         colour = COLOURS[index % len(COLOURS)]
         parts += [

@@ -1,4 +1,4 @@
-"""The report as one HTML page (jinja2, autoescaped); the PDF is printed from it."""
+"""The report as one HTML page (jinja2, autoescaped); ``context`` also feeds the PDF (pdf.py)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,9 @@ def context(data: ReportData, lang: Lang) -> dict[str, Any]:
     alloc = data.allocation
     subsidy_cost, subsidy_list = alloc.solidarity_totals()
     clients = sorted(alloc.clients, key=lambda c: c.name.casefold())
+    bars = [(t(key), amount, m(amount)) for key, amount in (
+        ("allocated", budget.allocated_cad), ("spent", budget.spent_cad),
+        ("projected", budget.projected_cad))]
     return {
         "lang": lang,
         "t": t,
@@ -61,11 +64,9 @@ def context(data: ReportData, lang: Lang) -> dict[str, Any]:
             (t("variance"), m(budget.variance_cad)),
         ],
         "over": budget.over_allocation,
-        "chart": Markup(bar_chart(t("chart"), [  # noqa: S704 - built with escape() in chart.py
-            (t(key), amount, m(amount)) for key, amount in (
-                ("allocated", budget.allocated_cad), ("spent", budget.spent_cad),
-                ("projected", budget.projected_cad))
-        ])),
+        "chart_title": t("chart"),
+        "chart_bars": bars,
+        "chart": Markup(bar_chart(t("chart"), bars)),  # noqa: S704 - escape() in chart.py
         "month_rows": [
             (t("month_total" if len(data.months) == 1 else "period_total"), m(alloc.total_cad)),
             (t("month_idle"), m(alloc.idle_cad)),
