@@ -105,10 +105,12 @@ def gather(
 
 def capacity(inv: Inventory) -> dict[str, tuple[int, int, Decimal, int]]:
     """Per web server, what its sites were promised against what it has (from the inventory)."""
-    found = {}
-    for server in inv.servers_with(Role.WEB):
-        live = [p for p in inv.sites_on(server.name) if p.site.state is not SiteState.ABSENT]
-        memory = sum(inv.plan(p.client.plan).memory_reserved_bytes for p in live)
-        found[server.name] = (inv.committed_quota_gib(server.name), server.size.disk_gib,
-                              Decimal(memory) / GIB, server.size.memory_gib)
-    return found
+    web = inv.servers_with(Role.WEB)
+    quota, memory = dict.fromkeys((s.name for s in web), 0), dict.fromkeys((s.name for s in web), 0)
+    for placed in inv.placed_sites():  # one pass: sites_on() per server reads them all each time
+        server = placed.site.server
+        if server in quota and placed.site.state is not SiteState.ABSENT:
+            quota[server] += inv.disk_quota_gib(placed)  # as inv.committed_quota_gib counts
+            memory[server] += inv.plan(placed.client.plan).memory_reserved_bytes
+    return {s.name: (quota[s.name], s.size.disk_gib, Decimal(memory[s.name]) / GIB,
+                     s.size.memory_gib) for s in web}

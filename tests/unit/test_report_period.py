@@ -14,10 +14,13 @@ from click.testing import CliRunner
 
 from koumbit_infra.cost import Ledger, Month, ReservedOnly, allocate, close_month
 from koumbit_infra.cost.combine import combine
+from koumbit_infra.cost.synthetic import generated_inventory
 from koumbit_infra.envs import load_env
-from koumbit_infra.inventory import Inventory
+from koumbit_infra.inventory import Inventory, Role, SiteState
+from koumbit_infra.inventory.models import GIB
 from koumbit_infra.report import gather, render_csv, render_html
 from koumbit_infra.report.cli import fiscal_year_months, report_command
+from koumbit_infra.report.data import capacity
 
 FIRST_HALF = [Month(2026, m) for m in range(4, 10)]
 
@@ -100,3 +103,15 @@ def test_servers_show_what_was_promised_against_what_they_have(lab: Inventory) -
     assert "Quota promis / disque (Gio)" in french and ">75 / 80<" in french
     assert ">13,8 / 4<" in french and ">13.8 / 4<" in english
     assert "backup1" not in data.capacity  # not a web server: no sites to promise to
+
+
+def test_capacity_in_one_pass_matches_the_inventory_per_server() -> None:
+    inv = generated_inventory(200, 500)
+    found = capacity(inv)
+    assert set(found) == {s.name for s in inv.servers_with(Role.WEB)}
+    for server in inv.servers_with(Role.WEB):
+        live = [p for p in inv.sites_on(server.name) if p.site.state is not SiteState.ABSENT]
+        memory = sum(inv.plan(p.client.plan).memory_reserved_bytes for p in live)
+        assert found[server.name] == (inv.committed_quota_gib(server.name),
+                                      server.size.disk_gib, Decimal(memory) / GIB,
+                                      server.size.memory_gib)
