@@ -4,7 +4,9 @@ For each inventory: allocate each of the 12 months of the fiscal year from
 recorded usage (generated: partial data, moved sites, heavy users; the lab:
 reserved only), close each month into a fresh SQLite ledger, close them all
 a second time (must write nothing), and project the budget from the ledger.
-Target: the generated year under 5 s (allocate + close + projection).
+Target: the generated year under 5 s (allocate + close + projection), and with a month's
+PDF report (gathered from the ledger, then drawn) still under 5 s (issue #7). Each report
+figure includes gathering its data from the ledger.
 
     .venv/bin/python bench/cost.py [--clients 2000] [--sites 5000]
 """
@@ -57,8 +59,17 @@ def year(inv: Inventory, ledger_path: Path, with_usage: bool) -> dict[str, float
         figures[f"report_{fmt}_kb"] = size / 1000
     mark = time.perf_counter()
     year_data = gather(inv, months, ledger_path, fiscal_year=inv.budget.fiscal_year)
+    figures["gather_year"] = time.perf_counter() - mark
     render(year_data, "fr", "html")
     figures["report_year_html"] = time.perf_counter() - mark
+    for lang in ("fr", "en"):  # the PDFs the committee reads: gathered and drawn each time
+        mark = time.perf_counter()
+        render(gather(inv, months[-1], ledger_path), lang, "pdf")  # type: ignore[arg-type]
+        figures[f"pdf_month_{lang}"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        render(gather(inv, months, ledger_path, fiscal_year=inv.budget.fiscal_year),
+               lang, "pdf")  # type: ignore[arg-type]
+        figures[f"pdf_year_{lang}"] = time.perf_counter() - mark
     last = allocations[-1]
     subsidy, subsidy_list = last.solidarity_totals()
     print(f"  {len(inv.clients)} clients, {len(last.sites)} sites, {len(inv.servers)} servers,"
@@ -74,7 +85,11 @@ def year(inv: Inventory, ledger_path: Path, with_usage: bool) -> dict[str, float
     for fmt in ("csv", "html", "pdf"):
         print(f"  report {fmt:<4} (fr, month) {figures[f'report_{fmt}']:7.3f} s"
               f"  ({figures[f'report_{fmt}_kb']:.0f} kB)")
-    print(f"  report html (fr, year)  {figures['report_year_html']:7.3f} s")
+    print(f"  report html (fr, year)  {figures['report_year_html']:7.3f} s"
+          f"  (gathering the 12 months {figures['gather_year']:.3f} s)")
+    for lang in ("fr", "en"):
+        print(f"  report pdf  ({lang}, month) {figures[f'pdf_month_{lang}']:7.3f} s"
+              f"   ({lang}, year) {figures[f'pdf_year_{lang}']:7.3f} s")
     print(f"  {months[-1]}: total {last.total_cad} CAD, idle {last.idle_cad} CAD,"
           f" solidarity subsidy {subsidy} CAD (cost) / {subsidy_list} CAD (list)")
     print(f"  year projected {projection.projected_cad} CAD of {projection.allocated_cad} CAD"
@@ -97,7 +112,8 @@ def main() -> None:
     verdict = "under" if figures["total"] < 5 else "OVER"
     print(f"target: generated year under 5 s: {figures['total']:.2f} s, {verdict}")
     both = figures["total"] + figures["report_pdf"]
-    print(f"close the year + a month's PDF report: {both:.2f} s")
+    verdict = "under" if both < 5 else "OVER"
+    print(f"target: close the year + a month's PDF report under 5 s: {both:.2f} s, {verdict}")
 
 
 if __name__ == "__main__":
