@@ -29,19 +29,47 @@ CLI = str(Path(sys.executable).with_name("koumbit-infra"))
 
 @dataclass(frozen=True)
 class Run:
+    """One pyinfra run with --json: exit code, wall time, parsed results, what it printed."""
+
     returncode: int
     seconds: float
     results: dict[str, Any]
+    stdout: str
     stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def _operations(self) -> list[dict[str, Any]]:
+        ops: list[dict[str, Any]] = self.results.get("results", {}).get("operations", [])
+        return ops
 
     def changed(self) -> list[str]:
         """``op name: hosts`` for every operation that changed something."""
-        ops = self.results.get("results", {}).get("operations", [])
-        return [f"{op['name']}: {', '.join(op['success'])}" for op in ops if op["success"]]
+        return [f"{op['name']}: {', '.join(op['success'])}" for op in self._operations()
+                if op["success"]]
+
+    def changed_operations(self) -> list[str]:
+        """The names of the operations that changed something, on any host."""
+        return [op["name"] for op in self._operations() if op["success"]]
 
     def errors(self) -> list[str]:
-        ops = self.results.get("results", {}).get("operations", [])
-        return [f"{op['name']}: {', '.join(op['error'])}" for op in ops if op["error"]]
+        return [f"{op['name']}: {', '.join(op['error'])}" for op in self._operations()
+                if op["error"]]
+
+
+def timed_json(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> Run:
+    """Run a pyinfra command line ending in ``--json`` from the checkout, timed."""
+    start = time.monotonic()
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=env, check=False)
+    seconds = time.monotonic() - start
+    try:
+        results = json.loads(done.stdout) if done.stdout.strip() else {}
+    except json.JSONDecodeError:
+        results = {}
+    return Run(done.returncode, seconds, results, done.stdout, done.stderr)
 
 
 @dataclass(frozen=True)
@@ -52,15 +80,7 @@ class Deployment:
 
 def deploy_lab(*extra: str) -> Run:
     """`koumbit-infra deploy --env lab --json`, timed, with pyinfra's results parsed."""
-    start = time.monotonic()
-    done = subprocess.run([CLI, "deploy", "--env", "lab", "--json", *extra], cwd=ROOT,
-                          capture_output=True, text=True, timeout=1800, check=False)
-    seconds = time.monotonic() - start
-    try:
-        results = json.loads(done.stdout) if done.stdout.strip() else {}
-    except json.JSONDecodeError:
-        results = {}
-    return Run(done.returncode, seconds, results, done.stderr[-20000:])
+    return timed_json([CLI, "deploy", "--env", "lab", "--json", *extra], timeout=1800)
 
 
 _CACHE: dict[str, Deployment] = {}
@@ -71,7 +91,8 @@ def deployed(lab: Any) -> Deployment:
     if "lab" not in _CACHE:
         first = deploy_lab()
         if first.returncode != 0:
-            pytest.fail(f"the lab deploy failed (exit {first.returncode}):\n{first.stderr}",
+            pytest.fail(f"the lab deploy failed (exit {first.returncode}):\n"
+                        f"{first.stderr[-20000:]}",
                         pytrace=False)
         _CACHE["lab"] = Deployment(first, deploy_lab())
     return _CACHE["lab"]

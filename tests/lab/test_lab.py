@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,13 +107,11 @@ def test_servers_have_no_route_out_of_the_lab(lab: Lab) -> None:
         assert result.stdout.strip() == "101", f"{name}: {result.stdout} {result.stderr}"
 
 
-def test_up_again_is_a_quick_no_op(lab: Lab) -> None:
-    started = time.monotonic()
+def test_up_again_is_a_no_op(lab: Lab) -> None:
+    # How quick it is, bench/lab.py measures (timings do not belong in tests).
     again = up(lab.servers)
-    elapsed = time.monotonic() - started
     assert not again.changed, again.changes
     assert all(s.running and s.ssh for s in again.servers), again.as_dict()
-    assert elapsed < 5, f"warm up took {elapsed:.1f} s"
 
 
 def test_a_stopped_server_is_started_again_by_up(lab: Lab) -> None:
