@@ -7,6 +7,7 @@ newlines are kept, and ``{% include %}`` resolves under ``templates/``.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,14 @@ def jinja_env_kwargs() -> dict[str, Any]:
     return {"loader": FileSystemLoader(str(TEMPLATE_DIR))}
 
 
+@cache
+def _environment() -> Environment:
+    """One environment per process: it caches compiled templates (reloaded if a file changes)."""
+    # Configuration files, not HTML: escaping would corrupt them (pyinfra does not escape).
+    return Environment(undefined=StrictUndefined, keep_trailing_newline=True,  # noqa: S701
+                       **jinja_env_kwargs())
+
+
 def render(name: str, **context: Any) -> str:
     """Render ``templates/<name>`` exactly as a deploy would."""
-    # Configuration files, not HTML: escaping would corrupt them (pyinfra does not escape).
-    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True,  # noqa: S701
-                      **jinja_env_kwargs())
-    return env.get_template(name).render(**context)
+    return _environment().get_template(name).render(**context)
