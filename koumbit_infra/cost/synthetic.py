@@ -11,6 +11,7 @@ from pathlib import Path
 from koumbit_infra.cost.period import Month
 from koumbit_infra.cost.usage import Usage
 from koumbit_infra.inventory import Inventory, Role
+from koumbit_infra.inventory import synthetic as inventory_synthetic
 from koumbit_infra.inventory.models import (
     GIB,
     Admin,
@@ -31,17 +32,8 @@ from koumbit_infra.inventory.models import (
     Solidarity,
 )
 
-PLANS = (
-    Plan(name="essentiel", label_fr="Essentiel", label_en="Essential",
-         monthly_price_cad=Decimal("25.00"), disk_quota_gib=5, php_workers=4,
-         cpu_cores_reserved=Decimal("0.10")),
-    Plan(name="standard", label_fr="Standard", label_en="Standard",
-         monthly_price_cad=Decimal("45.00"), disk_quota_gib=10, php_workers=6,
-         cpu_cores_reserved=Decimal("0.20")),
-    Plan(name="organisme", label_fr="Organisme", label_en="Organisation",
-         monthly_price_cad=Decimal("85.00"), disk_quota_gib=20, php_workers=10,
-         php_memory_limit_mib=384, cpu_cores_reserved=Decimal("0.40")),
-)
+# The same catalogue as the generated example inventories on disk.
+PLANS = tuple(Plan.model_validate(plan) for plan in inventory_synthetic.PLANS)
 
 _KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICRqnvZA1x5XzknoC+YbTV0MkLB8+zgraS2XFDgf9Ryk x"
 
