@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 
 from babel.dates import format_date
 from babel.numbers import format_currency
@@ -13,7 +14,14 @@ from koumbit_infra.report.catalogue import LOCALES, Lang
 
 def money(amount: Decimal, lang: Lang) -> str:
     """``amount`` CAD as the committee reads it: "1 234,50 $" in French, "$1,234.50" in English."""
-    return format_currency(amount, "CAD", locale=LOCALES[lang])
+    return _money(str(amount), lang)
+
+
+@lru_cache(maxsize=16384)
+def _money(amount: str, lang: Lang) -> str:
+    """Keyed by the text, not the Decimal: -0.00 equals 0.00 but Babel writes "-0,00 $".
+    A 2,000-client report repeats half its amounts (plan prices, zero subsidies)."""
+    return format_currency(Decimal(amount), "CAD", locale=LOCALES[lang])
 
 
 def month_name(month: Month, lang: Lang) -> str:

@@ -18,6 +18,7 @@ from koumbit_infra.report.catalogue import CATALOGUE
 from koumbit_infra.report.chart import bar_chart
 from koumbit_infra.report.cli import report_command
 from koumbit_infra.report.focus_csv import COLUMNS
+from koumbit_infra.report.money import money
 
 MONTH = Month.parse("2026-11")
 NBSP = "\xa0"
@@ -128,3 +129,11 @@ def test_cli_writes_to_the_default_path_and_prints_it(
 def test_cli_refuses_a_bad_month() -> None:
     result = CliRunner().invoke(report_command, ["--month", "2026-13"])
     assert result.exit_code == 2
+
+
+def test_money_is_babel_s_and_keeps_the_sign_of_zero() -> None:
+    assert money(Decimal("1234.5"), "fr") == f"1{NBSP}234,50{NBSP}$"
+    assert money(Decimal("1234.50"), "en") == "$1,234.50"
+    assert money(Decimal("0.00"), "fr") == f"0,00{NBSP}$"
+    assert money(Decimal("-0.00"), "fr") == f"-0,00{NBSP}$"  # not the cached 0.00
+    assert money(Decimal("0.00"), "en") == "$0.00"
