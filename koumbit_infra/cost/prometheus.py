@@ -5,15 +5,18 @@ Series (labels ``server``, ``site``, ``client``), from the koumbit exporter:
 - ``koumbit_site_cpu_seconds_total``: counter of CPU seconds used by the site's PHP pool;
 - ``koumbit_site_disk_bytes``: gauge of the site's files on disk;
 - ``koumbit_site_database_bytes``: gauge of the site's database (``server`` is the
-  database server).
+  database server);
+- ``koumbit_site_memory_bytes``: gauge of the memory the site's processes hold
+  privately (resident, not shared).
 
 One range query per metric, one point per step (an hour by default) over the
 month: the CPU point is the counter's increase over that hour, the disk
-points the hour's average. Coverage on a server is the share of the month's
+points the hour's average, the memory points the hour's average held for the
+hour (byte-seconds). Coverage on a server is the share of the month's
 steps that have any point for the site there, so a site that moved mid-month
 shows up on both servers with its part of the month on each, and hours with
-no data fall back to the reservation. Memory is not measured per site: it is
-charged at the reservation.
+no data fall back to the reservation. A resource with no series at all (an
+older exporter) is charged at the reservation.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from koumbit_infra.cost.usage import Usage, UsageSourceError
 CPU = "koumbit_site_cpu_seconds_total"
 DISK = "koumbit_site_disk_bytes"
 DATABASE = "koumbit_site_database_bytes"
+MEMORY = "koumbit_site_memory_bytes"
 
 Series = dict[tuple[str, str], dict[int, Decimal]]  # (server, site) -> {timestamp: value}
 
@@ -62,7 +66,9 @@ class PrometheusUsage:
             f"sum by (server, site) (avg_over_time({DISK}[{window}]))", month)
         database = self.range_query(
             f"sum by (server, site) (avg_over_time({DATABASE}[{window}]))", month)
-        return usage_from_series(month, self.step_seconds, cpu, disk, database)
+        memory = self.range_query(
+            f"sum by (server, site) (avg_over_time({MEMORY}[{window}]))", month)
+        return usage_from_series(month, self.step_seconds, cpu, disk, database, memory)
 
     def range_query(self, query: str, month: Month) -> Series:
         """``query`` evaluated every step over ``month``, as points per (server, site)."""
@@ -112,17 +118,23 @@ class PrometheusUsage:
 
 
 def usage_from_series(
-    month: Month, step_seconds: int, cpu: Series, disk: Series, database: Series
+    month: Month, step_seconds: int, cpu: Series, disk: Series, database: Series,
+    memory: Series | None = None,
 ) -> list[Usage]:
-    """Per (server, site) usage from the three metrics' points (pure, tested on its own)."""
+    """Per (server, site) usage from the metrics' points (pure, tested on its own)."""
+    memory = memory or {}
     steps = Decimal(month.hours * 3600 // step_seconds)
-    keys = sorted(set(cpu) | set(disk) | set(database))
+    keys = sorted(set(cpu) | set(disk) | set(database) | set(memory))
     found = []
     for key in keys:
-        stamps = set(cpu.get(key, {})) | set(disk.get(key, {})) | set(database.get(key, {}))
+        stamps = (set(cpu.get(key, {})) | set(disk.get(key, {})) | set(database.get(key, {}))
+                  | set(memory.get(key, {})))
         coverage = min(Decimal(len(stamps)) / steps, Decimal(1))
         cpu_points = cpu.get(key)
         cpu_seconds = sum(cpu_points.values(), Decimal(0)) if cpu_points else None
+        memory_points = memory.get(key)
+        memory_seconds = (sum(memory_points.values(), Decimal(0)) * step_seconds
+                          if memory_points else None)
         disk_average = _average(disk.get(key))
         database_average = _average(database.get(key))
         on_disk = None
@@ -133,6 +145,7 @@ def usage_from_series(
             server=key[0],
             coverage=coverage,
             cpu_core_seconds=cpu_seconds,
+            memory_byte_seconds=memory_seconds,
             disk_bytes_average=on_disk,
         ))
     return found

@@ -61,6 +61,10 @@ ANSWERS = {
         (labels("web1", "centre-femmes.test"), hours(1, 720, str(GIB))),
         ({"server": "web1"}, hours(1, 720, "1")),  # no site label: cannot be charged
     ),
+    "koumbit_site_memory_bytes": matrix(
+        (labels("web1", "centre-femmes.test"), hours(1, 720, str(3 * GIB))),
+        (labels("web2", "erables.test"), hours(1, 180, str(GIB // 4))),
+    ),
 }
 
 
@@ -118,7 +122,9 @@ def test_range_queries_cover_the_month_hour_by_hour(prometheus):
         "sum by (server, site) (increase(koumbit_site_cpu_seconds_total[3600s]))")
     assert (int(first["start"]), int(first["end"]), first["step"]) == (
         START + 3600, int(JUNE.end_time.timestamp()), "3600")
-    assert len(FakePrometheus.queries) == 3
+    assert len(FakePrometheus.queries) == 4
+    assert FakePrometheus.queries[3]["query"] == (
+        "sum by (server, site) (avg_over_time(koumbit_site_memory_bytes[3600s]))")
 
 
 def test_usage_per_site_and_server_with_coverage(prometheus):
@@ -127,7 +133,10 @@ def test_usage_per_site_and_server_with_coverage(prometheus):
     assert centre.coverage == 1
     assert centre.cpu_core_seconds == 720 * 360
     assert centre.disk_bytes_average == 3 * GIB  # files plus database
-    assert centre.memory_byte_seconds is None  # not measured: charged at the reservation
+    # 3 GiB held every hour of the month, as byte-seconds.
+    assert centre.memory_byte_seconds == 720 * 3600 * 3 * GIB
+    journal = found[("journal-alternatif.test", "web1")]
+    assert journal.memory_byte_seconds is None  # no series: charged at the reservation
 
 
 def test_site_moved_mid_month_appears_on_both_servers(prometheus):
@@ -152,7 +161,11 @@ def test_allocation_from_prometheus_keeps_the_invariant(prometheus):
     assert erables.servers == ("web1", "web2")
     reserved = allocate(inv, JUNE)
     # 0.5 core used beats the 0.2 reserved: erables pays more CPU than reserved-only.
-    assert erables.cpu_cad > {s.site: s for s in reserved.sites}["erables.test"].cpu_cad
+    before = {s.site: s for s in reserved.sites}
+    assert erables.cpu_cad > before["erables.test"].cpu_cad
+    # 3 GiB held beats the PHP memory its plan promises: more memory than reserved-only.
+    centre = {s.site: s for s in result.sites}["centre-femmes.test"]
+    assert centre.memory_cad > before["centre-femmes.test"].memory_cad
 
 
 def test_a_refused_query_is_a_clear_error(prometheus):
@@ -186,7 +199,7 @@ def test_an_injected_fetch_is_used_instead_of_http(prometheus):
     source = PrometheusUsage("http://127.0.0.1:9090", fetch=fetch, where=" on mon1 (SSH)")
     found = by_key(source.usage(JUNE))
     assert found[("centre-femmes.test", "web1")].coverage == 1
-    assert len(asked) == 3 and all(u.startswith("http://127.0.0.1:9090/api/v1/") for u in asked)
+    assert len(asked) == 4 and all(u.startswith("http://127.0.0.1:9090/api/v1/") for u in asked)
     assert source.label == "prometheus http://127.0.0.1:9090 on mon1 (SSH)"
 
 
