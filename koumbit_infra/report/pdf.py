@@ -50,7 +50,7 @@ BOTTOM = PAGE_HEIGHT - MARGIN_Y
 CELL_PAD_X, CELL_PAD_Y = 2 * MM, 1.2 * MM
 RULE = 1 * PX
 FAMILY = "DejaVu Sans"
-_SPACES = re.compile(r"( +)")
+_SPACES = re.compile(r"([ \t\n\r\f]+)")  # white space CSS collapses; never a no-break one
 
 Colour = tuple[float, float, float]
 
@@ -142,8 +142,9 @@ Placed = list[tuple[float, str, Style]]  # (x from the line's start, text, style
 
 
 def wrap(runs: Sequence[Run], width: float) -> list[tuple[Placed, float]]:
-    """Lines of (placed pieces, line width), broken at ASCII spaces (never at a no-break
-    space, so "1 234,50 $" stays whole); a word wider than ``width`` is cut by characters."""
+    """Lines of (placed pieces, line width), broken at white space, which collapses as in
+    CSS (never at a no-break space, so "1 234,50 $" stays whole); a word wider than
+    ``width`` is cut by characters."""
     lines: list[tuple[Placed, float]] = []
     line: Placed = []
     x, pending = 0.0, 0.0  # pending: the width of the spaces before the next word
@@ -153,10 +154,10 @@ def wrap(runs: Sequence[Run], width: float) -> list[tuple[Placed, float]]:
         for token in _SPACES.split(run.text):
             if not token:
                 continue
-            if token[0] == " ":
-                if line:
-                    pending_text += token
-                    pending += style.font.width(token, style.size)
+            if token[0] in " \t\n\r\f":
+                if line and not pending_text:  # a run of white space is one space
+                    pending_text = " "
+                    pending = style.font.width(" ", style.size)
                 continue
             word, word_width = token, style.font.width(token, style.size)
             if line and x + pending + word_width > width + 0.01:
@@ -196,7 +197,7 @@ def natural_width(runs: Sequence[Run]) -> float:
 
 def longest_word(runs: Sequence[Run]) -> float:
     return max((run.style.font.width(word, run.style.size)
-                for run in runs for word in run.text.split(" ")), default=0.0)
+                for run in runs for word in _SPACES.split(run.text)), default=0.0)
 
 
 @dataclass

@@ -144,6 +144,8 @@ def test_text_is_wrapped_at_spaces_but_never_inside_an_amount() -> None:
     long = wrap([Run("x" * 80, style)], 100)  # a word wider than its column is cut
     assert len(long) > 1 and all(width <= 100 for _, width in long)
     assert wrap([Run("", style)], 100) == [([], 0.0)]
+    (collapsed,) = wrap([Run("  Banque\n alimentaire \t", style)], 500)
+    assert [piece for _, piece, _ in collapsed[0]] == ["Banque alimentaire"]
 
 
 def test_columns_fill_the_width_and_amounts_never_wrap() -> None:
