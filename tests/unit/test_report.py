@@ -113,7 +113,7 @@ def test_chart_scales_bars_and_escapes_labels() -> None:
     assert widths == [280, 140, 0]
 
 
-@pytest.mark.parametrize(("lang", "fmt"), [("fr", "html"), ("en", "csv")])
+@pytest.mark.parametrize(("lang", "fmt"), [("fr", "html"), ("en", "csv"), ("fr", "pdf")])
 def test_cli_writes_to_the_default_path_and_prints_it(
     lang: str, fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
