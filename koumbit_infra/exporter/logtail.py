@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 MAX_READ = 16 * 1024 * 1024  # per refresh: a huge backlog is caught up over several
 HEAD = 128  # bytes that tell a file from a new one that reused its inode
+ROTATED = (".1",)
 
 
-@dataclass
+def head_key(head: bytes) -> int:
+    """How many first bytes were read, and their CRC-32, in one integer."""
+    return len(head) << 32 | zlib.crc32(head)
+
+
+@dataclass(slots=True)
 class Position:
     inode: int
     offset: int
-    head: bytes = b""
+    head: int = 0  # head_key() of the file's first bytes (0: none read yet)
+
+    @property
+    def head_length(self) -> int:
+        return self.head >> 32
 
 
 class LogTail:
@@ -27,17 +37,20 @@ class LogTail:
     delaycompress leaves it), then the new file from its start. A file
     shorter than the offset was truncated (copytruncate) and is read from 0.
     A deleted file's inode can be reused at once by the new log, so the
-    first bytes of the file are remembered too: other first bytes, other file.
+    first bytes of the file are remembered too (as their length and CRC-32:
+    a server follows thousands of logs): other first bytes, other file.
     Lines still being written (no newline yet) wait for the next call.
     Lost: what was written to the old file after the rotated copy was
     compressed, before we saw it (rotation without delaycompress).
     """
 
-    def __init__(self, path: Path, rotated_suffixes: tuple[str, ...] = (".1",),
+    __slots__ = ("lost_rotations", "max_read", "path", "position", "rotated_suffixes")
+
+    def __init__(self, path: str | os.PathLike[str], rotated_suffixes: tuple[str, ...] = ROTATED,
                  max_read: int = MAX_READ) -> None:
-        self.path = path
+        self.path = os.fspath(path)  # a str: a Path object costs four more objects per site
         self.max_read = max_read
-        self.rotated = [path.with_name(path.name + suffix) for suffix in rotated_suffixes]
+        self.rotated_suffixes = rotated_suffixes
         self.position: Position | None = None
         self.lost_rotations = 0
 
@@ -55,24 +68,27 @@ class LogTail:
                 self.position = Position(info.st_ino, 0)
             if info.st_size < self.position.offset:
                 self.position = Position(info.st_ino, 0)
-            if len(self.position.head) < HEAD:
-                self.position.head = os.pread(handle.fileno(), HEAD, 0)
-            lines += self._read(handle, self.position, self.max_read)
+            if self.position.head_length < HEAD:
+                self.position.head = head_key(os.pread(handle.fileno(), HEAD, 0))
+            # Never ask for more than the file holds: read(n) allocates n bytes first,
+            # and 16 MiB per site and refresh is what the process's memory then keeps.
+            lines += self._read(handle, self.position,
+                                min(self.max_read, info.st_size - self.position.offset))
         return lines
 
     def _same_file(self, handle: BinaryIO, inode: int) -> bool:
         assert self.position is not None
         if inode != self.position.inode:
             return False
-        head = self.position.head
-        return os.pread(handle.fileno(), len(head), 0) == head
+        head = os.pread(handle.fileno(), self.position.head_length, 0)
+        return head_key(head) == self.position.head
 
     def _finish_rotated(self) -> list[bytes]:
         """The unread end of the file we followed, found by its inode under a rotated name."""
         assert self.position is not None
-        for candidate in self.rotated:
+        for suffix in self.rotated_suffixes:
             try:
-                handle = open(candidate, "rb")  # noqa: SIM115 - closed by the with below
+                handle = open(self.path + suffix, "rb")  # noqa: SIM115 - closed by the with below
             except FileNotFoundError:
                 continue
             with handle:

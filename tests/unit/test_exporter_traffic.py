@@ -159,3 +159,20 @@ def test_large_backlog_is_read_over_several_refreshes(tmp_path: Path) -> None:
     tail = LogTail(log, max_read=len(line(200, 1)) * 30 + 5)
     counts = [len(tail.read_lines()) for _ in range(5)]
     assert sum(counts) == 100 and counts[0] == 30
+
+
+def test_reading_a_small_log_allocates_what_it_holds(tmp_path: Path) -> None:
+    """read(n) allocates n bytes first: a tail must not ask for 16 MiB to read 100 bytes."""
+    import tracemalloc
+
+    log = tmp_path / "site.log"
+    log.write_text(line(200, 1) * 3)
+    tail = LogTail(log)
+    tracemalloc.start()
+    try:
+        lines = tail.read_lines()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(lines) == 3
+    assert peak < 256 * 1024, peak
