@@ -68,7 +68,8 @@ class PrometheusUsage:
             f"sum by (server, site) (avg_over_time({DATABASE}[{window}]))", month)
         memory = self.range_query(
             f"sum by (server, site) (avg_over_time({MEMORY}[{window}]))", month)
-        return usage_from_series(month, self.step_seconds, cpu, disk, database, memory)
+        return usage_from_series(month, self.step_seconds, cpu=cpu, disk=disk,
+                                 database=database, memory=memory)
 
     def range_query(self, query: str, month: Month) -> Series:
         """``query`` evaluated every step over ``month``, as points per (server, site)."""
@@ -118,7 +119,7 @@ class PrometheusUsage:
 
 
 def usage_from_series(
-    month: Month, step_seconds: int, cpu: Series, disk: Series, database: Series,
+    month: Month, step_seconds: int, *, cpu: Series, disk: Series, database: Series,
     memory: Series | None = None,
 ) -> list[Usage]:
     """Per (server, site) usage from the metrics' points (pure, tested on its own)."""
