@@ -5,7 +5,7 @@ CSS box that Python cascades, measures, lays out and paints, and the best of its
 table layout, tables cut per page, no collapsed borders) still left about 6 s (issue #7). The
 report has few shapes (headings, paragraphs, tables whose rows never split, one bar chart), so
 they are laid out here with the font's own metrics and written with pydyf; fontTools reads and
-subsets the font. Both come with WeasyPrint, which still makes no PDF here.
+subsets the font (both were WeasyPrint's own dependencies; WeasyPrint itself is gone).
 
 Text stays text: the fonts (DejaVu Sans, as the HTML asks for) are embedded, subset, with a
 ToUnicode map, so the PDF can be searched and copied and pdftotext reads it back.
