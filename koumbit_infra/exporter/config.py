@@ -10,12 +10,24 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import field
 from enum import StrEnum
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
 
 DEFAULT_CONFIG = Path("/etc/koumbit/exporter.toml")
 
@@ -23,6 +35,8 @@ DEFAULT_CONFIG = Path("/etc/koumbit/exporter.toml")
 # reserved for exporters (now fully allocated), and outside its continuation
 # just above 10000; below the Linux ephemeral range (32768-60999).
 DEFAULT_PORT = 19100
+
+_T = TypeVar("_T")
 
 _SYSTEM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -101,7 +115,7 @@ def _template(value: str) -> str:
     return value
 
 
-SystemName = Annotated[str, AfterValidator(_system_name)]
+SystemName = Annotated[StrictStr, AfterValidator(_system_name)]
 Template = Annotated[str, AfterValidator(_template)]
 
 
@@ -159,25 +173,46 @@ class Database(_Model):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
 
 
-class SiteEntry(_Model):
-    domain: str = Field(min_length=3)
-    system_name: SystemName
-    server: str = Field(min_length=1)
-    client: str = Field(min_length=1)
-    cms: str = Field(min_length=1)
-    plan: str = Field(min_length=1)
-    solidarity: bool
-    disk_quota_bytes: int = Field(gt=0)
-    php_workers: int = Field(gt=0)
-    php_memory_limit_bytes: int = Field(gt=0)
-    project_id: int | None = Field(None, gt=0)
-    # A disabled site keeps its files and database (still measured) but has no pool.
-    php_pool: bool = True
+_shared: dict[object, object] = {}
 
-    @property
-    def labels(self) -> tuple[str, str, str]:
-        """Values of the (server, site, client) labels every per-site metric carries."""
-        return (self.server, self.domain, self.client)
+
+def _share(value: _T) -> _T:
+    """One object for every equal value (servers, clients, plans, quotas repeat across sites)."""
+    return _shared.setdefault(value, value)  # type: ignore[return-value]
+
+
+Shared = Annotated[StrictStr, Field(min_length=1), AfterValidator(_share)]
+SharedInt = Annotated[StrictInt, Field(gt=0), AfterValidator(_share)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=ConfigDict(extra="forbid"))
+class SiteEntry:
+    """One site of the configuration, as compact as Python allows.
+
+    A server holds up to ~10,000 of these for the life of the exporter: a
+    slotted dataclass (no per-instance dict, about 140 bytes) validated by
+    pydantic like a model, with repeated strings and integers shared, and the
+    label tuple every collector keys its snapshot by made once here.
+    """
+
+    domain: Annotated[StrictStr, Field(min_length=3)]
+    system_name: SystemName
+    server: Shared
+    client: Shared
+    cms: Shared
+    plan: Shared
+    solidarity: StrictBool
+    disk_quota_bytes: SharedInt
+    php_workers: SharedInt
+    php_memory_limit_bytes: SharedInt
+    project_id: Annotated[StrictInt, Field(gt=0)] | None = None
+    # A disabled site keeps its files and database (still measured) but has no pool.
+    php_pool: StrictBool = True
+    # Values of the (server, site, client) labels every per-site metric carries.
+    labels: tuple[str, str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", (self.server, self.domain, self.client))
 
     @property
     def php_memory_committed_bytes(self) -> int:
