@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from datetime import date
 from pathlib import Path
 from typing import cast
@@ -11,6 +12,7 @@ import click
 
 from koumbit_infra.cli import env_option, inventory_option, load_or_exit
 from koumbit_infra.cost import DEFAULT_LEDGER, Month
+from koumbit_infra.cost.ledger import LedgerError, ledger_label, ledger_location
 from koumbit_infra.cost.period import months_between
 from koumbit_infra.inventory import Inventory
 from koumbit_infra.report import FORMATS, LANGS, Format, Lang, gather, render
@@ -52,31 +54,36 @@ def fiscal_year_months(inv: Inventory, label: str, today: date) -> list[Month]:
 @inventory_option
 @click.option("--lang", type=click.Choice(LANGS), default="fr", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="pdf", show_default=True)
-@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=DEFAULT_LEDGER, show_default=True,
-              help="Ledger of closed months (a month not closed there is computed, reserved only).")
+@click.option("--ledger", "ledger_path", default=str(DEFAULT_LEDGER), show_default=True,
+              callback=lambda _ctx, _param, value: ledger_location(value),
+              help="Ledger of closed months, a SQLite file or a postgresql:// URL (a month not"
+                   " closed there is computed, reserved only).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write (default: var/reports/<env>-<period>-<lang>.<format>).")
 def report_command(
     *, month: Month | None, fiscal_year: str | None, env: str, inventory_dir: Path | None,
-    lang: str, fmt: str, ledger_path: Path, out: Path | None,
+    lang: str, fmt: str, ledger_path: Path | str, out: Path | None,
 ) -> None:
     """Write the report of a month or a fiscal year: budget, clients, solidarity, servers."""
     if (month is None) == (fiscal_year is None):
         raise click.UsageError("give either --month YYYY-MM or --fiscal-year YYYY-YYYY")
     inv = load_or_exit(env, inventory_dir)
-    if month is not None:
-        data = gather(inv, month, ledger_path)
-        period = str(month)
-    else:
-        assert fiscal_year is not None
-        months = fiscal_year_months(inv, fiscal_year, date.today())
-        data = gather(inv, months, ledger_path, fiscal_year=fiscal_year)
-        period = fiscal_year
+    try:
+        if month is not None:
+            data = gather(inv, month, ledger_path)
+            period = str(month)
+        else:
+            assert fiscal_year is not None
+            months = fiscal_year_months(inv, fiscal_year, date.today())
+            data = gather(inv, months, ledger_path, fiscal_year=fiscal_year)
+            period = fiscal_year
+    except LedgerError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     if not data.closed:
         click.echo(f"{period} ({env}): {data.closed_count} of {len(data.months)} month(s) closed"
-                   f" in {ledger_path}; the others are computed with reserved usage only, and"
-                   " the report says so", err=True)
+                   f" in {ledger_label(ledger_path)}; the others are computed with reserved"
+                   " usage only, and the report says so", err=True)
     path = out or DEFAULT_DIR / f"{env}-{period}-{lang}.{fmt}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(render(data, cast(Lang, lang), cast(Format, fmt)))

@@ -19,6 +19,7 @@ from koumbit_infra.cost import (
     project_budget,
 )
 from koumbit_infra.cost.combine import combine
+from koumbit_infra.cost.ledger import ledger_exists
 from koumbit_infra.inventory import Inventory, Role, SiteState
 from koumbit_infra.inventory.models import GIB
 
@@ -76,17 +77,18 @@ class ReportData:
 
 
 def gather(
-    inv: Inventory, months: Month | Sequence[Month], ledger_path: Path | None,
+    inv: Inventory, months: Month | Sequence[Month], ledger_path: Path | str | None,
     *, fiscal_year: str | None = None,
 ) -> ReportData:
     """Each month from the ledger if it was closed there, else computed (reserved only).
 
     A missing ledger file is not created: an empty in-memory ledger stands in for it.
+    ``ledger_path`` may also be a PostgreSQL URL.
     """
     wanted = (months,) if isinstance(months, Month) else tuple(months)
     if not wanted:
         raise ValueError("a report needs at least one month")
-    if ledger_path is not None and ledger_path.exists():
+    if ledger_path is not None and ledger_exists(ledger_path):
         ledger = Ledger.open(ledger_path)
     else:
         ledger = Ledger(sqlite3.connect(":memory:"))

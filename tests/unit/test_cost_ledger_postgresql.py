@@ -7,6 +7,8 @@ Initdb refuses root, so as root it runs as the package's `postgres` user.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import sqlite3
@@ -24,6 +26,7 @@ from koumbit_infra.cost.budget import project_budget
 from koumbit_infra.cost.cli import cost_group
 from koumbit_infra.cost.ledger import LedgerError, ledger_label
 from koumbit_infra.envs import load_env
+from koumbit_infra.report.cli import report_command
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 MONTHS = (Month(2026, 9), Month(2026, 10))
@@ -121,3 +124,20 @@ def test_a_bad_postgresql_ledger_exits_2_without_showing_its_password(tmp_path: 
     assert "s3cret" not in result.output
     assert ledger_label("postgresql://u:s3cret@db.example/ledger") == (
         "postgresql://u:***@db.example/ledger")
+
+
+def test_the_report_reads_a_postgresql_ledger(postgresql_url: str, tmp_path: Path) -> None:
+    closed = CliRunner().invoke(cost_group, ["close", "2026-12", "--env", "lab",
+                                             "--ledger", postgresql_url])
+    assert closed.exit_code == 0, closed.output
+    out = tmp_path / "report.csv"
+    made = CliRunner().invoke(report_command, [
+        "--month", "2026-12", "--env", "lab", "--lang", "fr", "--format", "csv",
+        "--ledger", postgresql_url, "--out", str(out)])
+    assert made.exit_code == 0, made.output
+    assert "computed with reserved usage only" not in made.output  # read from the ledger
+    with Ledger.open(postgresql_url) as pg:
+        allocation = pg.allocation("lab", Month(2026, 12))
+    assert allocation is not None
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert {r["SubAccountName"] for r in rows} == {c.name for c in allocation.clients}
