@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.registry import Collector
 
 from koumbit_infra.exporter.capacity import CapacityCollector
 from koumbit_infra.exporter.config import ExporterConfig
@@ -16,7 +15,7 @@ from koumbit_infra.exporter.cpu import CpuCollector
 from koumbit_infra.exporter.database import DatabaseCollector, QueryRunner
 from koumbit_infra.exporter.disk import DiskCollector
 from koumbit_infra.exporter.exposition import Exposition, MetricsServer, serve
-from koumbit_infra.exporter.measurement import Job, Measurement
+from koumbit_infra.exporter.measurement import Job, Measurement, PagedCollector
 from koumbit_infra.exporter.phpfpm import PhpFpmCollector, StatusFetcher, fetch_status
 from koumbit_infra.exporter.selfmetrics import SelfCollector
 from koumbit_infra.exporter.siteinfo import SiteInfoCollector
@@ -40,7 +39,7 @@ class Seams:
 class Exporter:
     config: ExporterConfig
     jobs: list[Job]
-    static: list[Collector]
+    static: list[PagedCollector]
     self_metrics: SelfCollector
     exposition: Exposition
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -90,7 +89,7 @@ def build(config: ExporterConfig, seams: Seams | None = None) -> Exporter:
         measurements.append(
             (DatabaseCollector(config, query=seams.database_query), every.database, 0)
         )
-    static: list[Collector] = [CapacityCollector(config), SiteInfoCollector(config)]
+    static: list[PagedCollector] = [CapacityCollector(config), SiteInfoCollector(config)]
     exposition_box: list[Exposition] = []
 
     def rerender(job: Job) -> None:

@@ -6,9 +6,9 @@ import statistics
 from collections.abc import Iterable
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from koumbit_infra.exporter.config import ExporterConfig
+from koumbit_infra.exporter.measurement import PagedCollector
 
 
 def headroom(capacity: int, committed: list[int]) -> int | None:
@@ -19,7 +19,7 @@ def headroom(capacity: int, committed: list[int]) -> int | None:
     return int((capacity - sum(committed)) // median)
 
 
-class CapacityCollector(Collector):
+class CapacityCollector(PagedCollector):
     """Committed against physical disk and PHP memory, sites hosted and headroom.
 
     Capacity is the server's declared size from the inventory (node_exporter
@@ -43,7 +43,7 @@ class CapacityCollector(Collector):
     def __init__(self, config: ExporterConfig) -> None:
         self.config = config
 
-    def collect(self) -> Iterable[Metric]:
+    def collect(self, limit: int | None = None) -> Iterable[Metric]:  # a few samples
         server = [self.config.server]
         sites = self.config.local_sites
         disk = [s.disk_quota_bytes for s in sites]

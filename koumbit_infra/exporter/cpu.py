@@ -8,7 +8,7 @@ from pathlib import Path
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
 from koumbit_infra.exporter.config import ExporterConfig
-from koumbit_infra.exporter.measurement import SITE_LABELS, Measurement
+from koumbit_infra.exporter.measurement import SITE_LABELS, Measurement, paged
 from koumbit_infra.exporter.proccpu import UserCpu
 from koumbit_infra.exporter.users import UserTable, system_users, uids_of
 
@@ -74,9 +74,8 @@ class CpuCollector(Measurement):
         self.snapshot = snapshot
         return problems
 
-    def collect(self) -> Iterable[Metric]:
-        family = CounterMetricFamily("koumbit_site_cpu_seconds",
-                                     "CPU time used by the site's processes.", labels=SITE_LABELS)
-        for labels, value in self.snapshot.items():
-            family.add_metric(list(labels), value)
-        yield family
+    def collect(self, limit: int | None = None) -> Iterable[Metric]:
+        return paged(lambda: CounterMetricFamily("koumbit_site_cpu_seconds",
+                                                 "CPU time used by the site's processes.",
+                                                 labels=SITE_LABELS),
+                     self.snapshot.items(), limit)

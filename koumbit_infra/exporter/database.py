@@ -10,7 +10,7 @@ from pathlib import Path
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from koumbit_infra.exporter.config import ExporterConfig
-from koumbit_infra.exporter.measurement import SITE_LABELS, Measurement
+from koumbit_infra.exporter.measurement import SITE_LABELS, Measurement, paged
 
 # One query for every database: never one per site or per table.
 SIZES_QUERY = (
@@ -92,10 +92,8 @@ class DatabaseCollector(Measurement):
         self.snapshot = {site.labels: sizes.get(site.system_name, 0) for site in self.sites}
         return []
 
-    def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily("koumbit_site_database_bytes",
-                                   "Data and index bytes of the site's database.",
-                                   labels=SITE_LABELS)
-        for labels, value in self.snapshot.items():
-            family.add_metric(list(labels), value)
-        yield family
+    def collect(self, limit: int | None = None) -> Iterable[Metric]:
+        return paged(lambda: GaugeMetricFamily("koumbit_site_database_bytes",
+                                               "Data and index bytes of the site's database.",
+                                               labels=SITE_LABELS),
+                     self.snapshot.items(), limit)

@@ -10,7 +10,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from koumbit_infra.exporter.config import DiskMethod, ExporterConfig, SiteEntry
 from koumbit_infra.exporter.diskscan import ScanError, tree_bytes
-from koumbit_infra.exporter.measurement import SITE_LABELS, Measurement
+from koumbit_infra.exporter.measurement import SITE_LABELS, Measurement, paged
 from koumbit_infra.exporter.quota import parse_repquota, run_repquota
 from koumbit_infra.exporter.users import UserTable, system_users, uids_of
 
@@ -93,9 +93,8 @@ class DiskCollector(Measurement):
         self.snapshot = {site.labels: float(used.get(i, 0)) for i, site in ids.items()}
         return problems
 
-    def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily("koumbit_site_disk_bytes", "Disk allocated to the site's tree.",
-                                   labels=SITE_LABELS)
-        for labels, value in self.snapshot.items():
-            family.add_metric(list(labels), value)
-        yield family
+    def collect(self, limit: int | None = None) -> Iterable[Metric]:
+        return paged(lambda: GaugeMetricFamily("koumbit_site_disk_bytes",
+                                               "Disk allocated to the site's tree.",
+                                               labels=SITE_LABELS),
+                     self.snapshot.items(), limit)

@@ -14,8 +14,9 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -25,7 +26,40 @@ log = logging.getLogger("koumbit_infra.exporter")
 SITE_LABELS = ("server", "site", "client")
 
 
-class Measurement(Collector, ABC):
+class PagedCollector(Collector, ABC):
+    """A collector that can yield a large family in consecutive parts.
+
+    ``collect()`` (what a registry calls) yields whole families. Given a
+    ``limit``, a family of more samples is yielded as several consecutive
+    families of the same name holding at most ``limit`` samples each, so the
+    renderer never holds 50,000 Sample objects (about 600 bytes each with
+    their label dict) at once: exposition.render joins the parts back into one
+    family in the text.
+    """
+
+    @abstractmethod
+    def collect(self, limit: int | None = None) -> Iterable[Metric]: ...
+
+
+def paged(make: Callable[[], Metric], rows: Iterable[tuple[Sequence[str], Any]],
+          limit: int | None) -> Iterator[Metric]:
+    """The family ``make()`` filled with ``rows`` (label values, value), in parts of ``limit``.
+
+    Without a limit, one family. An empty family is still yielded once: its
+    HELP and TYPE lines are part of the exposition.
+    """
+    part: Any = make()
+    whole = True
+    for labels, value in rows:
+        part.add_metric(labels, value)
+        if limit is not None and len(part.samples) >= limit:
+            yield part
+            part, whole = make(), False
+    if whole or part.samples:
+        yield part
+
+
+class Measurement(PagedCollector, ABC):
     """A collector whose values are refreshed in the background."""
 
     name: str
@@ -39,8 +73,6 @@ class Measurement(Collector, ABC):
         Raising means the whole measurement failed and the old snapshot stays.
         """
 
-    @abstractmethod
-    def collect(self) -> Iterable[Metric]: ...
 
 
 @dataclass

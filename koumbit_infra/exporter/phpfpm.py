@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from koumbit_infra.exporter import fastcgi
 from koumbit_infra.exporter.config import ExporterConfig
-from koumbit_infra.exporter.measurement import SITE_LABELS, Measurement
+from koumbit_infra.exporter.measurement import SITE_LABELS, Measurement, paged
 
 StatusFetcher = Callable[[str, str], bytes]
 
 
-@dataclass(frozen=True)
-class PoolStatus:
+class PoolStatus(NamedTuple):
+    """One pool's figures: a tuple (64 bytes; a dataclass with its dict is about 250)."""
+
     active: int
     listen_queue: int
     max_children_reached: int
@@ -70,17 +71,15 @@ class PhpFpmCollector(Measurement):
         self.snapshot = snapshot
         return problems
 
-    def collect(self) -> Iterable[Metric]:
-        active = GaugeMetricFamily("koumbit_site_php_active_workers",
-                                   "PHP-FPM workers of the site serving a request.",
-                                   labels=SITE_LABELS)
-        queue = GaugeMetricFamily("koumbit_site_php_listen_queue_requests",
-                                  "Connections waiting for a free worker.", labels=SITE_LABELS)
-        reached = CounterMetricFamily("koumbit_site_php_max_children_reached",
-                                      "Times the pool hit max_children (since FPM start).",
-                                      labels=SITE_LABELS)
-        for labels, status in self.snapshot.items():
-            active.add_metric(list(labels), status.active)
-            queue.add_metric(list(labels), status.listen_queue)
-            reached.add_metric(list(labels), status.max_children_reached)
-        yield from (active, queue, reached)
+    def collect(self, limit: int | None = None) -> Iterable[Metric]:
+        snapshot = self.snapshot  # one read: the three families show the same refresh
+        yield from paged(lambda: GaugeMetricFamily(
+            "koumbit_site_php_active_workers", "PHP-FPM workers of the site serving a request.",
+            labels=SITE_LABELS), ((k, s.active) for k, s in snapshot.items()), limit)
+        yield from paged(lambda: GaugeMetricFamily(
+            "koumbit_site_php_listen_queue_requests", "Connections waiting for a free worker.",
+            labels=SITE_LABELS), ((k, s.listen_queue) for k, s in snapshot.items()), limit)
+        yield from paged(lambda: CounterMetricFamily(
+            "koumbit_site_php_max_children_reached",
+            "Times the pool hit max_children (since FPM start).", labels=SITE_LABELS),
+            ((k, s.max_children_reached) for k, s in snapshot.items()), limit)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
-from koumbit_infra.exporter.measurement import Job
+from koumbit_infra.exporter.measurement import Job, PagedCollector
 
 
-class SelfCollector(Collector):
+class SelfCollector(PagedCollector):
     """Exporter and per-collector health, from the jobs' last runs.
 
     # HELP koumbit_up 1 while the exporter runs with a valid configuration.
@@ -29,7 +28,7 @@ class SelfCollector(Collector):
         self.server = server
         self.jobs = jobs
 
-    def collect(self) -> Iterable[Metric]:
+    def collect(self, limit: int | None = None) -> Iterable[Metric]:  # a few samples
         up = GaugeMetricFamily(
             "koumbit_up", "1 while the exporter runs with a valid configuration.",
             labels=["server"],

@@ -3,48 +3,43 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from array import array
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
 from koumbit_infra.exporter.config import ExporterConfig
 from koumbit_infra.exporter.logtail import LogTail
-from koumbit_infra.exporter.measurement import SITE_LABELS, Measurement
+from koumbit_infra.exporter.measurement import SITE_LABELS, Measurement, paged
 
 # The nginx log_format these logs are written in (templates/etc/nginx/conf.d/
 # koumbit-log-format.conf.j2); numbers are bare, times as nginx prints them.
 LOG_FORMAT_NAME = "koumbit_json"
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
+# Each site's running totals are SLOTS consecutive 64-bit integers of one
+# array (64 bytes a site, where a dataclass holding a dict took about 700):
+# requests of each status class, requests of any other status, bytes sent,
+# malformed lines.
+OTHER = len(STATUS_CLASSES)
+SENT = OTHER + 1
+MALFORMED = SENT + 1
+SLOTS = MALFORMED + 1
+
 
 def log_path(log_root: Path, system_name: str) -> Path:
     return log_root / f"{system_name}.access.log"
 
 
-def status_class(status: int) -> str:
-    return f"{status // 100}xx" if 100 <= status <= 599 else "other"
-
-
-@dataclass
-class Traffic:
-    """Running totals for one site since the exporter started reading its logs."""
-
-    requests: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUS_CLASSES, 0))
-    sent_bytes: int = 0
-    malformed_lines: int = 0
-
-    def add(self, line: bytes) -> None:
-        try:
-            entry = json.loads(line)
-            status, sent = int(entry["status"]), int(entry["bytes_sent"])
-        except (ValueError, KeyError, TypeError):
-            self.malformed_lines += 1
-            return
-        key = status_class(status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        self.sent_bytes += sent
+def parse_line(line: bytes) -> tuple[int, int] | None:
+    """(slot of the status class, bytes sent) of a koumbit_json line; None if malformed."""
+    try:
+        entry = json.loads(line)
+        status, sent = int(entry["status"]), int(entry["bytes_sent"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return (status // 100 - 1 if 100 <= status <= 599 else OTHER), sent
 
 
 class TrafficCollector(Measurement):
@@ -57,6 +52,10 @@ class TrafficCollector(Measurement):
     # TYPE koumbit_site_http_sent_bytes counter
     # HELP koumbit_http_log_malformed_lines Access log lines that were not koumbit_json.
     # TYPE koumbit_http_log_malformed_lines counter
+
+    A site has series once its log has existed; the class ``other`` (a
+    status outside 100-599) once it has been seen. Totals count since the
+    exporter started reading the logs.
     """
 
     name = "traffic"
@@ -64,50 +63,59 @@ class TrafficCollector(Measurement):
     def __init__(self, config: ExporterConfig, *, log_root: Path | None = None) -> None:
         self.server = config.server
         root = log_root or config.paths.log_root
-        self.tails = {
-            site.labels: LogTail(log_path(root, site.system_name)) for site in config.local_sites
-        }
-        self.totals: dict[tuple[str, str, str], Traffic] = {}
-        self.snapshot: dict[tuple[str, str, str], Traffic] = {}
+        self.sites = config.local_sites
+        self.tails = tuple(LogTail(log_path(root, site.system_name)) for site in self.sites)
+        self._seen = bytearray(len(self.sites))  # 1 once the site's log has existed
+        self._totals = array("q", bytes(8 * SLOTS * len(self.sites)))
+        # Copies, swapped in whole, so the scrape thread never sees a half-updated site.
+        self.snapshot: tuple[bytes, array[int]] = (bytes(self._seen), array("q", self._totals))
 
     def refresh(self) -> list[str]:
         problems = []
-        for labels, tail in self.tails.items():
+        seen, totals = self._seen, self._totals
+        for index, tail in enumerate(self.tails):
             try:
                 lines = tail.read_lines()
             except OSError as exc:
                 problems.append(f"{tail.path}: {exc.strerror}")
                 continue
-            if tail.position is None and labels not in self.totals:
+            if tail.position is None and not seen[index]:
                 continue  # no log yet: the site has not served anything
-            totals = self.totals.setdefault(labels, Traffic())
+            seen[index] = 1
+            base = index * SLOTS
             for line in lines:
-                totals.add(line)
-        # Copies, so the scrape thread never sees a half-updated site.
-        self.snapshot = {
-            labels: Traffic(dict(t.requests), t.sent_bytes, t.malformed_lines)
-            for labels, t in self.totals.items()
-        }
+                parsed = parse_line(line)
+                if parsed is None:
+                    totals[base + MALFORMED] += 1
+                else:
+                    totals[base + parsed[0]] += 1
+                    totals[base + SENT] += parsed[1]
+        self.snapshot = (bytes(seen), array("q", totals))
         return problems
 
-    def collect(self) -> Iterable[Metric]:
-        requests = CounterMetricFamily(
+    def collect(self, limit: int | None = None) -> Iterable[Metric]:
+        seen, totals = self.snapshot  # one read: every family shows the same refresh
+
+        def requests() -> Iterator[tuple[tuple[str, ...], int]]:
+            for index, site in enumerate(self.sites):
+                if seen[index]:
+                    base = index * SLOTS
+                    for slot, status in enumerate(STATUS_CLASSES):
+                        yield (*site.labels, status), totals[base + slot]
+                    if totals[base + OTHER]:
+                        yield (*site.labels, "other"), totals[base + OTHER]
+
+        yield from paged(lambda: CounterMetricFamily(
             "koumbit_site_http_requests", "Requests served for the site, by status class.",
-            labels=[*SITE_LABELS, "status_class"],
-        )
-        sent = CounterMetricFamily(
+            labels=[*SITE_LABELS, "status_class"]), requests(), limit)
+        yield from paged(lambda: CounterMetricFamily(
             "koumbit_site_http_sent_bytes",
-            "Bytes sent to clients for the site, headers included.", labels=SITE_LABELS,
-        )
+            "Bytes sent to clients for the site, headers included.", labels=SITE_LABELS),
+            ((site.labels, totals[index * SLOTS + SENT])
+             for index, site in enumerate(self.sites) if seen[index]), limit)
         malformed = CounterMetricFamily(
             "koumbit_http_log_malformed_lines", "Access log lines that were not koumbit_json.",
             labels=["server"],
         )
-        bad = 0
-        for labels, traffic in self.snapshot.items():
-            for status, count in traffic.requests.items():
-                requests.add_metric([*labels, status], count)
-            sent.add_metric(list(labels), traffic.sent_bytes)
-            bad += traffic.malformed_lines
-        malformed.add_metric([self.server], bad)
-        yield from (requests, sent, malformed)
+        malformed.add_metric([self.server], sum(totals[MALFORMED::SLOTS]))
+        yield malformed

@@ -174,3 +174,41 @@ def test_nginx_accepts_the_log_format(tmp_path: Path) -> None:
     check = subprocess.run([nginx, "-t", "-c", str(conf), "-e", str(tmp_path / "error.log")],
                            capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stderr
+
+
+def test_families_rendered_in_parts_are_the_whole_families(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of 2 samples: every family of more than 2 is split, the text is the same."""
+    from koumbit_infra.exporter import exposition
+
+    monkeypatch.setattr(exposition, "RENDER_PART", 2)
+    exporter = fixture_exporter(tmp_path)
+    run_all(exporter)
+    for job in exporter.jobs:
+        parts = [family.name for family in job.measurement.collect(limit=2)]
+        whole = [family.name for family in job.measurement.collect()]
+        assert len(parts) >= len(whole) and len(whole) == len(set(whole)), job.name
+    traffic = [f.name for f in exporter.jobs[2].measurement.collect(limit=2)]
+    assert traffic.count("koumbit_site_http_requests") == 3  # 5 classes of 1 site: 2 + 2 + 1
+    served = exporter.exposition.body(gzipped=False)
+    assert served == generate_latest(exporter.registry())
+    assert served.count(b"# TYPE koumbit_site_http_requests_total counter\n") == 1
+    assert served.count(b"# HELP koumbit_site_info ") == 1
+
+
+def test_sites_are_compact_and_share_their_labels(tmp_path: Path) -> None:
+    exporter = fixture_exporter(tmp_path)
+    run_all(exporter)
+    site = exporter.config.local_sites[0]
+    assert not hasattr(site, "__dict__")  # slots: no dict per site
+    assert site.labels == ("web1", SITES[0][0], SITES[0][2])
+    other = exporter.config.local_sites[1]
+    assert site.server is other.server and site.cms is other.cms  # one string for all sites
+    for job in exporter.jobs:
+        keys = getattr(job.measurement, "snapshot", {})
+        if isinstance(keys, dict) and site.labels in keys:
+            assert next(k for k in keys if k == site.labels) is site.labels, job.name
+    get = exporter.registry().get_sample_value
+    assert get("koumbit_site_disk_quota_bytes", ALPHA) == 10 * 1024**3
+    assert get("koumbit_site_php_max_workers", {**ALPHA, "site": SITES[2][0],
+                                                "client": SITES[2][2]}) == 10

@@ -101,7 +101,7 @@ def test_compressed_rotation_loses_only_the_unread_tail(tmp_path: Path) -> None:
     log.write_text(line(200, 100))
     collector.refresh()
     assert sent(registry) == 101
-    assert collector.tails[("web1", SITES[0][0], SITES[0][2])].lost_rotations == 1
+    assert collector.tails[0].lost_rotations == 1
 
 
 def test_new_log_reusing_the_old_inode_is_read_from_its_start(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_new_log_reusing_the_old_inode_is_read_from_its_start(tmp_path: Path) ->
     log.write_text(line(404, 100) + line(404, 100))
     collector.refresh()
     if log.stat().st_ino != inode:  # the filesystem chose another inode: still right
-        assert collector.tails[("web1", SITES[0][0], SITES[0][2])].lost_rotations == 1
+        assert collector.tails[0].lost_rotations == 1
     assert sent(registry) == 201
     assert requests(registry, "4xx") == 2
 
@@ -159,6 +159,22 @@ def test_large_backlog_is_read_over_several_refreshes(tmp_path: Path) -> None:
     tail = LogTail(log, max_read=len(line(200, 1)) * 30 + 5)
     counts = [len(tail.read_lines()) for _ in range(5)]
     assert sum(counts) == 100 and counts[0] == 30
+
+
+def test_status_outside_the_classes_is_other_once_seen(tmp_path: Path) -> None:
+    log, collector, registry = setup(tmp_path)
+    log.write_text(line(200, 4))
+    collector.refresh()
+    assert requests(registry, "other") is None  # no series until such a status is seen
+    with log.open("a") as handle:
+        handle.write(line(999, 6) + line(301, 1))
+    collector.refresh()
+    assert requests(registry, "other") == 1
+    assert requests(registry, "3xx") == 1
+    assert requests(registry, "2xx") == 1
+    assert sent(registry) == 11
+    beta = {**ALPHA, "site": SITES[1][0], "client": SITES[1][2]}
+    assert registry.get_sample_value("koumbit_site_http_sent_bytes_total", beta) is None
 
 
 def test_reading_a_small_log_allocates_what_it_holds(tmp_path: Path) -> None:
