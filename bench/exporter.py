@@ -73,7 +73,9 @@ def serve(config_path: Path) -> None:
     """Child process: the exporter with stand-ins for FPM, MariaDB and the user table."""
     from koumbit_infra.exporter.app import Seams, build
     from koumbit_infra.exporter.config import load_config
+    from koumbit_infra.exporter.memory import tune_malloc
 
+    tune_malloc()  # where `python3 -m koumbit_infra.exporter` does it: before the config
     config = load_config(config_path).model_copy(update={"port": 0})  # any free port
     fpm = RECORDED_FPM.read_bytes()
     sizes = "".join(f"{s.system_name}\t{1_000_000 + i}\n" for i, s in enumerate(config.sites))

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from koumbit_infra.exporter.config import DEFAULT_CONFIG, ConfigError, load_config
+from koumbit_infra.exporter.memory import tune_malloc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="validate the configuration and exit")
     options = parser.parse_args(args)
+    tune_malloc()  # before loading 10,000 sites' configuration, and before any thread
     try:
         config = load_config(options.config)
     except ConfigError as exc:

@@ -16,6 +16,7 @@ from koumbit_infra.exporter.database import DatabaseCollector, QueryRunner
 from koumbit_infra.exporter.disk import DiskCollector
 from koumbit_infra.exporter.exposition import Exposition, MetricsServer, serve
 from koumbit_infra.exporter.measurement import Job, Measurement, PagedCollector
+from koumbit_infra.exporter.memory import tune_malloc
 from koumbit_infra.exporter.phpfpm import PhpFpmCollector, StatusFetcher, fetch_status
 from koumbit_infra.exporter.selfmetrics import SelfCollector
 from koumbit_infra.exporter.siteinfo import SiteInfoCollector
@@ -56,6 +57,7 @@ class Exporter:
         # The refresh threads hold the GIL in long pure-Python stretches; a
         # shorter switch interval lets the thread answering a scrape in sooner.
         sys.setswitchinterval(SWITCH_INTERVAL)
+        tune_malloc()  # before the threads: each would take an arena of its own
         for job in self.jobs:
             job.start(self._stop)
         if serve_http:

@@ -212,3 +212,16 @@ def test_sites_are_compact_and_share_their_labels(tmp_path: Path) -> None:
     assert get("koumbit_site_disk_quota_bytes", ALPHA) == 10 * 1024**3
     assert get("koumbit_site_php_max_workers", {**ALPHA, "site": SITES[2][0],
                                                 "client": SITES[2][2]}) == 10
+
+
+def test_malloc_is_told_to_give_memory_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+
+    from koumbit_infra.exporter.memory import tune_malloc
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc: the exporter leaves malloc as it is")
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # the admin's choice wins
+    assert tune_malloc() == ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
