@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,10 +14,11 @@ from koumbit_infra.exporter.proccpu import UserCpu
 from koumbit_infra.exporter.users import UserTable, system_users, uids_of
 
 
-def cgroup_cpu_seconds(directory: Path) -> float | None:
+def cgroup_cpu_seconds(directory: str | Path) -> float | None:
     """usage_usec of a cgroup v2 ``cpu.stat`` in seconds; None where there is no such cgroup."""
     try:
-        text = (directory / "cpu.stat").read_text()
+        with open(os.path.join(directory, "cpu.stat"), encoding="ascii") as handle:
+            text = handle.read()
     except (FileNotFoundError, NotADirectoryError):
         return None
     for line in text.splitlines():
@@ -55,7 +57,9 @@ class CpuCollector(Measurement):
         snapshot: dict[tuple[str, str, str], float] = {}
         from_proc = []
         for site in self.sites:
-            group = self.cgroup_root / self.site_cgroup.format(system_name=site.system_name)
+            # A str, not a Path: pathlib would intern every site's name for good.
+            group = os.path.join(self.cgroup_root,
+                                 self.site_cgroup.format(system_name=site.system_name))
             seconds = cgroup_cpu_seconds(group)
             if seconds is None:
                 from_proc.append(site)

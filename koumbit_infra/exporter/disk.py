@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -67,7 +68,8 @@ class DiskCollector(Measurement):
         published = time.monotonic()
         for site in self.sites:
             try:
-                current[site.labels] = tree_bytes(self.sites_root / site.system_name)
+                # A str, not a Path: pathlib would intern every site's name for good.
+                current[site.labels] = tree_bytes(os.path.join(self.sites_root, site.system_name))
             except ScanError as exc:
                 current.pop(site.labels, None)
                 problems.append(str(exc))

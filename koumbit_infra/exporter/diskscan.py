@@ -11,7 +11,7 @@ class ScanError(Exception):
     """The tree could not be measured whole; the message names the path."""
 
 
-def tree_bytes(root: Path) -> int:
+def tree_bytes(root: str | Path) -> int:
     """Bytes allocated to everything under ``root`` (st_blocks x 512), each inode once.
 
     Symbolic links are not followed (their own blocks count); other
@@ -46,7 +46,7 @@ def tree_bytes(root: Path) -> int:
     return total
 
 
-def _entries(directory: str, root: Path) -> list[tuple[os.stat_result, str]]:
+def _entries(directory: str, root: str | Path) -> list[tuple[os.stat_result, str]]:
     """lstat of every entry of ``directory``; entries gone by the time we look are left out."""
     try:
         scanner = os.scandir(directory)

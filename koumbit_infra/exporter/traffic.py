@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,8 +29,9 @@ MALFORMED = SENT + 1
 SLOTS = MALFORMED + 1
 
 
-def log_path(log_root: Path, system_name: str) -> Path:
-    return log_root / f"{system_name}.access.log"
+def log_path(log_root: Path, system_name: str) -> str:
+    """The site's log, as a str: a Path would intern the site's name for good (pathlib does)."""
+    return os.path.join(log_root, f"{system_name}.access.log")
 
 
 def parse_line(line: bytes) -> tuple[int, int] | None:
