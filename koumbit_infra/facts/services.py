@@ -29,3 +29,19 @@ class ServiceStale(FactBase[bool]):
 
     def process(self, output: list[str]) -> bool:
         return bool(output) and output[-1].strip() == "stale"
+
+
+class UnitsNeedReload(FactBase[bool]):
+    """True when systemd still runs an older copy of one of ``units`` than the file on disk.
+
+    A deploy cut off between writing a unit file and ``daemon-reload`` leaves
+    systemd on the old unit; the next run writes nothing new, so only this
+    fact tells it to reload. A unit systemd does not know is not stale.
+    """
+
+    def command(self, units: tuple[str, ...]) -> str:
+        names = " ".join(f"'{u}'" for u in units)
+        return f"systemctl show -p NeedDaemonReload --value {names} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> bool:
+        return any(line.strip() == "yes" for line in output)

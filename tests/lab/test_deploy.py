@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from deploy_fixture import Deployment, deployed
+from deploy_fixture import Deployment, deploy_lab, deployed
 
 from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Inventory, Role
@@ -194,3 +194,25 @@ def test_certificate_is_issued_by_the_lab_ca_once(deployed: Deployment, lab: Lab
     assert ": OK" in out and out.strip().endswith("600")
     again = json.loads(_certificate_deploy().stdout)
     assert again["results"]["totals"]["success"] == 0, "a fresh certificate is not re-issued"
+
+
+def test_a_unit_systemd_did_not_reload_is_reloaded_by_the_next_run(deployed: Deployment,
+                                                                    lab: Lab) -> None:
+    # As after a run cut off between writing the unit and `systemctl daemon-reload`:
+    # the file is newer than what systemd loaded, and its content is already right.
+    unit = "koumbit-exporter.service"
+    stale = run(lab, "web1", f"touch /etc/systemd/system/{unit};"
+                             f" systemctl show -p NeedDaemonReload --value {unit}")
+    assert stale.strip() == "yes"
+    again = deploy_lab("--limit", "web1", "--deploy-file",
+                       str(Path(__file__).parents[2] / "deploys" / "monitoring.py"))
+    assert again.returncode == 0, again.stderr[-3000:]
+    # systemd reads the unit again, and the service, older than its unit file, restarts
+    # on it; nothing else is redone.
+    prefix = "Monitoring | Monitoring: koumbit exporter | Koumbit exporter: "
+    assert again.changed() == [f"{prefix}systemd reload: web1",
+                               f"{prefix}restart for new code or settings: web1"]
+    assert run(lab, "web1", f"systemctl show -p NeedDaemonReload --value {unit}").strip() == "no"
+    # A further run changes nothing.
+    assert deploy_lab("--limit", "web1", "--deploy-file", str(
+        Path(__file__).parents[2] / "deploys" / "monitoring.py")).changed() == []

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from koumbit_infra.facts.backup import ResticRepository, SshPublicKey
 from koumbit_infra.facts.mariadb import MariadbSecurity
+from koumbit_infra.facts.services import UnitsNeedReload
 from koumbit_infra.facts.system import MissingPaths, Virtualisation
 from koumbit_infra.facts.tls import Certificate
 
@@ -97,3 +98,14 @@ def test_sites_state_of_a_fresh_server_is_empty_not_none() -> None:
     assert empty == SitesStateData()
     assert empty.users == frozenset() and empty.paths == {} and not empty.mariadb
     assert SitesState().process([]) == empty
+
+
+def test_units_need_reload_when_any_unit_says_yes() -> None:
+    fact = UnitsNeedReload()
+    # One line per unit, as `systemctl show -p NeedDaemonReload --value a b` prints.
+    assert fact.process(["no", "yes"]) is True
+    assert fact.process(["no", "no"]) is False
+    assert fact.process([]) is False  # systemd unreachable or no such unit: nothing to do
+    command = fact.command(("koumbit-backup.service", "koumbit-backup.timer"))
+    assert "NeedDaemonReload" in command
+    assert "'koumbit-backup.service' 'koumbit-backup.timer'" in command
