@@ -84,4 +84,14 @@ last refresh and last success time. Measurements run in background threads
 and are served from memory; one failing (database down, a site deleted
 mid-scan) never stops the others. Rendering happens after each refresh
 (exposition.py), so a scrape joins bytes already rendered.
+
+Memory (``bench/exporter.py``, RSS after 200 scrapes with every refresh
+looping): about 37 MiB with a handful of sites, of which pydantic and its
+schemas are about 18 (imported to validate the configuration), then about
+2.5 KB per site: 40 MiB at 1,000 sites, 62 MiB at 10,000. Per site the
+exporter keeps one slotted SiteEntry and its label tuple, one log tail and
+64 bytes of traffic totals, and one value per collector; renders work in
+parts of 1,000 samples; glibc malloc is held to two arenas and fixed
+thresholds (memory.py). Profile with tracemalloc and /proc/PID/smaps_rollup
+on the bench's child process.
 """
