@@ -60,6 +60,14 @@ cron job) is missed entirely; long-lived PHP-FPM workers lose at most their
 last interval when recycled. A site's counter changes meaning if its cgroup
 appears or disappears (a counter reset for Prometheus).
 
+Memory (with CPU, same pass). Where the site's cgroup exists, ``anon`` of its
+``memory.stat``. Otherwise, over the site user's live processes, resident
+minus shared pages of ``/proc/<pid>/statm``. Error: pages shared with other
+processes (libraries, opcache, the FPM master's copy-on-write pages) are
+counted for no site, so a site's figure is its private memory, the part it
+alone makes the server hold; a gauge sampled every 15 s misses short peaks.
+The cost model charges max(reserved, this).
+
 Traffic (every 15 s). Each site's JSON log read from the last inode and
 offset; on rotation the rest of the old file is read under its rotated name,
 then the new one from its start; truncation restarts at 0. Error: none for

@@ -7,8 +7,10 @@ mon1 (Debian's python3, no curl there). Figures are printed (run with -s).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,8 @@ from koumbit_infra.inventory import Inventory, Role, SiteState
 from koumbit_infra.lab.ssh import remote
 from koumbit_infra.monitoring.exporter import LAB_REFRESH
 from koumbit_infra.monitoring.prometheus import SCRAPE_INTERVAL_SECONDS
+from koumbit_infra.sites.http import fetch
+from koumbit_infra.tls.labca import lab_ca
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -150,6 +154,38 @@ def test_a_50_mb_file_shows_within_one_refresh(deployed: Deployment, lab: Lab,
               f" (refresh {LAB_REFRESH.disk:.0f} s + scrape {SCRAPE_INTERVAL_SECONDS} s)")
     finally:
         run(lab, "web1", f"rm -f {path}")
+
+
+def test_a_busy_site_shows_the_memory_of_its_php_workers(deployed: Deployment, lab: Lab,
+                                                         inv: Inventory) -> None:
+    domain, _tree = site_on(lab, inv, "web1")
+    placed = inv.site(domain)
+    user = placed.site.system_name
+    expr = f'koumbit_site_memory_bytes{{server="web1",site="{domain}"}}'
+    stop = threading.Event()
+    ca_file = str(lab_ca().cert)
+
+    def browse() -> None:  # keeps the pool's ondemand workers alive
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                fetch(str(inv.server("web1").address), domain, ca_file=ca_file)
+            time.sleep(0.5)
+
+    browser = threading.Thread(target=browse, daemon=True)
+    browser.start()
+    try:
+        waited = poll(lambda: (value(lab, expr) or 0) > 1024**2,
+                      LAB_REFRESH.cpu + SCRAPE_INTERVAL_SECONDS + 30)
+        workers = run(lab, "web1", f"pgrep -c -u {user} php-fpm || true").strip()
+    finally:
+        stop.set()
+        browser.join()
+    assert waited is not None, f"{domain}: {value(lab, expr)} bytes, workers {workers}"
+    assert int(workers) >= 1
+    # Private memory only: never more than the pool may hold (workers x memory_limit).
+    plan = inv.plan(placed.plan_name)
+    assert (value(lab, expr) or 0) < plan.memory_reserved_bytes
+    print(f"\n{domain}: {value(lab, expr) / 1024**2:.1f} MiB private, after {waited:.1f} s")
 
 
 def test_mariadb_down_fails_only_the_database_collector(deployed: Deployment, lab: Lab,

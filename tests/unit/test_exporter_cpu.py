@@ -9,7 +9,7 @@ from fixtures.exporter.fakes import SITES, make_config, users, write_process
 from prometheus_client import CollectorRegistry
 
 from koumbit_infra.exporter.cpu import CpuCollector
-from koumbit_infra.exporter.proccpu import CLOCK_TICKS
+from koumbit_infra.exporter.proccpu import CLOCK_TICKS, PAGE_SIZE
 
 ALPHA, BETA = 1001, 1002
 
@@ -18,6 +18,13 @@ def cpu(registry: CollectorRegistry, index: int) -> float | None:
     domain, _name, client, *_ = SITES[index]
     return registry.get_sample_value(
         "koumbit_site_cpu_seconds_total", {"server": "web1", "site": domain, "client": client}
+    )
+
+
+def memory(registry: CollectorRegistry, index: int) -> float | None:
+    domain, _name, client, *_ = SITES[index]
+    return registry.get_sample_value(
+        "koumbit_site_memory_bytes", {"server": "web1", "site": domain, "client": client}
     )
 
 
@@ -107,3 +114,30 @@ def test_site_without_a_user_is_reported_and_others_kept(tmp_path: Path) -> None
     assert problems == [f"{SITES[1][1]}: no such user", f"{SITES[2][1]}: no such user"]
     assert cpu(registry, 0) == 100 / CLOCK_TICKS
     assert cpu(registry, 1) is None
+
+
+def test_private_memory_is_the_live_processes_own_pages(tmp_path: Path) -> None:
+    proc, collector, registry = setup(tmp_path)
+    # Two workers of alpha: 5,000 resident pages of which 3,000 shared, and 2,500 / 500.
+    write_process(proc, 100, ALPHA, utime=1, stime=0, start=5000, pages=(5000, 3000))
+    write_process(proc, 101, ALPHA, utime=1, stime=0, start=5001, pages=(2500, 500))
+    write_process(proc, 1, 0, utime=1, stime=0, start=1, pages=(90000, 100))  # root
+    assert collector.refresh() == []
+    assert memory(registry, 0) == (2000 + 2000) * PAGE_SIZE
+    assert memory(registry, 1) == 0  # beta runs nothing: holds nothing
+    # A gauge: the worker that exited no longer counts.
+    shutil.rmtree(proc / "101")
+    collector.refresh()
+    assert memory(registry, 0) == 2000 * PAGE_SIZE
+
+
+def test_cgroup_memory_is_its_anonymous_memory(tmp_path: Path) -> None:
+    proc, collector, registry = setup(tmp_path)
+    write_process(proc, 100, ALPHA, utime=1, stime=0, start=5000, pages=(5000, 0))
+    slice_dir = (tmp_path / "sys/fs/cgroup/koumbit.slice/koumbit-sites.slice"
+                 / f"koumbit-sites-{SITES[0][1]}.slice")
+    slice_dir.mkdir(parents=True)
+    (slice_dir / "cpu.stat").write_text("usage_usec 1000000\n")
+    (slice_dir / "memory.stat").write_text("anon 73400320\nfile 9999999\nkernel 4096\n")
+    assert collector.refresh() == []
+    assert memory(registry, 0) == 73400320
