@@ -80,7 +80,8 @@ def close_command(
                 result = _close(inv, month, ledger_path, source)
         elif prometheus_url:
             click.echo(f"usage: read from {prometheus_url}")
-            result = _close(inv, month, ledger_path, PrometheusUsage(prometheus_url))
+            result = _close(inv, month, ledger_path,
+                            PrometheusUsage(prometheus_url, zone=inv.budget.zone))
         else:
             click.echo("usage: reserved only (no --prometheus): every site is charged its"
                        " reservation")

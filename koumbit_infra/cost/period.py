@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
 from functools import cached_property
 
@@ -13,7 +13,8 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 @dataclass(frozen=True, order=True)
 class Month:
-    """One calendar month, [start, end) in UTC; written ``YYYY-MM``."""
+    """One calendar month, written ``YYYY-MM``: civil days for pro-rating, and an instant
+    range [start, end) in a time zone (UTC unless one is given) for measurements."""
 
     year: int
     month: int
@@ -54,13 +55,13 @@ class Month:
     def hours(self) -> int:
         return (self.end - self.start).days * 24
 
-    @property
-    def start_time(self) -> datetime:
-        return datetime.combine(self.start, time(), tzinfo=UTC)
+    def start_time(self, zone: tzinfo = UTC) -> datetime:
+        """The first midnight of the month in ``zone``."""
+        return datetime.combine(self.start, time(), tzinfo=zone)
 
-    @property
-    def end_time(self) -> datetime:
-        return datetime.combine(self.end, time(), tzinfo=UTC)
+    def end_time(self, zone: tzinfo = UTC) -> datetime:
+        """The first midnight of the next month in ``zone``."""
+        return datetime.combine(self.end, time(), tzinfo=zone)
 
     def hours_from(self, day: date | None) -> int:
         """Hours of this month on or after ``day`` (all of them when ``day`` is None)."""

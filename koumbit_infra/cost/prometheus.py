@@ -10,7 +10,9 @@ Series (labels ``server``, ``site``, ``client``), from the koumbit exporter:
   privately (resident, not shared).
 
 One range query per metric, one point per step (an hour by default) over the
-month: the CPU point is the counter's increase over that hour, the disk
+month, from its first midnight in the budget's time zone (Montreal's for the
+collective) to the next month's, so a month has 743 or 745 hours where the
+clocks change: the CPU point is the counter's increase over that hour, the disk
 points the hour's average, the memory points the hour's average held for the
 hour (byte-seconds). Coverage on a server is the share of the month's
 steps that have any point for the site there, so a site that moved mid-month
@@ -28,6 +30,7 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -47,6 +50,9 @@ class PrometheusUsage:
     """Usage over a month from the Prometheus HTTP API at ``base_url``."""
 
     base_url: str
+    # The accounting months' time zone (the budget's): a month is read from its first
+    # midnight there to the next month's.
+    zone: tzinfo = UTC
     step_seconds: int = 3600
     timeout_seconds: float = 60.0
     # How an API URL's body is fetched: HTTP from here by default; the SSH source
@@ -68,13 +74,18 @@ class PrometheusUsage:
             f"sum by (server, site) (avg_over_time({DATABASE}[{window}]))", month)
         memory = self.range_query(
             f"sum by (server, site) (avg_over_time({MEMORY}[{window}]))", month)
-        return usage_from_series(month, self.step_seconds, cpu=cpu, disk=disk,
-                                 database=database, memory=memory)
+        return usage_from_series(self.steps(month), cpu=cpu, disk=disk, database=database,
+                                 memory=memory, step_seconds=self.step_seconds)
+
+    def steps(self, month: Month) -> int:
+        """Points in ``month`` (one per step; 743 or 745 hours where clocks change)."""
+        seconds = month.end_time(self.zone).timestamp() - month.start_time(self.zone).timestamp()
+        return int(seconds) // self.step_seconds
 
     def range_query(self, query: str, month: Month) -> Series:
         """``query`` evaluated every step over ``month``, as points per (server, site)."""
-        start = int(month.start_time.timestamp()) + self.step_seconds
-        end = int(month.end_time.timestamp())
+        start = int(month.start_time(self.zone).timestamp()) + self.step_seconds
+        end = int(month.end_time(self.zone).timestamp())
         data = self._get("/api/v1/query_range", {
             "query": query, "start": str(start), "end": str(end), "step": str(self.step_seconds),
         })
@@ -119,18 +130,17 @@ class PrometheusUsage:
 
 
 def usage_from_series(
-    month: Month, step_seconds: int, *, cpu: Series, disk: Series, database: Series,
-    memory: Series | None = None,
+    steps: int, *, cpu: Series, disk: Series, database: Series, memory: Series | None = None,
+    step_seconds: int = 3600,
 ) -> list[Usage]:
-    """Per (server, site) usage from the metrics' points (pure, tested on its own)."""
+    """Per (server, site) usage from the metrics' points over ``steps`` steps (pure)."""
     memory = memory or {}
-    steps = Decimal(month.hours * 3600 // step_seconds)
     keys = sorted(set(cpu) | set(disk) | set(database) | set(memory))
     found = []
     for key in keys:
         stamps = (set(cpu.get(key, {})) | set(disk.get(key, {})) | set(database.get(key, {}))
                   | set(memory.get(key, {})))
-        coverage = min(Decimal(len(stamps)) / steps, Decimal(1))
+        coverage = min(Decimal(len(stamps)) / Decimal(steps), Decimal(1))
         cpu_points = cpu.get(key)
         cpu_seconds = sum(cpu_points.values(), Decimal(0)) if cpu_points else None
         memory_points = memory.get(key)

@@ -56,6 +56,7 @@ def prometheus_over_ssh(inv: Inventory, server: str) -> Iterator[PrometheusUsage
         return answer.encode()
 
     try:
-        yield PrometheusUsage(f"http://{LISTEN}", fetch=fetch, where=f" on {server} (SSH)")
+        yield PrometheusUsage(f"http://{LISTEN}", zone=inv.budget.zone, fetch=fetch,
+                              where=f" on {server} (SSH)")
     finally:
         conn.close()

@@ -15,6 +15,7 @@ from enum import StrEnum
 from functools import cached_property
 from ipaddress import IPv4Address
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -405,11 +406,30 @@ class Budget(_Model):
     fiscal_year: str = Field(description="Fiscal year named like '2026-2027'.")
     start_month: int = Field(ge=1, le=12, description="Month (1-12) the fiscal year starts.")
     allocated_cad: Cad = Field(description="Amount the Conseil de Travail allocated to Infra.")
+    timezone: str = Field(
+        "America/Toronto",
+        description="Time zone of the accounting months (IANA name): a month's usage is read"
+                    " from its first midnight there to the next month's.",
+    )
     shared_policy: SharedPolicy = Field(
         SharedPolicy.BY_RESERVED,
         description="How shared lines are spread: by_reserved, per_site or per_client.",
     )
     lines: tuple[BudgetLine, ...] = Field((), description="Shared cost lines.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"'{value}' is not a time zone name such as America/Toronto"
+                             " (the IANA tz database)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @field_validator("fiscal_year")
     @classmethod

@@ -16,7 +16,7 @@ from koumbit_infra.cost import Month, PrometheusUsage, UsageSourceError, allocat
 from koumbit_infra.envs import load_env
 
 JUNE = Month(2026, 6)  # 720 hourly steps
-START = int(JUNE.start_time.timestamp())
+START = int(JUNE.start_time().timestamp())
 GIB = 1024**3
 
 
@@ -121,7 +121,7 @@ def test_range_queries_cover_the_month_hour_by_hour(prometheus):
     assert first["query"] == (
         "sum by (server, site) (increase(koumbit_site_cpu_seconds_total[3600s]))")
     assert (int(first["start"]), int(first["end"]), first["step"]) == (
-        START + 3600, int(JUNE.end_time.timestamp()), "3600")
+        START + 3600, int(JUNE.end_time().timestamp()), "3600")
     assert len(FakePrometheus.queries) == 4
     assert FakePrometheus.queries[3]["query"] == (
         "sum by (server, site) (avg_over_time(koumbit_site_memory_bytes[3600s]))")
@@ -219,3 +219,18 @@ def test_monitoring_server_is_chosen_from_the_inventory():
     assert monitoring_server(lab, "mon1") == "mon1"
     with pytest.raises(MonitoringServerError, match="'web1' is not a monitoring server"):
         monitoring_server(lab, "web1")
+
+
+def test_a_month_is_read_from_midnight_in_the_budget_s_time_zone(prometheus):
+    montreal = load_env("lab").budget.zone
+    assert str(montreal) == "America/Toronto"
+    PrometheusUsage(prometheus, zone=montreal).usage(JUNE)
+    first = FakePrometheus.queries[0]
+    # Midnight in Montreal in June is 04:00 UTC (EDT); the first point ends the first hour.
+    assert int(first["start"]) == START + 4 * 3600 + 3600
+    assert int(first["end"]) == int(JUNE.end_time().timestamp()) + 4 * 3600
+    # Clocks fall back on 1 November 2026: 721 hourly steps; spring forward in March: 743.
+    source = PrometheusUsage(prometheus, zone=montreal)
+    assert source.steps(Month(2026, 11)) == 721
+    assert source.steps(Month(2027, 3)) == 743
+    assert PrometheusUsage(prometheus).steps(Month(2026, 11)) == 720  # UTC
