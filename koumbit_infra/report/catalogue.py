@@ -91,6 +91,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "shared_lines": ("Coûts partagés", "Shared costs"),
     "line": ("Poste", "Cost line"),
     "amount": ("Montant", "Amount"),
+    "page": ("{title} — {period} — page {page} de {pages}",
+             "{title} — {period} — page {page} of {pages}"),
     "footer": (
         "Montants en dollars canadiens, arrondis au cent; tirés du registre et de l'inventaire.",
         "Amounts in Canadian dollars, rounded to the cent; from the ledger and the inventory.",

@@ -18,7 +18,7 @@ import hashlib
 import io
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -275,20 +275,30 @@ class Canvas:
             self.new_page()
 
     # -- drawing ---------------------------------------------------------------------
-    def text(self, x: float, baseline: float, text: str, style: Style) -> None:
+    def text(self, x: float, baseline: float, text: str, style: Style, page: int = -1) -> None:
+        """``text`` on the page being drawn, or on an earlier ``page`` (footers)."""
         if not text:
             return
         font = style.font
         self.used.setdefault(font, set()).update(text)
-        ops = self.pages[-1]
+        ops = self.pages[page]
         state = (font, style.size, style.colour)
-        if state != self._state:
+        if page != -1 or state != self._state:
             key = "F1" if font is fonts()[0] else "F2"
             ops.append(f"/{key} {_num(style.size)} Tf {_colour(style.colour)} rg")
-            self._state = state
+            self._state = state if page == -1 else ()
         hexes, missing = font.hex, "0000"
         glyphs = "".join([hexes.get(char, missing) for char in text])
         ops.append(f"BT 1 0 0 1 {_num(x)} {_num(PAGE_HEIGHT - baseline)} Tm <{glyphs}> Tj ET")
+
+    def page_footers(self, label: Callable[[int, int], str], style: Style) -> None:
+        """``label(page, pages)`` at the foot of every page, right-aligned, in the margin."""
+        pages = len(self.pages)
+        baseline = PAGE_HEIGHT - MARGIN_Y / 2
+        for index in range(pages):
+            text = label(index + 1, pages)
+            x = PAGE_WIDTH - MARGIN_X - natural_width([Run(text, style)])
+            self.text(x, baseline, text, style, page=index)
 
     def rect(self, x: float, y: float, width: float, height: float, colour: Colour) -> None:
         self.pages[-1].append(f"{_colour(colour)} rg {_num(x)} {_num(PAGE_HEIGHT - y - height)}"
@@ -501,6 +511,8 @@ def render_pdf(data: ReportData, lang: Lang) -> bytes:
         h3(t("shared_lines"))
         pairs(ctx["shared_lines"], (t("line"), t("amount")))
     p([Run(t("footer"), note)], note)
+    canvas.page_footers(lambda page, pages: t("page", title=ctx["title"], period=ctx["period"],
+                                              page=page, pages=pages), note)
     return write_pdf(canvas, f"{ctx['title']} · {ctx['period']} · {ctx['env']}", lang)
 
 

@@ -119,6 +119,9 @@ def test_a_long_client_table_runs_over_pages_with_its_header_on_each(
              for found in re.finditer(r"^\s*(Organisme \d+)\b", page, re.MULTILINE)]
     assert sorted(names) == sorted(c.name for c in big.allocation.clients)  # each once
     assert first_page_dark_share(pdf, tmp_path)[2] > 0.02
+    # Every page says which page of how many it is, in the committee's language.
+    for number, page in enumerate(pages, 1):
+        assert f"— page {number} de {len(pages)}" in _flat(page), _flat(page)[-200:]
 
 
 def test_fiscal_year_pdf_in_english(tmp_path: Path) -> None:
