@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import field
+from dataclasses import field, fields
 from enum import StrEnum
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -279,9 +279,22 @@ def parse_config(text: str, source: str) -> ExporterConfig:
         return ExporterConfig.model_validate(data)
     except ValidationError as exc:
         lines = [
-            f"{source}: {_key(err['loc'], data)}: {err['msg']}" for err in exc.errors()
+            f"{source}: {_key(err['loc'], data)}: {_message(err)}" for err in exc.errors()
         ]
         raise ConfigError("\n".join(lines)) from None
+
+
+def _message(err: Any) -> str:
+    """pydantic's message, said plainly where it speaks of Python rather than the file."""
+    if err["type"] not in ("extra_forbidden", "unexpected_keyword_argument"):
+        return str(err["msg"])
+    loc = err["loc"]
+    if loc[:1] == ("sites",):
+        return "unknown key (a site's keys: " + ", ".join(
+            f.name for f in fields(SiteEntry) if f.init) + ")"
+    if len(loc) == 1:
+        return "unknown key (top-level keys: " + ", ".join(ExporterConfig.model_fields) + ")"
+    return "unknown key"
 
 
 def load_config(path: Path) -> ExporterConfig:
