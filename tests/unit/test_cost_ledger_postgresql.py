@@ -25,6 +25,7 @@ from koumbit_infra.cost import Ledger, Month, RecordedUsage, Usage, close_month
 from koumbit_infra.cost.budget import project_budget
 from koumbit_infra.cost.cli import cost_group
 from koumbit_infra.cost.ledger import LedgerError, ledger_label
+from koumbit_infra.cost.publish import cost_exposition
 from koumbit_infra.envs import load_env
 from koumbit_infra.report.cli import report_command
 
@@ -141,3 +142,19 @@ def test_the_report_reads_a_postgresql_ledger(postgresql_url: str, tmp_path: Pat
     assert allocation is not None
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert {r["SubAccountName"] for r in rows} == {c.name for c in allocation.clients}
+
+
+def test_cost_metrics_from_postgresql_equal_those_from_sqlite(postgresql_url: str,
+                                                               tmp_path: Path) -> None:
+    lab = load_env("lab")
+    sqlite_path = tmp_path / "ledger.sqlite"
+    with Ledger.open(postgresql_url) as pg, Ledger.open(sqlite_path) as lite:
+        for book in (pg, lite):
+            close_month(lab, Month(2027, 1), book, revision="abc")
+        # The PostgreSQL ledger holds the other tests' months too: bring SQLite level.
+        for month in pg.closed_months("lab"):
+            for record in pg.versions("lab", month):
+                allocation = pg.allocation("lab", month, record.version)
+                assert allocation is not None
+                lite.close("lab", allocation, record.usage_source)
+    assert cost_exposition(lab, postgresql_url) == cost_exposition(lab, sqlite_path)
