@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import tzinfo
 from pathlib import Path
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -63,7 +63,7 @@ class CostCollector(Collector):
         snapshot = self._read()
         yield from _budget_metrics(snapshot.budget)
         if snapshot.allocation is not None:
-            yield from _client_metrics(snapshot.allocation)
+            yield from _client_metrics(snapshot.allocation, self.inv.budget.zone)
 
 
 def _file_stamp(where: Path | str) -> tuple[int, int] | None:
@@ -97,11 +97,10 @@ def _budget_metrics(budget: BudgetProjection) -> Iterator[Metric]:
     yield from (allocated, spent, projected, run_rate, closed)
 
 
-def _client_metrics(alloc: Allocation) -> Iterator[Metric]:
+def _client_metrics(alloc: Allocation, zone: tzinfo) -> Iterator[Metric]:
     month = _gauge("koumbit_ledger_last_closed_month_timestamp_seconds",
-                   "Start of the last closed month (UTC).")
-    month.add_metric([], datetime.combine(alloc.month.start, datetime.min.time(),
-                                          tzinfo=UTC).timestamp())
+                   "Start of the last closed month (its first midnight in the budget's zone).")
+    month.add_metric([], alloc.month.start_time(zone).timestamp())
     families = {
         "cost": _gauge("koumbit_client_cost_last_closed_month_cad",
                        "What each client cost in the last closed month.", ("client",)),

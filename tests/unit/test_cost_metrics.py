@@ -57,7 +57,8 @@ def test_metrics_come_from_the_last_closed_month_and_the_budget(ledger_path: Pat
         for s in m.samples
     )
     assert spent == pytest.approx(float(september.total_cad + october.total_cad), abs=0.001)
-    assert value("koumbit_ledger_last_closed_month_timestamp_seconds") == 1790812800.0
+    # 1 October 2026, 00:00 in Montreal (EDT, UTC-4).
+    assert value("koumbit_ledger_last_closed_month_timestamp_seconds") == 1790827200.0
 
 
 def test_a_new_close_is_seen_at_the_next_scrape(ledger_path: Path) -> None:
