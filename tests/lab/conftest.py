@@ -17,6 +17,7 @@ import pytest
 
 from koumbit_infra.envs import load_env
 from koumbit_infra.lab import LabError, LabPaths, LabServer, LabStatus, lab_paths, lab_servers, up
+from koumbit_infra.lab.ssh import remote
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,12 @@ class Lab:
 
     def server(self, name: str) -> LabServer:
         return next(s for s in self.servers if s.name == name)
+
+    def run(self, name: str, command: str, timeout: float = 120) -> str:
+        """``command`` on server ``name`` over SSH; its output, or a failed assertion."""
+        done = remote(self.server(name), self.paths, command, timeout=timeout)
+        assert done.returncode == 0, f"{name}: {command}\n{done.stdout}\n{done.stderr}"
+        return done.stdout
 
 
 def _progress(message: str) -> None:

@@ -37,12 +37,6 @@ def inv() -> Inventory:
     return load_env("lab")
 
 
-def run(lab: Lab, name: str, command: str, timeout: float = 120) -> str:
-    done = remote(lab.server(name), lab.paths, command, timeout=timeout)
-    assert done.returncode == 0, f"{name}: {command}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
 def can_connect(lab: Lab, source: str, address: str, port: int) -> bool:
     """Whether ``source`` opens a TCP connection to ``address:port`` within 3 s."""
     code = (f"import socket; socket.create_connection(('{address}', {port}), 3)")
@@ -71,9 +65,9 @@ def test_services_are_active(deployed: Deployment, lab: Lab, inv: Inventory) -> 
                 units += extra
         if any(c.server.name == server.name for c in _clients(inv)):
             units.append("koumbit-backup.timer")
-        states = run(lab, server.name, f"systemctl is-active {' '.join(units)}").split()
+        states = lab.run(server.name, f"systemctl is-active {' '.join(units)}").split()
         assert dict(zip(units, states, strict=True)) == dict.fromkeys(units, "active")
-        assert run(lab, server.name, "systemctl is-system-running || true").strip() == "running"
+        assert lab.run(server.name, "systemctl is-system-running || true").strip() == "running"
 
 
 def _clients(inv: Inventory) -> tuple[object, ...]:
@@ -83,7 +77,7 @@ def _clients(inv: Inventory) -> tuple[object, ...]:
 
 
 def _listening(lab: Lab, name: str) -> set[str]:
-    out = run(lab, name, "ss -Hltn")
+    out = lab.run(name, "ss -Hltn")
     return {line.split()[3] for line in out.splitlines() if line.strip()}
 
 
@@ -115,9 +109,9 @@ def test_nftables_ruleset_is_exactly_the_rendered_one(
         expected = subprocess.run(
             ["unshare", "--net", "sh", "-c", f"nft -f {path} && nft list table inet koumbit"],
             capture_output=True, text=True, check=True).stdout
-        live = run(lab, server.name, "nft list table inet koumbit")
+        live = lab.run(server.name, "nft list table inet koumbit")
         assert _normalise(live) == _normalise(expected), server.name
-        tables = set(run(lab, server.name, "nft list tables").split("\n")) - {""}
+        tables = set(lab.run(server.name, "nft list tables").split("\n")) - {""}
         assert tables <= {"table inet koumbit", "table inet f2b-table"}, tables
 
 
@@ -136,13 +130,13 @@ def test_ports_not_opened_are_unreachable_from_other_servers(
 
 
 def test_sshd_refuses_passwords(deployed: Deployment, lab: Lab) -> None:
-    effective = run(lab, "web2", "sshd -T")
+    effective = lab.run("web2", "sshd -T")
     for line in ("passwordauthentication no", "kbdinteractiveauthentication no",
                  "authenticationmethods publickey", "permitrootlogin without-password"):
         assert line in effective
     # Ask the live daemon from another server which methods it offers. One
     # failed login per run; unban first so reruns are never blocked by fail2ban.
-    run(lab, "web2", "fail2ban-client set sshd unbanip 10.77.0.31 >/dev/null 2>&1 || true")
+    lab.run("web2", "fail2ban-client set sshd unbanip 10.77.0.31 >/dev/null 2>&1 || true")
     done = remote(lab.server("mon1"), lab.paths,
                   "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
                   " -o PreferredAuthentications=password,keyboard-interactive"
@@ -153,12 +147,12 @@ def test_sshd_refuses_passwords(deployed: Deployment, lab: Lab) -> None:
 
 
 def test_a_backup_runs_and_restic_check_passes(deployed: Deployment, lab: Lab) -> None:
-    run(lab, "web1", "systemctl start koumbit-backup.service", timeout=600)
-    snapshots = run(lab, "web1", "koumbit-restic snapshots --json")
+    lab.run("web1", "systemctl start koumbit-backup.service", timeout=600)
+    snapshots = lab.run("web1", "koumbit-restic snapshots --json")
     assert snapshots.strip().startswith("[") and '"hostname":"web1"' in snapshots
-    assert "no errors were found" in run(lab, "web1", "koumbit-restic check", timeout=600)
+    assert "no errors were found" in lab.run("web1", "koumbit-restic check", timeout=600)
     # The password file is root's alone, and no process argv carries it.
-    assert run(lab, "web1", "stat -c %a:%U /etc/koumbit/backup/password").strip() == "600:root"
+    assert lab.run("web1", "stat -c %a:%U /etc/koumbit/backup/password").strip() == "600:root"
 
 
 def test_backup_account_is_sftp_only(deployed: Deployment, lab: Lab) -> None:
@@ -171,7 +165,7 @@ def test_backup_account_is_sftp_only(deployed: Deployment, lab: Lab) -> None:
 
 def test_lab_ca_is_trusted_everywhere(deployed: Deployment, lab: Lab, inv: Inventory) -> None:
     for server in inv.servers:
-        out = run(lab, server.name, "openssl verify /usr/local/share/ca-certificates/"
+        out = lab.run(server.name, "openssl verify /usr/local/share/ca-certificates/"
                   "koumbit-lab-ca.crt")
         assert out.strip().endswith("OK")
 
@@ -189,7 +183,7 @@ def test_certificate_is_issued_by_the_lab_ca_once(deployed: Deployment, lab: Lab
     first = _certificate_deploy()
     assert first.returncode == 0, first.stderr[-3000:]
     folder = "/etc/koumbit/tls/web1-selftest"
-    out = run(lab, "web1", f"openssl verify -untrusted {folder}/fullchain.pem"
+    out = lab.run("web1", f"openssl verify -untrusted {folder}/fullchain.pem"
                            f" {folder}/fullchain.pem && stat -c %a {folder}/privkey.pem")
     assert ": OK" in out and out.strip().endswith("600")
     again = json.loads(_certificate_deploy().stdout)
@@ -201,7 +195,7 @@ def test_a_unit_systemd_did_not_reload_is_reloaded_by_the_next_run(deployed: Dep
     # As after a run cut off between writing the unit and `systemctl daemon-reload`:
     # the file is newer than what systemd loaded, and its content is already right.
     unit = "koumbit-exporter.service"
-    stale = run(lab, "web1", f"touch /etc/systemd/system/{unit};"
+    stale = lab.run("web1", f"touch /etc/systemd/system/{unit};"
                              f" systemctl show -p NeedDaemonReload --value {unit}")
     assert stale.strip() == "yes"
     again = deploy_lab("--limit", "web1", "--deploy-file",
@@ -212,7 +206,7 @@ def test_a_unit_systemd_did_not_reload_is_reloaded_by_the_next_run(deployed: Dep
     prefix = "Monitoring | Monitoring: koumbit exporter | Koumbit exporter: "
     assert again.changed() == [f"{prefix}systemd reload: web1",
                                f"{prefix}restart for new code or settings: web1"]
-    assert run(lab, "web1", f"systemctl show -p NeedDaemonReload --value {unit}").strip() == "no"
+    assert lab.run("web1", f"systemctl show -p NeedDaemonReload --value {unit}").strip() == "no"
     # A further run changes nothing.
     assert deploy_lab("--limit", "web1", "--deploy-file", str(
         Path(__file__).parents[2] / "deploys" / "monitoring.py")).changed() == []

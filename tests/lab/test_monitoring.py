@@ -51,15 +51,9 @@ def inv() -> Inventory:
     return load_env("lab")
 
 
-def run(lab: Lab, name: str, command: str, timeout: float = 120) -> str:
-    done = remote(lab.server(name), lab.paths, command, timeout=timeout)
-    assert done.returncode == 0, f"{name}: {command}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
 def query(lab: Lab, expr: str) -> list[dict[str, Any]]:
     """Prometheus's instant vector for ``expr``: [{"metric": {...}, "value": [t, "v"]}]."""
-    out = run(lab, MONITOR, f"python3 -c {shlex.quote(_QUERY)} {shlex.quote(expr)}")
+    out = lab.run(MONITOR, f"python3 -c {shlex.quote(_QUERY)} {shlex.quote(expr)}")
     result: list[dict[str, Any]] = json.loads(out)
     return result
 
@@ -102,7 +96,7 @@ def site_on(lab: Lab, inv: Inventory, server: str) -> tuple[str, str]:
 
 def du_bytes(lab: Lab, server: str, tree: str) -> int:
     """Allocated bytes of ``tree`` by coreutils du: hard links once, one filesystem."""
-    return int(run(lab, server, f"du -sx --block-size=1 {tree}").split()[0])
+    return int(lab.run(server, f"du -sx --block-size=1 {tree}").split()[0])
 
 
 def test_every_exporter_target_is_up(deployed: Deployment, lab: Lab, inv: Inventory) -> None:
@@ -146,14 +140,14 @@ def test_a_50_mb_file_shows_within_one_refresh(deployed: Deployment, lab: Lab,
     assert before is not None
     try:
         # Zeros written (not a sparse file): 50 MiB really allocated.
-        run(lab, "web1", f"mkdir -p {tree}/tmp && head -c {FIFTY_MB} /dev/zero > {path} && sync")
+        lab.run("web1", f"mkdir -p {tree}/tmp && head -c {FIFTY_MB} /dev/zero > {path} && sync")
         waited = poll(lambda: (value(lab, expr) or 0) >= before + FIFTY_MB * 0.99,
                       DISK_DEADLINE)
         assert waited is not None, f"{domain}: {before} -> {value(lab, expr)}"
         print(f"\n50 MiB in {domain}: in Prometheus after {waited:.1f} s"
               f" (refresh {LAB_REFRESH.disk:.0f} s + scrape {SCRAPE_INTERVAL_SECONDS} s)")
     finally:
-        run(lab, "web1", f"rm -f {path}")
+        lab.run("web1", f"rm -f {path}")
 
 
 def test_a_busy_site_shows_the_memory_of_its_php_workers(deployed: Deployment, lab: Lab,
@@ -176,7 +170,7 @@ def test_a_busy_site_shows_the_memory_of_its_php_workers(deployed: Deployment, l
     try:
         waited = poll(lambda: (value(lab, expr) or 0) > 1024**2,
                       LAB_REFRESH.cpu + SCRAPE_INTERVAL_SECONDS + 30)
-        workers = run(lab, "web1", f"pgrep -c -u {user} php-fpm || true").strip()
+        workers = lab.run("web1", f"pgrep -c -u {user} php-fpm || true").strip()
     finally:
         stop.set()
         browser.join()
@@ -203,7 +197,7 @@ def test_mariadb_down_fails_only_the_database_collector(deployed: Deployment, la
     assert {name: before[name] for name in ("disk", "cpu", "traffic")} == dict.fromkeys(
         ("disk", "cpu", "traffic"), 1.0)
     try:
-        run(lab, DB_SERVER, "systemctl stop mariadb")
+        lab.run(DB_SERVER, "systemctl stop mariadb")
         waited = poll(lambda: collector("database") == 0, DB_DEADLINE)
         assert waited is not None, "the database collector still reports success"
         # The others go on exactly as before (php's state is its own business).
@@ -217,7 +211,7 @@ def test_mariadb_down_fails_only_the_database_collector(deployed: Deployment, la
         print(f"\nMariaDB stopped on {DB_SERVER}: database collector failed after"
               f" {waited:.1f} s; the others unchanged: {before}")
     finally:
-        run(lab, DB_SERVER, "systemctl start mariadb")
+        lab.run(DB_SERVER, "systemctl start mariadb")
     assert poll(lambda: collector("database") == 1, DB_DEADLINE) is not None
 
 
@@ -229,7 +223,7 @@ _RULES = ("import json, urllib.request;"
 
 def test_rules_are_loaded_and_labels_are_the_inventory_s(deployed: Deployment, lab: Lab,
                                                          inv: Inventory) -> None:
-    names = json.loads(run(lab, MONITOR, f"python3 -c {shlex.quote(_RULES)}"))
+    names = json.loads(lab.run(MONITOR, f"python3 -c {shlex.quote(_RULES)}"))
     assert {"KoumbitExporterDown", "KoumbitCollectionStale", "KoumbitFilesystemFullIn4Days",
             "KoumbitPhpFpmSaturated", "koumbit:server_disk_committed:ratio",
             "KoumbitBudgetProjectionOverAllocation", "KoumbitCostMetricsMissing"} <= set(names)

@@ -47,12 +47,6 @@ def get(inv: Inventory, site: SiteLayout, path: str = "/", domain: str | None = 
     return fetch(address, domain or site.domain, path, tls=site.tls, ca_file=str(lab_ca().cert))
 
 
-def run(lab: Lab, server: str, command: str, timeout: float = 120) -> str:
-    done = remote(lab.server(server), lab.paths, command, timeout=timeout)
-    assert done.returncode == 0, f"{server}: {command}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
 def test_wordpress_sites_serve_their_installed_home_page(deployed: Deployment,
                                                          inv: Inventory) -> None:
     sites = _sites(inv, Cms.WORDPRESS)
@@ -106,7 +100,7 @@ def test_disabled_site_shows_maintenance_and_keeps_everything(deployed: Deployme
     assert "Site temporairement indisponible" in answer.text
     assert "Site temporarily unavailable" in answer.text
     server = site.placed.site.server
-    out = run(lab, server, f"test ! -e {site.pool_file} && ! pgrep -u {site.name} >/dev/null"
+    out = lab.run(server, f"test ! -e {site.pool_file} && ! pgrep -u {site.name} >/dev/null"
                            f" && test -s {site.config_file} && test -s {site.secrets_file}"
                            f" && mariadb -N -e 'SHOW DATABASES' | grep -x {site.name}"
                            f" && systemctl is-enabled {site.cron_unit}.timer || true")
@@ -149,11 +143,11 @@ def test_site_a_php_cannot_reach_site_b(deployed: Deployment, lab: Lab, inv: Inv
     a, b = [s for s in _sites(inv, Cms.WORDPRESS) if s.placed.site.server == "web1"][:2]
     probe = f"{a.web}/koumbit-isolation-probe.php"
     code = shlex.quote(_probe(a, b))
-    run(lab, "web1", f"printf %s {code} > {probe} && chown {a.name}: {probe}")
+    lab.run("web1", f"printf %s {code} > {probe} && chown {a.name}: {probe}")
     try:
         answer = get(inv, a, "/koumbit-isolation-probe.php")
     finally:
-        run(lab, "web1", f"rm -f {probe}")
+        lab.run("web1", f"rm -f {probe}")
     found = json.loads(answer.text)
     assert found["own_secret"] and found["own_db"], found
     denied = {k: v for k, v in found.items() if k not in ("own_secret", "own_db")}
@@ -167,7 +161,7 @@ def test_site_a_php_cannot_reach_site_b(deployed: Deployment, lab: Lab, inv: Inv
 def _secret_values(lab: Lab, inv: Inventory) -> set[str]:
     values = set()
     for server in {s.placed.site.server for s in _sites(inv)}:
-        out = run(lab, server, "cat /srv/sites/*/secrets/site.ini")
+        out = lab.run(server, "cat /srv/sites/*/secrets/site.ini")
         values |= {line.split("=", 1)[1] for line in out.splitlines() if "=" in line}
     assert len(values) > 10
     return values
@@ -183,7 +177,7 @@ def test_no_secret_in_repository_deploy_output_or_process_list(
     for run_ in (deployed.first, deployed.second):
         corpus += [run_.stderr, json.dumps(run_.results)]
     for server in ("web1", "web2"):
-        corpus.append(run(lab, server, "ps -eo args; journalctl -q --no-pager -n 2000"))
+        corpus.append(lab.run(server, "ps -eo args; journalctl -q --no-pager -n 2000"))
     leaks = [s[:6] for s in secrets if any(s in text for text in corpus)]
     assert leaks == []
 

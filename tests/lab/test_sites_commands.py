@@ -18,7 +18,6 @@ from deploy_fixture import Deployment, deployed
 from test_sites_lifecycle import sites_deploy
 
 from koumbit_infra.inventory import load_inventory
-from koumbit_infra.lab.ssh import remote
 from koumbit_infra.sites.http import Answer, fetch
 from koumbit_infra.sites.layout import SiteLayout
 from koumbit_infra.sites.variant import Clients, scratch_client, write_variant
@@ -63,9 +62,7 @@ def layout(scratch: Path, domain: str) -> SiteLayout:
 
 
 def sh(lab: Lab, server: str, command: str) -> str:
-    done = remote(lab.server(server), lab.paths, command, timeout=300)
-    assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+    return lab.run(server, command, timeout=300)
 
 
 def get(server: str, domain: str, path: str = "/") -> Answer:

@@ -64,9 +64,7 @@ def _layout(scratch: Path) -> SiteLayout:
 
 
 def sh(lab: Lab, command: str, timeout: float = 300) -> str:
-    done = remote(lab.server(SERVER), lab.paths, command, timeout=timeout)
-    assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+    return lab.run(SERVER, command, timeout)
 
 
 @pytest.fixture(scope="module")
