@@ -13,12 +13,11 @@ from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.operations import files, server, systemd
 
-from koumbit_infra.deploykit import any_changed, current, fact_of, write_all
+from koumbit_infra.deploykit import current, fact_of, write_all
 from koumbit_infra.facts.backup import SshPublicKey
-from koumbit_infra.facts.services import UnitsNeedReload
 from koumbit_infra.inventory import Role
 from koumbit_infra.operations import files as remote_files
-from koumbit_infra.operations import packages, restic, secrets, sync
+from koumbit_infra.operations import packages, restic, secrets, services, sync
 from koumbit_infra.serverconf import backup
 from koumbit_infra.serverconf.files import backup_files
 
@@ -92,11 +91,9 @@ def client_service() -> None:
         return
     host_key = fact_of(client.target.name, SshPublicKey, path=HOST_KEY)
     changed = write_all(backup_files(inv, srv, host_key or ""))
-    # Also when an earlier run wrote the units and was cut off before this reload.
-    stale = host.get_fact(UnitsNeedReload,
-                          units=("koumbit-backup.service", "koumbit-backup.timer"))
-    written = any_changed(changed)
-    systemd.daemon_reload(name="Backups: systemd reload", _if=lambda: written() or stale)
+    services.units_loaded(name="Backups: systemd reload",
+                          units=["koumbit-backup.service", "koumbit-backup.timer"],
+                          changes=list(changed))
     systemd.service(name="Backups: daily timer", service="koumbit-backup.timer", running=True,
                     enabled=True)
     restic.repository_initialised(name="Backups: repository initialised", wrapper=WRAPPER)

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from io import StringIO
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
 from koumbit_infra.deploykit import current, write, write_all
 from koumbit_infra.exporter.unit import TEMPLATE
-from koumbit_infra.facts.services import UnitsNeedReload
 from koumbit_infra.inventory import Role
 from koumbit_infra.monitoring import bundle, database, exporter, install
 from koumbit_infra.operations import packages, services
@@ -66,10 +64,8 @@ def koumbit_exporter() -> None:
         changes.append(database.exporter_account(
             name="Koumbit exporter: read-only MariaDB account (password made on the server)"))
         watched.append(database.OPTION_FILE)
-    # Also when an earlier run wrote the unit and was cut off before this reload.
-    stale = host.get_fact(UnitsNeedReload, units=("koumbit-exporter.service",))
-    systemd.daemon_reload(name="Koumbit exporter: systemd reload",
-                          _if=lambda: unit.did_change() or stale)
+    services.units_loaded(name="Koumbit exporter: systemd reload",
+                          units=["koumbit-exporter.service"], changes=[unit])
     # The new configuration is validated by the new code before the running one is stopped.
     services.refreshed(name="Koumbit exporter: restart for new code or settings",
                        service="koumbit-exporter", files=watched, changes=changes,

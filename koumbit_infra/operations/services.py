@@ -1,4 +1,5 @@
-"""Reload or restart a service when its files changed in this run, or in an interrupted one."""
+"""Reload or restart a service, or make systemd read its units again, when their files
+changed in this run or in an interrupted one."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Generator
 from pyinfra.api.operation import OperationMeta, operation
 from pyinfra.context import host
 
-from koumbit_infra.facts.services import STAMP_DIR, ServiceStale
+from koumbit_infra.facts.services import STAMP_DIR, ServiceStale, UnitsNeedReload
 
 
 @operation()
@@ -29,3 +30,13 @@ def refreshed(service: str, files: list[str], changes: list[OperationMeta],
         yield check
     yield f"systemctl {action} {service}"
     yield f"mkdir -p {STAMP_DIR} && touch {STAMP_DIR}/{service}"
+
+
+@operation()
+def units_loaded(units: list[str], changes: list[OperationMeta]) -> Generator[str, None, None]:
+    """``systemctl daemon-reload`` when ``changes`` wrote a unit in this run, or systemd
+    still runs an older copy of one of ``units`` than the file (a run died before it)."""
+    changed = host.state.is_executing and any(m.did_change() for m in changes)
+    if not changed and not host.get_fact(UnitsNeedReload, units=tuple(units)):
+        return
+    yield "systemctl daemon-reload"
