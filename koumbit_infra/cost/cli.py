@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
 
 import click
+from click.decorators import FC
 
 from koumbit_infra.cli import env_option, inventory_option, load_or_exit
 from koumbit_infra.cost.budget import project_budget
@@ -29,11 +31,16 @@ from koumbit_infra.inventory import Inventory
 
 USAGE_ERROR = 2
 
-ledger_option = click.option(
-    "--ledger", "ledger_path", default=str(DEFAULT_LEDGER), show_default=True,
-    callback=lambda _ctx, _param, value: ledger_location(value),
-    help="Ledger of closed months: a SQLite file, or a postgresql:// URL.",
-)
+def ledger_option_saying(help_text: str) -> Callable[[FC], FC]:
+    """``--ledger``: a SQLite file (the default) or a postgresql:// URL, with ``help_text``."""
+    return click.option(
+        "--ledger", "ledger_path", default=str(DEFAULT_LEDGER), show_default=True,
+        callback=lambda _ctx, _param, value: ledger_location(value), help=help_text,
+    )
+
+
+ledger_option = ledger_option_saying(
+    "Ledger of closed months: a SQLite file, or a postgresql:// URL.")
 
 
 def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> Month:

@@ -11,8 +11,9 @@ from typing import cast
 import click
 
 from koumbit_infra.cli import env_option, inventory_option, load_or_exit
-from koumbit_infra.cost import DEFAULT_LEDGER, Month
-from koumbit_infra.cost.ledger import LedgerError, ledger_label, ledger_location
+from koumbit_infra.cost import Month
+from koumbit_infra.cost.cli import ledger_option_saying
+from koumbit_infra.cost.ledger import LedgerError, ledger_label
 from koumbit_infra.cost.period import months_between
 from koumbit_infra.inventory import Inventory
 from koumbit_infra.report import FORMATS, LANGS, Format, Lang, gather, render
@@ -54,10 +55,8 @@ def fiscal_year_months(inv: Inventory, label: str, today: date) -> list[Month]:
 @inventory_option
 @click.option("--lang", type=click.Choice(LANGS), default="fr", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="pdf", show_default=True)
-@click.option("--ledger", "ledger_path", default=str(DEFAULT_LEDGER), show_default=True,
-              callback=lambda _ctx, _param, value: ledger_location(value),
-              help="Ledger of closed months, a SQLite file or a postgresql:// URL (a month not"
-                   " closed there is computed, reserved only).")
+@ledger_option_saying("Ledger of closed months, a SQLite file or a postgresql:// URL (a month"
+                      " not closed there is computed, reserved only).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write (default: var/reports/<env>-<period>-<lang>.<format>).")
 def report_command(
