@@ -24,7 +24,15 @@ from koumbit_infra.inventory import Cms, Role, SiteState
 from koumbit_infra.operations import packages
 from koumbit_infra.operations import tls as tls_ops
 from koumbit_infra.sites import operations as ops
-from koumbit_infra.sites.files import layouts, links, removed_paths, server_files, site_files
+from koumbit_infra.sites.files import (
+    layouts,
+    legacy_paths,
+    links,
+    removed_paths,
+    server_files,
+    site_files,
+    site_links,
+)
 from koumbit_infra.sites.layout import RELOAD_PENDING, REMOVE, WP_INSTALLER, SiteLayout
 
 # The lab's codebases; production takes an upstream release and composer.
@@ -36,8 +44,9 @@ DRUPAL_VERSION = "^10.3"
 
 def _watched_paths(site: SiteLayout) -> list[str]:
     """Every path the site operations decide on, for the batched fact."""
-    paths = [d.path for d in (*site.directories, *site.drupal_directories)]
-    paths += [f.dest for f in site_files(site)] + list(links(site))
+    paths = [d.path for d in (*site.directories, *site.site_directories)]
+    paths += [f.dest for f in site_files(site)] + list(links(site)) + list(site_links(site))
+    paths += list(legacy_paths(site))
     paths += [site.secrets_file, site.code_marker, site.installed_marker, site.pool_file,
               site.fpm_socket, site.fpm_status_socket, *removed_paths(site)]
     return paths
@@ -58,8 +67,8 @@ def _codebase(site: SiteLayout, lab: bool) -> None:
         need(ops.drupal_composer, name=f"{d}: Drupal code (composer)", site=site,
              version=DRUPAL_VERSION)
     if site.cms is Cms.DRUPAL:
-        need(ops.directories, name=f"{d}: Drupal sites/default, private files",
-             dirs=list(site.drupal_directories))
+        need(ops.site_directories, name=f"{d}: Drupal sites/, private files (as the site)",
+             site=site, dirs=list(site.site_directories))
 
 
 def _one_site(site: SiteLayout, lab: bool) -> list[OperationMeta]:
@@ -71,7 +80,8 @@ def _one_site(site: SiteLayout, lab: bool) -> list[OperationMeta]:
     inv, _ = current()
     d, need = site.domain, ops.when_needed
     need(ops.user, name=f"{d}: user {site.name}", site=site.name, home=site.root)
-    need(ops.directories, name=f"{d}: tree under {site.root}", dirs=list(site.directories))
+    need(ops.directories, name=f"{d}: tree under {site.root}", dirs=list(site.directories),
+         site=site)
     need(ops.secrets, name=f"{d}: secrets made on the server", site=site)
     need(ops.database, name=f"{d}: database and user, rights on its own database only",
          site=site)
@@ -79,7 +89,11 @@ def _one_site(site: SiteLayout, lab: bool) -> list[OperationMeta]:
     metas = [
         need(ops.files_written, name=f"{d}: configuration, vhost, pool, timer",
              files=list(site_files(site))),
-        need(ops.links, name=f"{d}: vhost enabled, uploads in files/", links=links(site)),
+        need(ops.links, name=f"{d}: vhost enabled", links=links(site)),
+        need(ops.site_links, name=f"{d}: links in its code (as the site)", site=site,
+             links=site_links(site)),
+        need(ops.legacy_removed, name=f"{d}: wiring of an earlier layout removed", site=site,
+             paths=list(legacy_paths(site))),
         need(ops.paths_removed, name=f"{d}: pool stopped while disabled",
              paths=list(removed_paths(site))),
     ]

@@ -62,11 +62,15 @@ class SitesState(FactBase[SitesStateData]):
             f" WHERE Host = 'localhost' AND User IN ({_sql_list(names)})"
         )
         parts = [
-            # Two processes for every path of every site (a loop forking stat and
-            # sha256sum per path cost seconds at 50 sites). Missing paths just
-            # print nothing; sha256sum skips directories.
+            # A few processes for every path of every site (a loop forking stat and
+            # sha256sum per path cost seconds at 50 sites). Missing paths print
+            # nothing; find never follows a link. Only root's regular files are
+            # hashed (the files the deploy writes): a site's own paths could be
+            # swapped for a FIFO or a link before sha256sum opens them, and the
+            # timeout bounds even that.
             f"find {quoted} -maxdepth 0 -printf 'P|%y|%u|%g|%m|%l|%p\\n' 2>/dev/null;"
-            f" sha256sum {quoted} 2>/dev/null | sed 's/^/H|/'"
+            f" find {quoted} -maxdepth 0 -type f -user root -print0 2>/dev/null"
+            f" | timeout 60 xargs -0r sha256sum 2>/dev/null | sed 's/^/H|/'"
             if paths else "true",
             f"getent passwd {users} | cut -d: -f1 | sed 's/^/U|/'" if names else "true",
             "if command -v mariadb >/dev/null; then echo M; "

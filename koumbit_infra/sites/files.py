@@ -19,11 +19,15 @@ from koumbit_infra.sites.layout import (
     ARCHIVE,
     DB_PRIVILEGES,
     DUMP_ROOT,
+    IMPORT,
+    LOCK_ROOT,
     MAINTENANCE_ROOT,
     REMOVE,
     RESTIC,
     RESTORE,
+    SITE_LIB,
     SITES_ROOT,
+    WORK_ROOT,
     WP_INSTALLER,
     SiteLayout,
 )
@@ -69,11 +73,15 @@ def layouts(inv: Inventory, server: Server) -> tuple[SiteLayout, ...]:
 def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
     """Files shared by the sites of a web server: maintenance page, installer, archive tools."""
     tools = {"sites_root": SITES_ROOT, "dump_root": DUMP_ROOT, "restic": RESTIC,
-             "tls_root": TLS_ROOT, "privileges": ", ".join(DB_PRIVILEGES)}
+             "tls_root": TLS_ROOT, "privileges": ", ".join(DB_PRIVILEGES),
+             "site_lib": SITE_LIB, "lock_root": LOCK_ROOT, "work_root": WORK_ROOT,
+             "archive": ARCHIVE}
     return (
+        SiteFile(SITE_LIB, "usr/local/lib/koumbit/site-lib.sh.j2", "600", context=tools),
         SiteFile(ARCHIVE, "usr/local/sbin/koumbit-site-archive.j2", "700", context=tools),
         SiteFile(REMOVE, "usr/local/sbin/koumbit-site-remove.j2", "700", context=tools),
         SiteFile(RESTORE, "usr/local/sbin/koumbit-site-restore.j2", "700", context=tools),
+        SiteFile(IMPORT, "usr/local/sbin/koumbit-site-import.j2", "700", context=tools),
         SiteFile(f"{MAINTENANCE_ROOT}/503.html", "var/www/koumbit-maintenance/503.html.j2", "644"),
         SiteFile(WP_INSTALLER, "usr/local/lib/koumbit/wp-install.php.j2", "644"),
     )
@@ -92,6 +100,10 @@ def site_files(site: SiteLayout) -> tuple[SiteFile, ...]:
                  "etc/systemd/system/koumbit-site-cron.service.j2", "644", context=ctx),
         SiteFile(f"/etc/systemd/system/{site.cron_unit}.timer",
                  "etc/systemd/system/koumbit-site-cron.timer.j2", "644", context=ctx),
+        SiteFile(site.php_cli_ini, "etc/koumbit/php-cli/site.ini.j2", "644", context=ctx),
+        # Empty: only its lock matters. The site may take it (its cron does), no other can.
+        SiteFile(site.lock_file, "var/lib/koumbit/site-locks/site.lock.j2", "640", "root",
+                 site.name, ctx),
     ]
     if site.state is SiteState.ACTIVE:
         out.append(SiteFile(site.pool_file, "etc/php/fpm/pool.d/site.conf.j2", "644",
@@ -107,10 +119,24 @@ def removed_paths(site: SiteLayout) -> tuple[str, ...]:
 
 
 def links(site: SiteLayout) -> dict[str, str]:
-    """Symbolic links ``path -> target`` of a site that is not absent."""
+    """Symbolic links ``path -> target`` that root makes, each in a root-owned folder."""
     out = {site.vhost_link: site.vhost_file}
-    if site.cms is Cms.WORDPRESS:
-        out[f"{site.web}/wp-content/uploads"] = site.files
-    else:
-        out[f"{site.docroot}/sites/default/files"] = site.files
+    if site.cms is Cms.DRUPAL:
+        out[f"{site.drupal_dir}/files"] = site.files
     return out
+
+
+def site_links(site: SiteLayout) -> dict[str, str]:
+    """Links inside the site's own code, made by the site's user (never by root): the
+    uploads folder, and Drupal's ``sites/default`` pointing at root's settings folder."""
+    if site.cms is Cms.WORDPRESS:
+        return {f"{site.web}/wp-content/uploads": site.files}
+    return {f"{site.docroot}/sites/default": site.drupal_dir}
+
+
+def legacy_paths(site: SiteLayout) -> tuple[str, ...]:
+    """Root-owned files an earlier layout left inside the site's code, where they would
+    override the current ones (WordPress reads web/wp-config.php before ../wp-config.php)."""
+    if site.cms is Cms.WORDPRESS:
+        return (f"{site.web}/wp-config.php",)
+    return ()

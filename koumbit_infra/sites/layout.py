@@ -21,6 +21,18 @@ ARCHIVE = "/usr/local/sbin/koumbit-site-archive"
 REMOVE = "/usr/local/sbin/koumbit-site-remove"
 RESTORE = "/usr/local/sbin/koumbit-site-restore"
 DUMP_ROOT = "/var/backups/koumbit/sites"
+# Shell functions the site tools share (lock, pool stop/start, content check, scratch).
+SITE_LIB = "/usr/local/lib/koumbit/site-lib.sh"
+IMPORT = "/usr/local/sbin/koumbit-site-import"
+# One lock per site (root:<site> 0640, in a root-owned folder): taken by deploys, the
+# site commands and the site's own cron timer, so none of them interleave.
+LOCK_ROOT = "/var/lib/koumbit/site-locks"
+# Root-only scratch on the sites' file system, so a restored tree is swapped in by rename.
+WORK_ROOT = f"{SITES_ROOT}/.koumbit-work"
+# The PHP settings a site's CLI PHP reads (cron, ``koumbit-infra run``), like its pool's.
+PHP_CLI_ROOT = "/etc/koumbit/php-cli"
+# What a site's PHP may never call, in FPM and on the command line alike.
+PHP_DISABLED_FUNCTIONS = "exec,passthru,shell_exec,system,proc_open,popen,pcntl_exec"
 # Touched before any configuration change, removed after nginx, PHP-FPM and
 # systemd have reloaded: a run killed in between reloads on the next run.
 RELOAD_PENDING = "/run/koumbit-sites/reload-pending"
@@ -131,29 +143,63 @@ class SiteLayout:
         return f"{self.secrets_dir}/installed"
 
     @property
+    def drupal_dir(self) -> str:
+        """Drupal's ``sites/default``: root's folder outside the code, linked from it."""
+        return f"{self.root}/drupal"
+
+    @property
     def directories(self) -> tuple[Directory, ...]:
-        """The tree, parents first. nginx (group www-data) may traverse the root and no other
-        site may; tmp and sessions are the site's alone; secrets are root's, readable by it."""
+        """The folders root makes, parents first, all in root-owned parents.
+
+        The site's root is root's, so the site can never swap what is in it;
+        nginx (group www-data) may traverse it, the site's user only passes
+        through (o+x) to its own folders, which no other site may enter.
+        Secrets, and Drupal's settings folder, are root's and readable by the site.
+        """
         n = self.name
-        return (
-            Directory(self.root, n, NGINX_USER, "750"),
-            Directory(self.web, n, n, "755"),
-            Directory(self.files, n, n, "755"),
+        out = [
+            Directory(self.root, "root", NGINX_USER, "751"),
+            Directory(self.web, n, NGINX_USER, "750"),
+            Directory(self.files, n, NGINX_USER, "750"),
             Directory(self.tmp, n, n, "700"),
             Directory(self.sessions, n, n, "700"),
             Directory(self.logs, n, n, "750"),
             Directory(self.secrets_dir, "root", n, "750"),
-        )
+        ]
+        if self.cms is Cms.DRUPAL:
+            out.append(Directory(self.drupal_dir, "root", NGINX_USER, "751"))
+        return tuple(out)
 
     @property
-    def drupal_directories(self) -> tuple[Directory, ...]:
-        """Drupal's folders under the codebase that the generated files live in."""
+    def site_directories(self) -> tuple[Directory, ...]:
+        """Folders inside the site's own folders: made by the site's user, never by root."""
         n = self.name
-        return (
-            Directory(f"{self.docroot}/sites", n, n, "755"),
-            Directory(f"{self.docroot}/sites/default", n, n, "755"),
-            Directory(f"{self.files}/private", n, n, "700"),
-        )
+        if self.cms is not Cms.DRUPAL:
+            return ()
+        return (Directory(f"{self.docroot}/sites", n, n, "755"),
+                Directory(f"{self.files}/private", n, n, "700"))
+
+    @property
+    def lock_file(self) -> str:
+        return f"{LOCK_ROOT}/{self.name}.lock"
+
+    @property
+    def php_cli_ini(self) -> str:
+        """The site's CLI PHP settings, found through ``PHP_INI_SCAN_DIR``."""
+        return f"{PHP_CLI_ROOT}/{self.name}/site.ini"
+
+    @property
+    def php_cli_env(self) -> str:
+        """``PHP_INI_SCAN_DIR``: PHP's own folder first (leading ':'), then the site's."""
+        return f":{PHP_CLI_ROOT}/{self.name}"
+
+    @property
+    def php_open_basedir(self) -> str:
+        return f"{self.root}/:/usr/share/php/:/dev/urandom"
+
+    @property
+    def php_disabled_functions(self) -> str:
+        return PHP_DISABLED_FUNCTIONS
 
     # --- services -------------------------------------------------------------
     @property
@@ -206,8 +252,10 @@ class SiteLayout:
     def config_file(self) -> str:
         """The CMS's own configuration, generated from the inventory."""
         if self.cms is Cms.WORDPRESS:
-            return f"{self.web}/wp-config.php"
-        return f"{self.docroot}/sites/default/settings.php"
+            # WordPress reads wp-config.php one folder above its code when the code
+            # has none: there it sits in root's folder, where the site cannot swap it.
+            return f"{self.root}/wp-config.php"
+        return f"{self.drupal_dir}/settings.php"
 
     @property
     def code_marker(self) -> str:

@@ -19,6 +19,7 @@ from koumbit_infra.operations.packages import _APT, APT_UPDATE
 from koumbit_infra.sites.files import SiteFile
 from koumbit_infra.sites.layout import RELOAD_PENDING, Directory, SiteLayout
 from koumbit_infra.sites.secrets import generate_command, read_key_shell
+from koumbit_infra.sites.shell import as_site, locked
 
 # WordPress's default theme, a separate package in Debian (recommended, so not
 # pulled by --no-install-recommends); without a theme the home page is blank.
@@ -73,17 +74,72 @@ def user(site: str, home: str) -> Generator[str, None, None]:
 
 
 @operation()
-def directories(dirs: list[Directory]) -> Generator[str, None, None]:
-    """Each directory with its owner, group and mode; existing content is left alone."""
+def directories(dirs: list[Directory], site: SiteLayout) -> Generator[str, None, None]:
+    """Root's folders of a site, each in a root-owned parent, parents first.
+
+    Checked when the command runs, not only from the fact: something that is
+    not a real folder where one belongs (a link or file the site planted while
+    it still owned its root) is moved aside, never followed; ``chown -h`` never
+    follows either, and once the parent is root's nothing can be swapped
+    between the check and ``chmod``.
+    """
     paths = _current().paths
+    wrong = [d for d in dirs if (now := paths.get(d.path)) is None
+             or (now.kind, now.owner, now.group, now.mode) != ("d", d.owner, d.group, d.mode)]
+    if not wrong:
+        return
+    # Parents first: the site's root is root's before anything inside it is checked.
+    steps = []
     for d in dirs:
-        now = paths.get(d.path)
-        if now is None or now.kind != "d":
-            yield (f"install -d -o {d.owner} -g {d.group} -m {d.mode}"
-                   f" {shlex.quote(d.path)}")
-        elif (now.owner, now.group, now.mode) != (d.owner, d.group, d.mode):
-            yield f"chown {d.owner}:{d.group} {shlex.quote(d.path)}"
-            yield f"chmod {d.mode} {shlex.quote(d.path)}"
+        p = shlex.quote(d.path)
+        steps.append(
+            f"if [ -L {p} ] || {{ [ -e {p} ] && [ ! -d {p} ]; }}; then"
+            f" mv -T {p} {p}.planted-$(date +%s) && echo {shlex.quote(site.domain)}:"
+            f" {p} was not a folder: moved aside, not followed >&2; fi;"
+            f" [ -d {p} ] || mkdir -m {d.mode} {p};"
+            f" chown -h {d.owner}:{d.group} {p} && chmod {d.mode} {p}")
+    yield locked(site, "set -e; " + "; ".join(steps))
+
+
+@operation()
+def site_directories(site: SiteLayout, dirs: list[Directory]) -> Generator[str, None, None]:
+    """Folders inside the site's own folders, made by the site's user."""
+    paths = _current().paths
+    wrong = [d for d in dirs if (now := paths.get(d.path)) is None
+             or (now.kind, now.owner, now.group, now.mode) != ("d", d.owner, d.group, d.mode)]
+    if wrong:
+        script = "; ".join(f'mkdir -p "${i}" && chmod {d.mode} "${i}"'
+                           for i, d in enumerate(wrong, 1))
+        yield locked(site, as_site(site, "set -e; " + script, *(d.path for d in wrong)))
+
+
+@operation()
+def site_links(site: SiteLayout, links: dict[str, str]) -> Generator[str, None, None]:
+    """Links inside the site's own code, made by its user; a real folder in the way of
+    Drupal's ``sites/default`` (an earlier layout) is moved aside, never deleted."""
+    paths = _current().paths
+    # Owned by the site too: nginx serves a link only if its owner owns the target.
+    wrong = [(path, target) for path, target in sorted(links.items())
+             if (now := paths.get(path)) is None
+             or (now.kind, now.target, now.owner) != ("l", target, site.name)]
+    if wrong:
+        yield _MARK_PENDING
+    for path, target in wrong:
+        script = ('if [ -d "$1" ] && [ ! -L "$1" ] && [ "${1##*/}" = default ]; then'
+                  ' mv -T "$1" "$1.before-koumbit-$(date +%s)"; fi;'
+                  ' mkdir -p "${1%/*}" && ln -sfnT "$2" "$1"')
+        yield locked(site, as_site(site, script, path, target))
+
+
+@operation()
+def legacy_removed(site: SiteLayout, paths: list[str]) -> Generator[str, None, None]:
+    """Root-owned files an earlier layout left in the site's code, removed by the site's
+    user (only if still root's: a file of the site's own is its business)."""
+    found = [p for p in paths if p in _current().paths and _current().paths[p].owner == "root"]
+    if found:
+        yield _MARK_PENDING
+        yield locked(site, as_site(site, 'for p; do find "$p" -maxdepth 0 -type f -user root'
+                                   ' -delete; done', *found))
 
 
 _MARK_PENDING = f"mkdir -p {RELOAD_PENDING.rsplit('/', 1)[0]} && touch {RELOAD_PENDING}"
@@ -151,7 +207,7 @@ def secrets(site: SiteLayout) -> Generator[str, None, None]:
     """The site's secret file, generated on the server once (root:site 0640)."""
     if site.secrets_file in _current().paths:
         return
-    yield generate_command(site.secrets_file, site.name)
+    yield locked(site, generate_command(site.secrets_file, site.name))
 
 
 @operation()
@@ -185,12 +241,13 @@ def wordpress_code(site: SiteLayout, source: str) -> Generator[str, None, None]:
     """
     if site.code_marker in _current().paths:
         return
-    web, src, n = shlex.quote(site.web), shlex.quote(source), site.name
     marker = "wp-includes/version.php"
-    # The marker file goes last, so a run killed mid-copy copies again next time.
-    yield (f"rsync -rlL --exclude=/{marker} --exclude=/wp-config.php"
-           f" --exclude=/wp-content/uploads {src}/ {web}/ && chown -R {n}:{n} {web}"
-           f" && install -o {n} -g {n} -m 644 {src}/{marker} {web}/{marker}")
+    # As the site's user (the copy lands in its own folder); the marker file goes
+    # last, so a run killed mid-copy copies again next time.
+    yield locked(site, as_site(
+        site, f"rsync -rlL --exclude=/{marker} --exclude=/wp-config.php"
+        f' --exclude=/wp-content/uploads "$1/" "$2/" && install -m 644 "$1/{marker}"'
+        f' "$2/{marker}"', source, site.web))
 
 
 @operation()
@@ -200,14 +257,13 @@ def wordpress_release(site: SiteLayout, version: str) -> Generator[str, None, No
     if site.code_marker in _current().paths:
         return
     url = f"https://wordpress.org/wordpress-{version}.tar.gz"
-    tar, n, web = f"{site.tmp}/wordpress.tar.gz", site.name, shlex.quote(site.web)
-    stage = f"{site.tmp}/wordpress"
-    yield (f"curl -fsSL -o {tar} {url} && echo \"$(curl -fsSL {url}.sha1)  {tar}\""
-           f" | sha1sum -c - && rm -rf {stage} && tar -xzf {tar} -C {site.tmp}"
-           f" && rsync -rl --exclude=/wp-includes/version.php {stage}/ {web}/"
-           f" && chown -R {n}:{n} {web} && install -o {n} -g {n} -m 644"
-           f" {stage}/wp-includes/version.php {web}/wp-includes/version.php"
-           f" && rm -rf {stage} {tar}")
+    # Everything as the site's user, in its own tmp: root never writes there.
+    yield locked(site, as_site(
+        site, 'tar="$2/wordpress.tar.gz" stage="$2/wordpress"; curl -fsSL -o "$tar" "$1"'
+        ' && echo "$(curl -fsSL "$1.sha1")  $tar" | sha1sum -c - && rm -rf "$stage"'
+        ' && tar -xzf "$tar" -C "$2" && rsync -rl --exclude=/wp-includes/version.php'
+        ' "$stage/" "$3/" && install -m 644 "$stage/wp-includes/version.php"'
+        ' "$3/wp-includes/version.php" && rm -rf "$stage" "$tar"', url, site.tmp, site.web))
 
 
 @operation()
@@ -220,10 +276,10 @@ def wordpress_installed(site: SiteLayout, installer: str) -> Generator[str, None
     """
     if site.installed_marker in _current().paths:
         return
-    yield (f"cd {shlex.quote(site.web)} && KOUMBIT_SITE_URL={shlex.quote(site.url)}"
-           f" runuser -u {site.name} -- php{site.php_version} {installer}"
-           f" {shlex.quote(site.web)} {shlex.quote(site.title)} {shlex.quote(site.admin_email)}"
-           f" && touch {shlex.quote(site.installed_marker)}")
+    install = as_site(site, f'cd "$1" && KOUMBIT_SITE_URL="$2" php{site.php_version}'
+                      f' {installer} "$1" "$3" "$4"', site.web, site.url, site.title,
+                      site.admin_email)
+    yield locked(site, f"{install} && touch {shlex.quote(site.installed_marker)}")
 
 
 @operation()
@@ -231,10 +287,13 @@ def drupal_code_copied(site: SiteLayout, source: str) -> Generator[str, None, No
     """The lab's Drupal-wiring codebase (tests/fixtures/drupal-wiring) as the site's code."""
     if site.code_marker in _current().paths:
         return
-    yield f"mkdir -p {shlex.quote(site.docroot)}"
-    yield FileUploadCommand(f"{source}/index.php", site.code_marker,  # type: ignore[misc]
-                            remote_temp_filename=host.get_temp_filename(site.code_marker))
-    yield f"chown -R {site.name}:{site.name} {shlex.quote(site.web)}"
+    # Uploaded into root's own home (0700), then written by the site's user.
+    upload = f"/root/.koumbit-upload-{site.name}"
+    yield FileUploadCommand(f"{source}/index.php", upload,  # type: ignore[misc]
+                            remote_temp_filename=host.get_temp_filename(upload))
+    write = as_site(site, 'mkdir -p "${1%/*}" && cat > "$1.new" && mv -f "$1.new" "$1"',
+                    site.code_marker)
+    yield locked(site, f"{write} < {upload} && rm -f {upload}")
 
 
 @operation()
@@ -247,14 +306,12 @@ def drupal_composer(site: SiteLayout, version: str) -> Generator[str, None, None
     """
     if site.code_marker in _current().paths:
         return
-    staging = shlex.quote(f"{site.tmp}/drupal-project")
-    as_site = f"runuser -u {site.name} --"
-    yield (f"cd {shlex.quote(site.root)} && {as_site} env COMPOSER_HOME={site.tmp}/composer"
-           f" composer create-project --no-interaction drupal/recommended-project:{version}"
-           f" {staging} && {as_site} cp -a {staging}/. {shlex.quote(site.web)}/"
-           f" && rm -rf {staging}")
-    yield (f"{as_site} env COMPOSER_HOME={site.tmp}/composer composer --working-dir="
-           f"{shlex.quote(site.web)} require --no-interaction drush/drush")
+    yield locked(site, as_site(
+        site, 'export COMPOSER_HOME="$1/composer"; stage="$1/drupal-project"; cd "$1"'
+        ' && composer create-project --no-interaction "drupal/recommended-project:$3" "$stage"'
+        ' && cp -a "$stage/." "$2/" && rm -rf "$stage"'
+        ' && composer --working-dir="$2" require --no-interaction drush/drush',
+        site.tmp, site.web, version))
 
 
 @operation()
@@ -262,10 +319,10 @@ def drupal_installed(site: SiteLayout) -> Generator[str, None, None]:
     """Production: ``drush site:install`` once, reading settings.php for the database."""
     if site.installed_marker in _current().paths:
         return
-    yield (f"cd {shlex.quote(site.web)} && runuser -u {site.name} -- vendor/bin/drush"
-           f" site:install standard --yes --site-name={shlex.quote(site.title)}"
-           f" --account-mail={shlex.quote(site.admin_email)}"
-           f" && touch {shlex.quote(site.installed_marker)}")
+    install = as_site(site, 'cd "$1" && vendor/bin/drush site:install standard --yes'
+                      ' --site-name="$2" --account-mail="$3"', site.web, site.title,
+                      site.admin_email)
+    yield locked(site, f"{install} && touch {shlex.quote(site.installed_marker)}")
 
 
 @operation()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from koumbit_infra.facts.sites import SitesState
 from koumbit_infra.inventory import Cms, load_inventory
-from koumbit_infra.sites.files import layouts, links, site_files
+from koumbit_infra.sites.files import layouts, links, site_files, site_links
 from koumbit_infra.sites.layout import SiteLayout
 from koumbit_infra.sites.secrets import SECRET_KEYS, generate_command
 
@@ -38,9 +38,29 @@ def test_layout_follows_the_exporter_contract() -> None:
 def test_only_nginx_and_the_site_reach_its_tree() -> None:
     site = _site("erables.test")
     modes = {d.path: (d.owner, d.group, d.mode) for d in site.directories}
-    assert modes[site.root] == (site.name, "www-data", "750")
+    # Root's: the site passes through (o+x) and cannot rename or plant anything there.
+    assert modes[site.root] == ("root", "www-data", "751")
+    # Each of the site's own folders is closed to every other site (no o bits).
+    for path in (site.web, site.files, site.tmp, site.sessions, site.logs):
+        assert modes[path][0] == site.name and modes[path][2].endswith("0")
     assert modes[site.secrets_dir] == ("root", site.name, "750")
     assert modes[site.tmp][2] == modes[site.sessions][2] == "700"
+
+
+def test_root_writes_only_in_root_owned_folders() -> None:
+    """Every file and link root writes for a site sits in a folder root owns: never in
+    one the site could swap. Links inside the site's code are made by its user."""
+    for domain in ("erables.test", "centre-femmes.test"):
+        site = _site(domain)
+        root_dirs = {d.path for d in site.directories if d.owner == "root"}
+        root_dirs |= {"/srv/sites"}
+        for dest in [f.dest for f in site_files(site)] + list(links(site)):
+            parent = dest.rsplit("/", 1)[0]
+            if dest.startswith("/srv/sites/"):
+                assert parent in root_dirs, dest
+        for path in site_links(site):
+            assert path.startswith(site.web + "/")
+    assert _site("erables.test").config_file == f"{_site('erables.test').root}/wp-config.php"
 
 
 def test_cron_minute_is_stable_and_spread() -> None:
@@ -72,7 +92,8 @@ def test_drupal_settings_and_links() -> None:
     assert settings.mode == "640" and settings.group == site.name
     assert "'^centre\\-femmes\\.test$'" not in settings.content
     assert "'^centre-femmes\\.test$'" in settings.content
-    assert links(site)[f"{site.docroot}/sites/default/files"] == site.files
+    assert links(site)[f"{site.drupal_dir}/files"] == site.files
+    assert site_links(site)[f"{site.docroot}/sites/default"] == site.drupal_dir
 
 
 def test_secret_command_names_files_only() -> None:
@@ -111,5 +132,7 @@ def test_fact_command_is_one_shell_line_for_all_sites() -> None:
     command = SitesState().command(names=("a", "b"), paths=("/srv/sites/a", "/srv/sites/b"),
                                    timers=("koumbit-site-a.timer",))
     assert command.count("mariadb --batch") == 1
-    assert command.count("find ") == 1 and command.count("sha256sum ") == 1
+    assert command.count("find ") == 2 and command.count("sha256sum") == 1
+    # Only root's regular files are hashed, never a site's FIFO or link, and bounded.
+    assert "-type f -user root" in command and "timeout 60 xargs" in command
     assert "getent passwd a b" in command

@@ -77,11 +77,29 @@ def check_html(text: str, tmp: Path) -> None:
     assert 'lang="fr"' in text and 'lang="en"' in text
 
 
+def check_php_cli_ini(text: str, tmp: Path) -> None:
+    """PHP itself reads the file, and the limits are those of the site's pool."""
+    path = tmp / "site.ini"
+    path.write_text(text)
+    out = _run(["php", "-n", "-c", str(path), "-r",
+                'echo ini_get("open_basedir"), "|", ini_get("disable_functions");'])
+    basedir, disabled = out.split("|")
+    assert basedir.startswith("/srv/sites/") and basedir.endswith(":/usr/share/php/:/dev/urandom")
+    assert {"exec", "proc_open", "shell_exec"} <= set(disabled.split(","))
+
+
+def check_empty(text: str, tmp: Path) -> None:
+    assert text == ""
+
+
 CHECKERS = {
     "/etc/nginx/": check_vhost,
     "/fpm/pool.d/": check_pool,
     "/etc/systemd/system/": check_unit,
     "/usr/local/sbin/": check_shell,
+    "/usr/local/lib/koumbit/site-lib.sh": check_shell,
+    "/etc/koumbit/php-cli/": check_php_cli_ini,
+    "/var/lib/koumbit/site-locks/": check_empty,
     ".php": check_php,
     ".html": check_html,
 }
