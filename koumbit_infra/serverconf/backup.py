@@ -13,7 +13,8 @@ REPO_DIR_IN_CHROOT = "/repo"
 # Backed up on every client. /var/backups/koumbit holds the database dump the
 # service writes just before restic runs, so tables are consistent.
 BACKUP_PATHS = ("/etc", "/root", "/home", "/srv", "/var/backups/koumbit")
-EXCLUDES = ("/srv/restic", "/var/cache", "*.tmp")
+# The site tools' scratch (koumbit_infra.sites.layout.WORK_ROOT) holds transient copies.
+EXCLUDES = ("/srv/restic", "/var/cache", "*.tmp", "/srv/sites/.koumbit-work")
 _WINDOW_START_MIN = 60  # 01:00: after most sites' evening traffic
 _WINDOW_MINUTES = 240  # until 05:00
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from fabric import Connection
 
+from koumbit_infra.sites.copy import archived
 from koumbit_infra.sites.layout import ARCHIVE, RESTIC, RESTORE, SiteLayout
 from koumbit_infra.sites.remote import SiteCommandError, must
 
@@ -56,5 +57,8 @@ def choose(found: list[Snapshot], snapshot: str | None, at: datetime | None) -> 
     return chosen[0]
 
 
-def restore(conn: Connection, site: SiteLayout, snap: Snapshot) -> None:
-    must(conn, f"{RESTORE} {site.name} {snap.id}", f"restore of {site.domain}")
+def restore(conn: Connection, site: SiteLayout, snap: Snapshot) -> list[str]:
+    """Put ``site`` back as it was in ``snap``; answers the ids of the verified archives of
+    what it replaced (koumbit-site-restore takes one before touching anything)."""
+    out = must(conn, f"{RESTORE} {site.name} {snap.id}", f"restore of {site.domain}")
+    return archived(out)

@@ -109,21 +109,33 @@ def restore_command(env: str, domain: str, snapshot: str | None, at: str | None,
                 click.echo(f"{snap.id[:8]}  {snap.time.isoformat(timespec='seconds')}")
             return
         chosen = backups.choose(found, snapshot, when)
-        backups.restore(conn, site, chosen)
+        before = backups.restore(conn, site, chosen)
     click.echo(f"{site.domain}: restored from {chosen.id[:8]}"
                f" ({chosen.time.isoformat(timespec='seconds')})")
+    _say_undo(site.domain, before, env)
+
+
+def _say_undo(domain: str, snapshots: list[str], env: str) -> None:
+    """How to get back what a command replaced: the verified archive it took first."""
+    for snap in snapshots:
+        click.echo(f"{domain}: what was replaced is in verified snapshot {snap[:8]}; to undo:"
+                   f" koumbit-infra site restore {domain} --env {env} --snapshot {snap}")
 
 
 @site_group.command("clone")
 @env_option
 @click.argument("domain")
 @click.argument("new_domain")
+@click.option("--force", is_flag=True,
+              help="Replace NEW_DOMAIN's content (archived and verified first).")
 @user_errors
-def clone_command(env: str, domain: str, new_domain: str) -> None:
+def clone_command(env: str, domain: str, new_domain: str, force: bool) -> None:
     """Copy DOMAIN's content onto NEW_DOMAIN (a staging copy, on any server).
 
     NEW_DOMAIN must be in the inventory and deployed; it keeps its own user,
-    database, secrets and configuration.
+    database, secrets and configuration. If it already has content (a deployed
+    WordPress has its tables), nothing is done without --force; with it, that
+    content is archived and verified first, and the command to undo is printed.
     """
     from koumbit_infra.remote import connect
     from koumbit_infra.sites import copy, selection
@@ -133,23 +145,27 @@ def clone_command(env: str, domain: str, new_domain: str) -> None:
     if src.name == dst.name:
         raise SiteCommandError("a site cannot be cloned onto itself", 2)
     with connect(inv, src.placed.site.server) as a, connect(inv, dst.placed.site.server) as b:
-        copy.copy_content(a, src, b, dst)
+        before = copy.copy_content(a, src, b, dst, force=force)
     click.echo(f"{src.domain} copied onto {dst.domain}")
+    _say_undo(dst.domain, before, env)
 
 
 @site_group.command("migrate")
 @env_option
 @click.argument("domain")
 @click.option("--to", "target", required=True, help="Web server to move the site to.")
+@click.option("--force", is_flag=True,
+              help="Even if TARGET already has this site (its copy there is archived first).")
 @user_errors
-def migrate_command(env: str, domain: str, target: str) -> None:
+def migrate_command(env: str, domain: str, target: str, force: bool) -> None:
     """Move DOMAIN to another server: copy, verify there, disable (keep) the source.
 
     The site is created on the target from a scratch copy of the inventory,
     its content copied, its home page checked on the target with its Host
     header; then the source copy is disabled (maintenance page, nothing
     deleted). Afterwards: set ``server:`` to the target in the client's file
-    and point DNS at the target.
+    and point DNS at the target. A target that already holds the site is
+    refused unless --force (its copy there is then archived and verified).
     """
     from koumbit_infra.sites import migrate, selection
 
@@ -161,7 +177,7 @@ def migrate_command(env: str, domain: str, target: str) -> None:
         raise SiteCommandError(f"{domain} is already on {target}", 2)
     with tempfile.TemporaryDirectory(prefix="koumbit-migrate-") as tmp:
         report = migrate.migrate(inv, site, target, Path(tmp), ca_file=_ca_file(inv),
-                                 say=click.echo)
+                                 say=click.echo, force=force)
     click.echo(report)
 
 

@@ -2,13 +2,15 @@
 
 The target site must already exist (made by the sites deploy from the
 inventory, or a scratch copy of it): its user, database, secrets and
-generated configuration stay its own; only content is copied. The archive
+generated configuration stay its own; only content is copied. The archives
 and the dump travel through the operator's machine in a private temporary
-folder, deleted afterwards.
+folder, deleted afterwards. A target that has content is refused without
+``force``, and archived (verified) before it is replaced.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import tempfile
 from collections.abc import Callable
@@ -18,67 +20,71 @@ from fabric import Connection
 
 from koumbit_infra.inventory import Cms
 from koumbit_infra.remote import run
-from koumbit_infra.sites.layout import DUMP_ROOT, SiteLayout
+from koumbit_infra.sites.files import site_links
+from koumbit_infra.sites.layout import DUMP_ROOT, IMPORT, SiteLayout
 from koumbit_infra.sites.remote import SiteCommandError, must
+from koumbit_infra.sites.shell import locked
 from koumbit_infra.sites.variant import Clients
 
 
-def _generated(site: SiteLayout) -> list[str]:
-    """Paths under the site's root that belong to the site itself, never copied."""
-    rel = [site.config_file, *(p for p in _links(site))]
-    return ["./" + p.removeprefix(site.root + "/") for p in rel]
-
-
 def _links(site: SiteLayout) -> list[str]:
-    if site.cms is Cms.WORDPRESS:
-        return [f"{site.web}/wp-content/uploads"]
-    return [f"{site.docroot}/sites/default/files"]
+    """The site's own links into its wiring (never copied: the target has its own),
+    relative to its code folder as ``tar -C web`` names them."""
+    return ["./" + p.removeprefix(site.web + "/") for p in site_links(site)]
 
 
 def exists(conn: Connection, site: SiteLayout) -> bool:
     return run(conn, f"id -u {site.name} && test -d {site.web}").ok
 
 
+def archived(output: str) -> list[str]:
+    """Snapshot ids of the archives a site tool took before replacing content."""
+    return re.findall(r"^archived ([0-9a-f]+)$", output, re.MULTILINE)
+
+
 def copy_content(src_conn: Connection, src: SiteLayout, dst_conn: Connection,
-                 dst: SiteLayout) -> None:
-    """``src``'s code, uploads and database onto ``dst``, which keeps its own wiring."""
+                 dst: SiteLayout, *, force: bool = False) -> list[str]:
+    """``src``'s code, uploads and database onto ``dst``, which keeps its own wiring.
+
+    Packed on the source by the source site's own user, under its lock (files
+    and database from the same moment); unpacked on the target by
+    koumbit-site-import, as the target site's user. A target with content is
+    refused unless ``force``, and then archived and verified first: answers the
+    ids of those archives.
+    """
     if src.cms is not dst.cms:
         raise SiteCommandError(f"{src.domain} is {src.cms.value}, {dst.domain} is"
                                f" {dst.cms.value}: a copy needs the same CMS", 2)
     if not exists(dst_conn, dst):
         raise SiteCommandError(f"{dst.domain} does not exist on {dst_conn.host} yet: add it to"
                                " the inventory and deploy first", 2)
-    excludes = " ".join(f"--exclude={shlex.quote(p)}" for p in _generated(src))
-    src_dir, dst_dir = f"{DUMP_ROOT}/{src.name}", f"{DUMP_ROOT}/{dst.name}"
-    must(src_conn, f"umask 077 && mkdir -p {src_dir} && tar -C {src.root} {excludes}"
-                   f" -czf {src_dir}/copy.tar.gz ./web ./files && mariadb-dump"
-                   f" --single-transaction --routines --triggers {src.name}"
-                   f" > {src_dir}/copy.sql", f"packing {src.domain}")
+    excludes = " ".join(f"--exclude={shlex.quote(p)}" for p in _links(src))
+    src_dir, dst_dir = f"{DUMP_ROOT}/{src.name}/copy", f"{DUMP_ROOT}/{dst.name}"
+    as_src = f"runuser -u {src.name} --"
+    pack = (f"umask 077 && rm -rf {src_dir} && mkdir -p {src_dir}"
+            f" && {as_src} tar -C {src.web} {excludes} -czf - . > {src_dir}/web.tar.gz"
+            f" && {as_src} tar -C {src.files} -czf - . > {src_dir}/files.tar.gz"
+            f" && mariadb-dump --single-transaction {src.name} > {src_dir}/db.sql")
+    must(src_conn, locked(src, pack), f"packing {src.domain}")
+    names = ("web.tar.gz", "files.tar.gz", "db.sql")
     with tempfile.TemporaryDirectory(prefix="koumbit-copy-") as tmp:
-        for name in ("copy.tar.gz", "copy.sql"):
+        for name in names:
             src_conn.get(f"{src_dir}/{name}", str(Path(tmp) / name))
-        run(src_conn, f"rm -f {src_dir}/copy.tar.gz {src_dir}/copy.sql")
+        run(src_conn, f"rm -rf {src_dir}")
         must(dst_conn, f"umask 077 && mkdir -p {dst_dir}", "preparing the target")
-        for name in ("copy.tar.gz", "copy.sql"):
+        for name in names:
             dst_conn.put(str(Path(tmp) / name), f"{dst_dir}/{name}")
-    n = dst.name
-    replace = ""
+    args = [dst.name, dst_dir] + (["--force"] if force else [])
     if dst.cms is Cms.WORDPRESS and src.url != dst.url:
-        # Links inside posts name the old address; WP_HOME already gives the new one.
-        # Both URLs are made of domains the inventory validated.
-        old, new = src.url, dst.url
-        replace = (f" && mariadb {n} -e \"UPDATE wp_posts SET post_content ="  # noqa: S608
-                   f" REPLACE(post_content, '{old}', '{new}'), guid = REPLACE(guid, '{old}',"
-                   f" '{new}')\"")
-    must(dst_conn,
-         f"tar -C {dst.root} --no-same-owner -xzf {dst_dir}/copy.tar.gz"
-         f" && chown -R {n}:{n} {dst.web} {dst.files}"
-         f" && chown root:{n} {dst.config_file} && chmod 640 {dst.config_file}"
-         f" && mariadb -e 'DROP DATABASE IF EXISTS `{n}`; CREATE DATABASE `{n}`"
-         f" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci'"
-         f" && mariadb {n} < {dst_dir}/copy.sql{replace}"
-         f"; status=$?; rm -f {dst_dir}/copy.tar.gz {dst_dir}/copy.sql; exit $status",
-         f"unpacking into {dst.domain}")
+        args += ["--replace-url", src.url, dst.url]
+    result = run(dst_conn, f"{IMPORT} {shlex.join(args)}")
+    if not result.ok:
+        run(dst_conn, f"rm -f {' '.join(f'{dst_dir}/{n}' for n in names)}")
+        tail = (result.stderr or result.stdout).strip().splitlines()[-6:]
+        raise SiteCommandError(f"copy into {dst.domain} refused or failed on {dst_conn.host}"
+                               f" (exit {result.exit_code}):\n" + "\n".join(tail),
+                               2 if result.exit_code in (2, 3) else 1)
+    return archived(result.stdout)
 
 
 def moved(domain: str, server: str, state: str | None = None) -> Callable[[Clients], None]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from koumbit_infra.inventory import Inventory, load_inventory
 from koumbit_infra.remote import connect
-from koumbit_infra.sites.copy import copy_content, moved
+from koumbit_infra.sites.copy import copy_content, exists, moved
 from koumbit_infra.sites.http import fetch
 from koumbit_infra.sites.layout import SiteLayout
 from koumbit_infra.sites.remote import SiteCommandError
@@ -29,9 +29,15 @@ def _title(text: str) -> str | None:
 
 
 def migrate(inv: Inventory, site: SiteLayout, target: str, scratch: Path, *,
-            ca_file: str | None, say: Callable[[str], None]) -> str:
+            ca_file: str | None, say: Callable[[str], None], force: bool = False) -> str:
     source = site.placed.site.server
     src_addr, dst_addr = str(inv.server(source).address), str(inv.server(target).address)
+    with connect(inv, target) as b:
+        already = exists(b, site)
+    if already and not force:
+        raise SiteCommandError(
+            f"{target} already holds {site.domain} ({site.root}): nothing was done. To"
+            " replace that copy, pass --force (it is archived and verified first)", 2)
     before = fetch(src_addr, site.domain, tls=site.tls, ca_file=ca_file)
     say(f"1/4 creating {site.domain} on {target}")
     there = write_variant(inv.root.resolve(), scratch / "to", moved(site.domain, target))
@@ -40,7 +46,9 @@ def migrate(inv: Inventory, site: SiteLayout, target: str, scratch: Path, *,
     dst = SiteLayout.of(moved_inv, moved_inv.site(site.domain))
     say(f"2/4 copying code, uploads and database from {source}")
     with connect(inv, source) as a, connect(inv, target) as b:
-        copy_content(a, site, b, dst)
+        archives = copy_content(a, site, b, dst, force=force)
+    for snap in archives:
+        say(f"   {target}'s earlier copy is in verified snapshot {snap[:8]}")
     say(f"3/4 checking {site.domain} on {target} ({dst_addr}) with its Host header")
     after = fetch(dst_addr, site.domain, tls=site.tls, ca_file=ca_file)
     if after.status != 200 or _title(after.text) != _title(before.text):

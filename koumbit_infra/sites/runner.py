@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from koumbit_infra.inventory import Inventory
 from koumbit_infra.remote import Result, connect, run
 from koumbit_infra.sites.layout import SiteLayout
+from koumbit_infra.sites.shell import locked
 
 
 @dataclass(frozen=True)
@@ -24,10 +25,12 @@ class SiteResult:
 
 
 def site_command(site: SiteLayout, command: str) -> str:
-    """The root shell line that runs ``command`` as the site, in its code folder."""
-    return (f"cd {shlex.quote(site.web)} && runuser -u {site.name} -- env"
-            f" HOME={shlex.quote(site.root)} TMPDIR={shlex.quote(site.tmp)}"
-            f" sh -c {shlex.quote(command)}")
+    """The root shell line that runs ``command`` as the site, in its code folder, under the
+    site's lock, with its pool's PHP limits for any PHP it starts (PHP_INI_SCAN_DIR)."""
+    inner = (f"runuser -u {site.name} -- env HOME={shlex.quote(site.tmp)}"
+             f" TMPDIR={shlex.quote(site.tmp)} PHP_INI_SCAN_DIR={shlex.quote(site.php_cli_env)}"
+             f" sh -c {shlex.quote('cd ' + shlex.quote(site.web) + ' && ' + command)}")
+    return locked(site, inner)
 
 
 def run_on_sites(inv: Inventory, sites: list[SiteLayout], command: str,

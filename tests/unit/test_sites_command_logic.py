@@ -3,6 +3,7 @@ what a copy leaves alone, scratch inventories, SSH policy."""
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from koumbit_infra.inventory import load_inventory
 from koumbit_infra.remote import connect
 from koumbit_infra.sites.backups import Snapshot, choose
-from koumbit_infra.sites.copy import _generated, moved
+from koumbit_infra.sites.copy import _links, moved
 from koumbit_infra.sites.remote import SiteCommandError
 from koumbit_infra.sites.runner import site_command
 from koumbit_infra.sites.selection import one, select
@@ -57,15 +58,21 @@ def test_snapshot_choice() -> None:
 def test_run_goes_through_the_site_user_and_quotes_the_command() -> None:
     site = one(INV, "erables.test")
     line = site_command(site, "echo 'a b'; id")
-    assert f"runuser -u {site.name} --" in line
-    assert "sh -c 'echo '\"'\"'a b'\"'\"'; id'" in line
+    # Outside: the site's lock; inside it, the site's user; inside that, the command.
+    words = shlex.split(line)
+    assert words[words.index("flock") + 5] == site.lock_file
+    locked = words[words.index("sh") + 2]
+    inner = shlex.split(locked)
+    assert inner[:4] == ["runuser", "-u", site.name, "--"]
+    assert f"PHP_INI_SCAN_DIR={site.php_cli_env}" in inner
+    assert inner[-2:] == ["-c", f"cd {site.web} && echo 'a b'; id"]
 
 
 def test_a_copy_leaves_the_targets_own_wiring_alone() -> None:
-    assert _generated(one(INV, "erables.test")) == ["./web/wp-config.php",
-                                                     "./web/wp-content/uploads"]
-    assert _generated(one(INV, "centre-femmes.test")) == [
-        "./web/web/sites/default/settings.php", "./web/web/sites/default/files"]
+    # The configuration lives in root's folder, outside the copied code; only the
+    # site's links into its own wiring are left out of the code's archive.
+    assert _links(one(INV, "erables.test")) == ["./wp-content/uploads"]
+    assert _links(one(INV, "centre-femmes.test")) == ["./web/sites/default"]
 
 
 def test_scratch_inventory_is_valid_and_moved(tmp_path: Path) -> None:
