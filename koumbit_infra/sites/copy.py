@@ -59,7 +59,8 @@ def copy_content(src_conn: Connection, src: SiteLayout, dst_conn: Connection,
         raise SiteCommandError(f"{dst.domain} does not exist on {dst_conn.host} yet: add it to"
                                " the inventory and deploy first", 2)
     excludes = " ".join(f"--exclude={shlex.quote(p)}" for p in _links(src))
-    src_dir, dst_dir = f"{DUMP_ROOT}/{src.name}/copy", f"{DUMP_ROOT}/{dst.name}"
+    # Beside each site's dumps folder (which its archive writes and backs up), not in it.
+    src_dir, dst_dir = f"{DUMP_ROOT}/{src.name}.outgoing", f"{DUMP_ROOT}/{dst.name}.incoming"
     as_src = f"runuser -u {src.name} --"
     pack = (f"umask 077 && rm -rf {src_dir} && mkdir -p {src_dir}"
             f" && {as_src} tar -C {src.web} {excludes} -czf - . > {src_dir}/web.tar.gz"
@@ -71,7 +72,8 @@ def copy_content(src_conn: Connection, src: SiteLayout, dst_conn: Connection,
         for name in names:
             src_conn.get(f"{src_dir}/{name}", str(Path(tmp) / name))
         run(src_conn, f"rm -rf {src_dir}")
-        must(dst_conn, f"umask 077 && mkdir -p {dst_dir}", "preparing the target")
+        must(dst_conn, f"umask 077 && rm -rf {dst_dir} && mkdir -p {dst_dir}",
+             "preparing the target")
         for name in names:
             dst_conn.put(str(Path(tmp) / name), f"{dst_dir}/{name}")
     args = [dst.name, dst_dir] + (["--force"] if force else [])
@@ -79,7 +81,7 @@ def copy_content(src_conn: Connection, src: SiteLayout, dst_conn: Connection,
         args += ["--replace-url", src.url, dst.url]
     result = run(dst_conn, f"{IMPORT} {shlex.join(args)}")
     if not result.ok:
-        run(dst_conn, f"rm -f {' '.join(f'{dst_dir}/{n}' for n in names)}")
+        run(dst_conn, f"rm -rf {dst_dir}")
         tail = (result.stderr or result.stdout).strip().splitlines()[-6:]
         raise SiteCommandError(f"copy into {dst.domain} refused or failed on {dst_conn.host}"
                                f" (exit {result.exit_code}):\n" + "\n".join(tail),

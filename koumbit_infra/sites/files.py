@@ -19,6 +19,7 @@ from koumbit_infra.sites.layout import (
     ARCHIVE,
     DB_PRIVILEGES,
     DUMP_ROOT,
+    FPM_RUN_DIR,
     IMPORT,
     LOCK_ROOT,
     MAINTENANCE_ROOT,
@@ -75,7 +76,7 @@ def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
     tools = {"sites_root": SITES_ROOT, "dump_root": DUMP_ROOT, "restic": RESTIC,
              "tls_root": TLS_ROOT, "privileges": ", ".join(DB_PRIVILEGES),
              "site_lib": SITE_LIB, "lock_root": LOCK_ROOT, "work_root": WORK_ROOT,
-             "archive": ARCHIVE}
+             "archive": ARCHIVE, "fpm_run_dir": FPM_RUN_DIR}
     return (
         SiteFile(SITE_LIB, "usr/local/lib/koumbit/site-lib.sh.j2", "600", context=tools),
         SiteFile(ARCHIVE, "usr/local/sbin/koumbit-site-archive.j2", "700", context=tools),

@@ -31,6 +31,8 @@ LOCK_ROOT = "/var/lib/koumbit/site-locks"
 WORK_ROOT = f"{SITES_ROOT}/.koumbit-work"
 # The PHP settings a site's CLI PHP reads (cron, ``koumbit-infra run``), like its pool's.
 PHP_CLI_ROOT = "/etc/koumbit/php-cli"
+# Where each pool's sockets are (<site>.sock, <site>.status.sock).
+FPM_RUN_DIR = "/run/php"
 # What a site's PHP may never call, in FPM and on the command line alike.
 PHP_DISABLED_FUNCTIONS = "exec,passthru,shell_exec,system,proc_open,popen,pcntl_exec"
 # Touched before any configuration change, removed after nginx, PHP-FPM and
@@ -208,11 +210,11 @@ class SiteLayout:
 
     @property
     def fpm_socket(self) -> str:
-        return f"/run/php/{self.name}.sock"
+        return f"{FPM_RUN_DIR}/{self.name}.sock"
 
     @property
     def fpm_status_socket(self) -> str:
-        return f"/run/php/{self.name}.status.sock"
+        return f"{FPM_RUN_DIR}/{self.name}.status.sock"
 
     @property
     def fpm_service(self) -> str:

@@ -46,7 +46,9 @@ def migrate(inv: Inventory, site: SiteLayout, target: str, scratch: Path, *,
     dst = SiteLayout.of(moved_inv, moved_inv.site(site.domain))
     say(f"2/4 copying code, uploads and database from {source}")
     with connect(inv, source) as a, connect(inv, target) as b:
-        archives = copy_content(a, site, b, dst, force=force)
+        # The target's copy was made just now by this command, or --force said to replace
+        # the one there: either way it may be replaced (and is archived first).
+        archives = copy_content(a, site, b, dst, force=True)
     for snap in archives:
         say(f"   {target}'s earlier copy is in verified snapshot {snap[:8]}")
     say(f"3/4 checking {site.domain} on {target} ({dst_addr}) with its Host header")

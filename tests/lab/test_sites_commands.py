@@ -144,13 +144,39 @@ def test_backup_then_restore_brings_back_post_and_upload(sites: Path, lab: Lab,
     sh(lab, "web1", f"test ! -e {site.files}/made-after-backup")
 
 
-def test_clone_to_another_server(sites: Path, content: tuple[int, str]) -> None:
+def _fingerprint(lab: Lab, site: SiteLayout, server: str) -> str:
+    """Every file of the site's code and uploads with its checksum, and its database."""
+    return sh(lab, server, f"cd {site.root} && find web files -printf '%p %y %l\\n'"
+                           f" | LC_ALL=C sort && find web files -type f -print0"
+                           f" | LC_ALL=C sort -z | xargs -0 sha256sum"
+                           f" && mariadb-dump --skip-dump-date --single-transaction {site.name}"
+                           f" | sha256sum")
+
+
+def test_clone_to_another_server(sites: Path, lab: Lab, content: tuple[int, str]) -> None:
     post, digest = content
-    done = cli(sites, "site", "clone", SOURCE, COPY)
+    copy = layout(sites, COPY)
+    sh(lab, "web2", f"systemctl stop {copy.cron_unit}.timer")  # nothing changes it meanwhile
+    before = _fingerprint(lab, copy, "web2")
+    # A deployed WordPress has content: two swapped arguments must not wipe it.
+    refused = cli(sites, "site", "clone", SOURCE, COPY)
+    assert refused.returncode == 2 and "--force" in refused.stderr, refused.stderr
+    assert _fingerprint(lab, copy, "web2") == before
+    done = cli(sites, "site", "clone", SOURCE, COPY, "--force")
     assert done.returncode == 0, done.stderr
     page = _check("web2", COPY, post, digest)
     assert f"https://{COPY}/x" in page  # links inside posts follow the new address
     assert _check("web1", SOURCE, post, digest)  # the source is untouched
+    # What the clone replaced is in a verified snapshot, and restores byte for byte.
+    undo = next(line for line in done.stdout.splitlines() if "to undo:" in line)
+    snapshot = undo.rsplit("--snapshot ", 1)[1].strip()
+    back = cli(sites, "site", "restore", COPY, "--snapshot", snapshot)
+    assert back.returncode == 0, back.stderr
+    sh(lab, "web2", f"systemctl stop {copy.cron_unit}.timer")
+    assert _fingerprint(lab, copy, "web2") == before
+    again = cli(sites, "site", "clone", SOURCE, COPY, "--force")
+    assert again.returncode == 0, again.stderr
+    sh(lab, "web2", f"systemctl start {copy.cron_unit}.timer")
 
 
 def test_verify_reports_and_corrects_drift(sites: Path, lab: Lab) -> None:
@@ -175,3 +201,7 @@ def test_migrate_verifies_on_target_and_keeps_the_source(sites: Path, lab: Lab,
     sh(lab, "web1", f"test -s {site.files}/2026/11/commandes.bin && test -s {site.config_file}"
                     f" && mariadb -N -e 'SHOW DATABASES' | grep -qx {site.name}")
     assert "set 'server: web2'" in done.stdout
+    # web2 now serves it: a second migrate there is refused, and changes nothing.
+    again = cli(sites, "site", "migrate", SOURCE, "--to", "web2")
+    assert again.returncode == 2 and "already holds" in again.stderr, again.stderr
+    _check("web2", SOURCE, post, digest)
