@@ -73,8 +73,9 @@ class Inventory:
 
     def site(self, domain: str) -> PlacedSite:
         """The site whose primary domain or alias is ``domain``; KeyError if none."""
+        wanted = domain.lower().removesuffix(".")  # the inventory holds canonical spellings
         for placed in self.placed_sites():
-            if domain in placed.site.all_domains:
+            if wanted in placed.site.all_domains:
                 return placed
         raise KeyError(domain)
 
