@@ -7,7 +7,8 @@ keep their exactness in SQLite, whose NUMERIC affinity would store 12.30 as
 a binary float. Ratios (the solidarity share) are TEXT decimals, read back
 with ``Decimal``. Dates and times are ISO-8601 TEXT; booleans are SMALLINT
 0/1. No engine-specific types, no AUTOINCREMENT/SERIAL: rows are keyed by
-(env, month, version), with ``version`` chosen by the writer.
+(env, month, version), with ``version`` chosen by the writer. ``reason`` is NULL
+unless the version replaced another with ``--revise``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ SCHEMA = (
         total_cents BIGINT NOT NULL,
         idle_cents BIGINT NOT NULL,
         warnings TEXT NOT NULL,
+        reason TEXT,
         PRIMARY KEY (env, month, version)
     )
     """,
@@ -103,4 +105,11 @@ SCHEMA = (
         FOREIGN KEY (env, month, version) REFERENCES cost_close (env, month, version)
     )
     """,
+)
+
+ADDED_COLUMNS = (
+    # (a query that names the table's columns, the column, the statement adding it): for
+    # a ledger made before the column existed. ADD COLUMN runs on SQLite and PostgreSQL.
+    ("SELECT * FROM cost_close WHERE 1 = 0", "reason",
+     "ALTER TABLE cost_close ADD COLUMN reason TEXT"),
 )
