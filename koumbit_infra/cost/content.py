@@ -93,13 +93,11 @@ class StoredMonth:
         idle: list[IdleRow], clients: list[ClientRow],
     ) -> StoredMonth:
         """Rows in the ledger's one order, whichever order they were given or fetched in."""
-        return cls(
-            month, usage, stored_warnings(warnings), tuple(lines),
-            tuple(sorted(site_servers, key=lambda r: (r[0], r[1]))),
-            tuple(sorted(sites, key=lambda r: r[0])),
-            tuple(sorted(idle, key=lambda r: r[0])),
-            tuple(sorted(clients, key=lambda r: r[0])),
-        )
+        # Each table's key leads its rows and is unique (the primary key), so whole rows
+        # sort by it; rows fetched in key order sort in one pass.
+        return cls(month, usage, stored_warnings(warnings), tuple(lines),
+                   tuple(sorted(site_servers)), tuple(sorted(sites)), tuple(sorted(idle)),
+                   tuple(sorted(clients)))
 
     @property
     def total_cents(self) -> int:
@@ -111,8 +109,12 @@ class StoredMonth:
 
     def digest(self) -> str:
         """SHA-256 of the rows: equal digests mean an identical close."""
-        text = json.dumps(self._json(), ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return _sha256(self._json())
+
+    def lines_digest(self) -> str:
+        """SHA-256 of the cost lines alone: what the budget reads of every closed month,
+        checked without reading (and hashing) every site and client of the month."""
+        return lines_digest(self.lines)
 
     def _json(self) -> dict[str, Any]:
         # Amounts as decimal text: the form this hash has had since the ledger's first close.
@@ -120,14 +122,13 @@ class StoredMonth:
         return {
             "month": str(self.month),
             "usage": self.usage,
-            "lines": [[kind, name, name_en, resource, t(cents)]
-                      for kind, name, name_en, resource, cents in self.lines],
+            "lines": _lines_json(self.lines),
             "site_servers": [[site, server, t(cpu), t(mem), t(disk)]
                              for site, server, cpu, mem, disk in self.site_servers],
             "sites": [[site, client, plan, t(shared), t(idle)]
                       for site, client, plan, shared, idle in self.sites],
             "idle": [[server, t(cents)] for server, cents in self.idle],
-            "clients": [[*row[:5], *(t(cents) for cents in row[5:])] for row in self.clients],
+            "clients": [[*row[:5], *map(t, row[5:])] for row in self.clients],
             "warnings": list(self.warnings),
         }
 
@@ -167,6 +168,21 @@ def _site(row: SiteRow, rows: list[SiteServerCost]) -> SiteCost:
         disk_cad=sum((r.disk_cad for r in rows), zero),
         shared_cad=from_cents(shared), idle_share_cad=from_cents(idle),
     )
+
+
+def lines_digest(lines: tuple[LineRow, ...] | list[LineRow]) -> str:
+    """SHA-256 of cost lines (in their order), as ``StoredMonth.lines_digest``."""
+    return _sha256(_lines_json(lines))
+
+
+def _lines_json(lines: tuple[LineRow, ...] | list[LineRow]) -> list[list[str]]:
+    return [[kind, name, name_en, resource, cents_text(cents)]
+            for kind, name, name_en, resource, cents in lines]
+
+
+def _sha256(rows: object) -> str:
+    text = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def content_hash(allocation: Allocation) -> str:

@@ -8,7 +8,8 @@ a binary float. Ratios (the solidarity share) are TEXT decimals, read back
 with ``Decimal``. Dates and times are ISO-8601 TEXT; booleans are SMALLINT
 0/1. No engine-specific types, no AUTOINCREMENT/SERIAL: rows are keyed by
 (env, month, version), with ``version`` chosen by the writer. ``reason`` is NULL
-unless the version replaced another with ``--revise``.
+unless the version replaced another with ``--revise``; ``lines_hash`` is the hash of
+the version's cost lines alone (NULL in versions closed before it existed).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ SCHEMA = (
         idle_cents BIGINT NOT NULL,
         warnings TEXT NOT NULL,
         reason TEXT,
+        lines_hash TEXT,
         PRIMARY KEY (env, month, version)
     )
     """,
@@ -112,4 +114,6 @@ ADDED_COLUMNS = (
     # a ledger made before the column existed. ADD COLUMN runs on SQLite and PostgreSQL.
     ("SELECT * FROM cost_close WHERE 1 = 0", "reason",
      "ALTER TABLE cost_close ADD COLUMN reason TEXT"),
+    ("SELECT * FROM cost_close WHERE 1 = 0", "lines_hash",
+     "ALTER TABLE cost_close ADD COLUMN lines_hash TEXT"),
 )

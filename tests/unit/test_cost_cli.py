@@ -139,11 +139,18 @@ def test_revise_on_a_month_never_closed_exits_2(run):
     assert "never closed in this ledger: nothing to revise" in result.output
 
 
-def test_a_tampered_month_is_refused_by_every_command(run, tmp_path):
+@pytest.mark.parametrize(("statement", "refusing"), [
+    ("UPDATE cost_client SET paid_cents = 0 WHERE client = 'journal-alternatif'",
+     (("show", "2026-05"), ("close", "2026-05"))),
+    ("UPDATE cost_line SET amount_cents = 0 WHERE position = 0",
+     (("show", "2026-05"), ("close", "2026-05"), ("budget",))),
+])
+def test_a_tampered_month_is_refused_by_the_commands_that_read_it(run, tmp_path, statement,
+                                                                  refusing):
     run("close", "2026-05")
     with sqlite3.connect(tmp_path / "var" / "ledger.sqlite") as db:
-        db.execute("UPDATE cost_client SET paid_cents = 0 WHERE client = 'journal-alternatif'")
-    for command in (("show", "2026-05"), ("budget",), ("close", "2026-05")):
+        db.execute(statement)
+    for command in refusing:
         result = run(*command)
         assert result.exit_code == 2, command
         assert "2026-05 (lab) version 1 no longer matches what was closed" in result.output

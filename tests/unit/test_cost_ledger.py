@@ -195,16 +195,21 @@ def _tamper(path, statement):
         assert db.execute(statement).rowcount >= 1
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE cost_client SET cost_cents = cost_cents + 100 WHERE client = 'journal-alternatif'",
-    "UPDATE cost_client SET name = 'Autre nom' WHERE client = 'journal-alternatif'",
-    "UPDATE cost_line SET amount_cents = amount_cents - 1 WHERE position = 0",
-    "DELETE FROM cost_site WHERE site = 'journal-alternatif.test'",
-    "UPDATE cost_close SET total_cents = total_cents + 1",
-    "UPDATE cost_close SET content_hash = 'x' || substr(content_hash, 2)",
-    "UPDATE cost_idle SET amount_cents = 'a lot'",
+@pytest.mark.parametrize(("statement", "budget_too"), [
+    ("UPDATE cost_client SET cost_cents = cost_cents + 100 WHERE client = 'journal-alternatif'",
+     False),
+    ("UPDATE cost_client SET name = 'Autre nom' WHERE client = 'journal-alternatif'", False),
+    ("DELETE FROM cost_site WHERE site = 'journal-alternatif.test'", False),
+    ("UPDATE cost_close SET content_hash = 'x' || substr(content_hash, 2)", False),
+    ("UPDATE cost_idle SET amount_cents = 'a lot'", False),
+    # What the budget reads of every month (its lines and total) is checked by the budget too.
+    ("UPDATE cost_line SET amount_cents = amount_cents - 1 WHERE position = 0", True),
+    ("UPDATE cost_line SET name = 'Autre poste' WHERE position = 9", True),
+    ("UPDATE cost_close SET total_cents = total_cents + 1", True),
+    ("UPDATE cost_close SET lines_hash = 'x' || substr(lines_hash, 2)", True),
 ])
-def test_a_month_changed_behind_the_ledger_s_back_is_refused(lab, tmp_path, statement):
+def test_a_month_changed_behind_the_ledger_s_back_is_refused(lab, tmp_path, statement,
+                                                             budget_too):
     path = tmp_path / "ledger.sqlite"
     with Ledger.open(path) as book:
         close_month(lab, MAY, book, now=NOW)
@@ -213,8 +218,11 @@ def test_a_month_changed_behind_the_ledger_s_back_is_refused(lab, tmp_path, stat
             else statement + " WHERE version = 2")
     with Ledger.open(path) as book:
         assert book.allocation("lab", MAY, version=1) is not None  # untouched, still read
-        for read in (lambda: book.allocation("lab", MAY), lambda: book.line_amounts("lab"),
-                     lambda: book.read("lab", MAY, 2)):
+        if not budget_too:  # the lines are intact: the budget still reads them
+            assert book.line_amounts("lab")[MAY]
+    with Ledger.open(path) as book:
+        reads = [lambda: book.allocation("lab", MAY), lambda: book.read("lab", MAY, 2)]
+        for read in reads + ([lambda: book.line_amounts("lab")] if budget_too else []):
             with pytest.raises(LedgerTampered) as refused:
                 read()
             assert "2026-05 (lab) version 2 no longer matches what was closed" in str(
@@ -232,14 +240,24 @@ def test_a_ledger_from_before_revisions_gains_the_reason_column(lab, tmp_path):
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as db:
         for statement in SCHEMA:
-            db.execute(statement.replace("        reason TEXT,\n", ""))
+            db.execute(statement.replace("        reason TEXT,\n        lines_hash TEXT,\n", ""))
         assert "reason" not in {row[1] for row in db.execute("PRAGMA table_info(cost_close)")}
+        # A month closed by the older release: no reason, no lines hash.
+        columns = "env, month, version, closed_at, inventory_revision, usage_source"
+        db.execute(f"INSERT INTO cost_close ({columns}, content_hash, total_cents, idle_cents,"
+                   " warnings) VALUES ('lab', '2026-04', 1, '2026-05-02T00:00:00+00:00', NULL,"
+                   " 'reserved-only', 'old', 0, 0, '')")
     with Ledger.open(path) as book:
         closed = close_month(lab, MAY, book, now=NOW).record
     with Ledger.open(path) as book:
         assert book.read("lab", MAY).record == closed and closed.reason is None
+        old = book.latest("lab", Month(2026, 4))
+        assert old is not None and old.reason is None and old.lines_hash is None
+        with pytest.raises(LedgerTampered, match="2026-04"):  # checked whole, without one
+            book.line_amounts("lab")
     with sqlite3.connect(path) as db:
-        assert "reason" in {row[1] for row in db.execute("PRAGMA table_info(cost_close)")}
+        columns = {row[1] for row in db.execute("PRAGMA table_info(cost_close)")}
+        assert {"reason", "lines_hash"} <= columns
 
 
 def test_rows_are_stored_and_hashed_in_one_order_whatever_the_allocation_s(lab, ledger):

@@ -189,7 +189,13 @@ def test_a_month_changed_in_postgresql_behind_the_ledger_s_back_is_refused(
     with Ledger.open(postgresql_url) as pg:
         with pytest.raises(LedgerTampered, match=r"2027-02 \(lab\) version 1 no longer matches"):
             pg.allocation("lab", month)
-        with pytest.raises(LedgerTampered):
+        project_budget(lab, pg)  # the budget reads only the month's lines, still intact
+        cursor = pg._db.cursor()
+        cursor.execute("UPDATE cost_line SET amount_cents = amount_cents + 1"
+                       " WHERE env = 'lab' AND month = '2027-02' AND position = 0")
+        pg._db.commit()
+    with Ledger.open(postgresql_url) as pg:
+        with pytest.raises(LedgerTampered, match=r"2027-02 \(lab\) version 1 no longer matches"):
             project_budget(lab, pg)
         revised = close_month(lab, month, pg, revision="abc", reason="restored from the inventory")
         assert revised.record.version == 2 and pg.allocation("lab", month) is not None
@@ -205,7 +211,7 @@ def test_a_postgresql_ledger_from_before_revisions_gains_the_reason_column(
     old_url = postgresql_url.replace("/postgres?", "/before_revisions?")
     with psycopg.connect(old_url) as old:
         for statement in SCHEMA:
-            old.execute(statement.replace("        reason TEXT,\n", ""))
+            old.execute(statement.replace("        reason TEXT,\n        lines_hash TEXT,\n", ""))
     lab = load_env("lab")
     with Ledger.open(old_url) as pg:
         close_month(lab, Month(2026, 5), pg, revision="abc")
@@ -213,6 +219,7 @@ def test_a_postgresql_ledger_from_before_revisions_gains_the_reason_column(
         found = pg.read("lab", Month(2026, 5))
         assert found is not None and found.record.reason is None
         cursor = pg._db.cursor()
-        cursor.execute("SELECT data_type FROM information_schema.columns"
-                       " WHERE table_name = 'cost_close' AND column_name = 'reason'")
-        assert cursor.fetchall() == [("text",)]
+        cursor.execute("SELECT column_name, data_type FROM information_schema.columns"
+                       " WHERE table_name = 'cost_close' AND column_name IN"
+                       " ('reason', 'lines_hash') ORDER BY column_name")
+        assert cursor.fetchall() == [("lines_hash", "text"), ("reason", "text")]
