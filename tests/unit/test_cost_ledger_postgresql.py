@@ -175,6 +175,14 @@ def test_cost_metrics_from_postgresql_equal_those_from_sqlite(postgresql_url: st
     assert cost_exposition(lab, postgresql_url) == cost_exposition(lab, sqlite_path)
 
 
+def _tamper(url: str, statement: str) -> None:
+    """Change rows as someone with the database's password could, behind the ledger."""
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        assert db.execute(statement).rowcount == 1
+
+
 def test_a_month_changed_in_postgresql_behind_the_ledger_s_back_is_refused(
     postgresql_url: str,
 ) -> None:
@@ -182,18 +190,14 @@ def test_a_month_changed_in_postgresql_behind_the_ledger_s_back_is_refused(
     month = Month(2027, 2)
     with Ledger.open(postgresql_url) as pg:
         close_month(lab, month, pg, revision="abc", now=datetime(2027, 3, 2, tzinfo=UTC))
-        cursor = pg._db.cursor()
-        cursor.execute("UPDATE cost_client SET paid_cents = paid_cents + 500"
-                       " WHERE env = 'lab' AND month = '2027-02' AND client = 'comite-parents'")
-        pg._db.commit()
+    _tamper(postgresql_url, "UPDATE cost_client SET paid_cents = paid_cents + 500 WHERE"
+                            " env = 'lab' AND month = '2027-02' AND client = 'comite-parents'")
     with Ledger.open(postgresql_url) as pg:
         with pytest.raises(LedgerTampered, match=r"2027-02 \(lab\) version 1 no longer matches"):
             pg.allocation("lab", month)
         project_budget(lab, pg)  # the budget reads only the month's lines, still intact
-        cursor = pg._db.cursor()
-        cursor.execute("UPDATE cost_line SET amount_cents = amount_cents + 1"
-                       " WHERE env = 'lab' AND month = '2027-02' AND position = 0")
-        pg._db.commit()
+    _tamper(postgresql_url, "UPDATE cost_line SET amount_cents = amount_cents + 1"
+                            " WHERE env = 'lab' AND month = '2027-02' AND position = 0")
     with Ledger.open(postgresql_url) as pg:
         with pytest.raises(LedgerTampered, match=r"2027-02 \(lab\) version 1 no longer matches"):
             project_budget(lab, pg)

@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 from pdfcheck import pdf_text
+from test_report import data, lab
 
 from koumbit_infra.cost import Ledger, Month, RecordedUsage, Usage, close_month
 from koumbit_infra.cost.ledger import LedgerTampered
-from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Inventory
 from koumbit_infra.report import ReportData, gather, render, render_csv, render_html
 from koumbit_infra.report.catalogue import Lang
@@ -43,19 +43,9 @@ from koumbit_infra.report.pdf import (
     wrap,
 )
 
-MONTH = Month(2026, 11)
 MAY = Month(2026, 5)
 AFTER_MAY = datetime(2026, 6, 2, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def lab() -> Inventory:
-    return load_env("lab")
-
-
-@pytest.fixture(scope="module")
-def data(lab: Inventory) -> ReportData:
-    return gather(lab, MONTH, None)
+__all__ = ["data", "lab"]  # the lab inventory and its November report, as test_report has them
 
 
 def renamed(data: ReportData, client: str, name: str, plan_label: str | None = None,
