@@ -55,6 +55,11 @@ class ReportData:
         return self.records[0] if len(self.records) == 1 else None
 
     @property
+    def revised(self) -> tuple[CloseRecord, ...]:
+        """The months shown from a later version than their first close, in month order."""
+        return tuple(r for r in self.records if r is not None and r.version > 1)
+
+    @property
     def closed_count(self) -> int:
         return sum(r is not None for r in self.records)
 
@@ -96,9 +101,10 @@ def gather(
     records: list[CloseRecord | None] = []
     with ledger:
         for month in wanted:
-            closed = ledger.allocation(inv.env, month)
-            records.append(ledger.latest(inv.env, month) if closed is not None else None)
-            allocations.append(closed or allocate(inv, month, ReservedOnly()))
+            closed = ledger.read(inv.env, month)  # LedgerTampered if its rows were changed
+            records.append(closed.record if closed else None)
+            allocations.append(closed.allocation if closed else allocate(inv, month,
+                                                                         ReservedOnly()))
         budget = project_budget(inv, ledger)
     labels = {p.name: (p.label_fr, p.label_en) for p in inv.plans}
     return ReportData(inv.env, wanted, combine(allocations), budget, tuple(records), labels,
