@@ -194,17 +194,6 @@ def test_site_never_walked_whole_has_no_figure_until_it_is(tmp_path: Path) -> No
     assert get("koumbit_site_disk_bytes", labels(1)) == allocated(trees[1])
 
 
-def test_quota_methods_have_no_walk_to_flag(tmp_path: Path) -> None:
-    config = make_config(tmp_path)
-    config = config.model_copy(update={"disk": config.disk.model_copy(
-        update={"method": DiskMethod.USER_QUOTA})})
-    recorded = (HERE / "repquota-user.txt").read_text()
-    collector = DiskCollector(config, users=users, repquota=lambda kind: recorded)
-    collector.refresh()
-    names = {family.name for family in collector.collect()}
-    assert names == {"koumbit_site_disk_bytes"}
-
-
 def test_missing_root_raises(tmp_path: Path) -> None:
     with pytest.raises(ScanError, match="does not exist"):
         tree_bytes(tmp_path / "nope")
@@ -231,3 +220,5 @@ def test_user_quota_method_maps_uids_to_sites(tmp_path: Path) -> None:
     registry = registry_for(collector)
     assert registry.get_sample_value("koumbit_site_disk_bytes", labels(0)) == 204800 * 1024
     assert registry.get_sample_value("koumbit_site_disk_bytes", labels(2)) == 0  # no row yet
+    # No walk, so no walk to flag as late.
+    assert {family.name for family in collector.collect()} == {"koumbit_site_disk_bytes"}
