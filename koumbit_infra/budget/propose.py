@@ -260,7 +260,7 @@ def _server_line(year: _Year, server: Server) -> ProposalLine:
         paid_off = server.cost.purchase_cad / server.cost.amortisation_months
         source = Source(f"{source.fr}; amortissement terminé le {end}",
                         f"{source.en}; amortisation ends on {end}")
-    retired = next((r.on for r in scenario.retire_servers if r.server == server.name), None)
+    retired = next((r.since for r in scenario.retire_servers if r.server == server.name), None)
     without = ZERO
     proposed = ZERO
     for m in months:
@@ -354,7 +354,7 @@ def _added(inv: Inventory, server: str, scenario: Scenario, month: Month) -> int
                 if a.server == server and a.since < month.end)
     clients = {c.slug: c for c in inv.clients}
     for gone in scenario.remove_clients:
-        if gone.on < month.end:
+        if gone.since < month.end:
             count -= sum(1 for s in clients[gone.client].sites if s.server == server)
     return count
 
@@ -463,7 +463,7 @@ def _solidarity(
         added += sum(((cost_per_account - paid) * new.count * m.fraction_from(new.since)
                       for m in months), ZERO)
     clients = {c.slug: c for c in inv.clients}
-    removed = sum((per_account * m.fraction_from(gone.on) for gone in scenario.remove_clients
+    removed = sum((per_account * m.fraction_from(gone.since) for gone in scenario.remove_clients
                    if clients[gone.client].is_solidarity for m in months), ZERO)
     change = ZERO
     for price in scenario.plan_prices:

@@ -7,10 +7,10 @@ Written in YAML and validated like the inventory: every problem at once, as
     add_clients:
       - {count: 3, plan: essentiel, solidarity: true, monthly_price_paid_cad: "0.00",
          since: 2027-04-01, server: web1}
-    remove_clients: [{client: theatre-quartier, on: 2027-09-01}]
+    remove_clients: [{client: theatre-quartier, since: 2027-09-01}]
     plan_prices: [{plan: standard, monthly_price_cad: "50.00", since: 2027-04-01}]
     add_servers: [{offer: web-loue, since: 2027-06-01}]
-    retire_servers: [{server: web1, on: 2028-01-01}]
+    retire_servers: [{server: web1, since: 2028-01-01}]
     line_changes: [{line: Transit et bande passante, since: 2027-04-01, monthly_cad: "40.00"}]
 """
 
@@ -43,7 +43,8 @@ class NewClients(_Model):
 
 class ClientRemoval(_Model):
     client: Slug = Field(description="The client's slug.")
-    on: date = Field(description="First day it is no longer hosted.")
+    # "since", not "on": YAML 1.1 reads a key `on` as true.
+    since: date = Field(description="First day it is no longer hosted.")
 
 
 class PlanPrice(_Model):
@@ -59,7 +60,7 @@ class NewServer(_Model):
 
 class ServerRetirement(_Model):
     server: Name = Field(description="A server of servers.yaml.")
-    on: date = Field(description="First day out of service.")
+    since: date = Field(description="First day out of service.")
 
 
 class Scenario(_Model):
@@ -146,7 +147,7 @@ class _Checker:
             if gone.client not in clients:
                 self.bad(("remove_clients", i, "client"), f"unknown client '{gone.client}'",
                          "use the slug of a file in clients/")
-            self.in_year(("remove_clients", i, "on"), gone.on)
+            self.in_year(("remove_clients", i, "since"), gone.since)
         for i, price in enumerate(scenario.plan_prices):
             if price.plan not in plans:
                 self.bad(("plan_prices", i, "plan"), f"unknown plan '{price.plan}'",
@@ -167,7 +168,7 @@ class _Checker:
             if old.server not in servers:
                 self.bad(("retire_servers", i, "server"), f"unknown server '{old.server}'",
                          "use one of: " + ", ".join(servers))
-            self.in_year(("retire_servers", i, "on"), old.on)
+            self.in_year(("retire_servers", i, "since"), old.since)
         for i, change in enumerate(scenario.line_changes):
             target = lines.get(change.line)
             if target is None:
