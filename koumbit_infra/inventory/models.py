@@ -418,6 +418,43 @@ class Budget(_Model):
         return date(int(self.fiscal_year[:4]) + 1, self.start_month, 1)
 
 
+class ServerOffer(_Model):
+    """A server the team would buy or rent next, with what it costs (for budget proposals)."""
+
+    name: Name = Field(description="Identifier of the offer (web-standard ...).")
+    label_fr: str = Field(description="What it is, in French, as proposals show it.")
+    label_en: str = Field(description="What it is, in English.")
+    roles: frozenset[Role] = Field(description="Roles it can take (web, db ...).", min_length=1)
+    size: Size
+    cost: ServerCost
+
+
+class LineChange(_Model):
+    """A known change in a shared line from a date (a new rate, more staff hours ...)."""
+
+    line: str = Field(description="The budget line's name (French), as in budget.lines.")
+    since: date = Field(description="First day the new amount applies.")
+    monthly_cad: Cad | None = Field(None, description="New fixed cost, CAD/month.")
+    yearly_cad: Cad | None = Field(None, description="New fixed cost, CAD/fiscal year.")
+    hours_per_month: Quantity | None = Field(None, description="New staff hours per month.")
+    hourly_rate_cad: Cad | None = Field(None, description="New staff rate, CAD/hour.")
+    why: str | None = Field(None, description="Where the change comes from (a quote ...).")
+
+    @model_validator(mode="after")
+    def _something(self) -> LineChange:
+        given = (self.monthly_cad, self.yearly_cad, self.hours_per_month, self.hourly_rate_cad)
+        if all(v is None for v in given):
+            raise ValueError("give the new monthly_cad, yearly_cad, hours_per_month"
+                             " or hourly_rate_cad")
+        if self.monthly_cad is not None and self.yearly_cad is not None:
+            raise ValueError("give monthly_cad or yearly_cad, not both")
+        return self
+
+
 class BudgetFile(_Model):
     budget: Budget
+    catalogue: tuple[ServerOffer, ...] = Field(
+        (), description="Servers the team would buy or rent, for budget proposals.")
+    line_changes: tuple[LineChange, ...] = Field(
+        (), description="Known changes in shared lines (staff hours, transit ...).")
 

@@ -39,6 +39,8 @@ class ReportData:
     fiscal_year: str | None = None  # set for a fiscal-year report
     # server: (committed quota GiB, disk GiB, committed PHP memory GiB, memory GiB)
     capacity: dict[str, tuple[int, int, Decimal, int]] = field(default_factory=dict)
+    per_month: tuple[Allocation, ...] = ()  # each month's own allocation (the FOCUS export)
+    timezone: str = "UTC"  # the budget's: where each month starts and ends
 
     @property
     def month(self) -> Month:
@@ -108,7 +110,7 @@ def gather(
         budget = project_budget(inv, ledger)
     labels = {p.name: (p.label_fr, p.label_en) for p in inv.plans}
     return ReportData(inv.env, wanted, combine(allocations), budget, tuple(records), labels,
-                      fiscal_year, capacity(inv))
+                      fiscal_year, capacity(inv), tuple(allocations), inv.budget.timezone)
 
 
 def capacity(inv: Inventory) -> dict[str, tuple[int, int, Decimal, int]]:
