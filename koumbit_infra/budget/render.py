@@ -6,7 +6,6 @@ draw from it, and the CSV writes the same lines with amounts as plain decimals.
 
 from __future__ import annotations
 
-import csv
 import io
 from decimal import Decimal
 from functools import cache
@@ -16,8 +15,8 @@ from jinja2 import Environment, PackageLoader
 
 from koumbit_infra.budget.propose import Proposal, ProposalLine
 from koumbit_infra.report.catalogue import Lang
+from koumbit_infra.report.csvcell import csv_writer, text_cell
 from koumbit_infra.report.money import money, month_name
-from koumbit_infra.report.spreadsheet_safe import neutralised
 
 ProposalFormat = Literal["pdf", "html", "csv"]
 
@@ -206,15 +205,15 @@ def render_csv(p: Proposal, lang: Lang) -> str:
     """One row per line, amounts as plain decimals with a dot, then the total; names are
     neutralised so a spreadsheet never runs them as formulas."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(("key", "line", "this_year_cad", "without_change_cad", "purchases_cad",
                      "purchase_month", "proposed_cad", "low_cad", "high_cad", "source"))
     for line in p.lines:
-        writer.writerow((neutralised(line.key), neutralised(line_name(line, lang)),
+        writer.writerow((text_cell(line.key), text_cell(line_name(line, lang)),
                          line.this_year_cad, line.without_change_cad, line.purchases_cad,
                          str(line.month or ""), line.proposed_cad, line.low_cad,
                          line.high_cad,
-                         neutralised(line.source.fr if lang == "fr" else line.source.en)))
+                         text_cell(line.source.fr if lang == "fr" else line.source.en)))
     writer.writerow(("total", text("total", lang), p.total("this_year"),
                      p.total("without_change"), p.total("purchases"), "",
                      p.total("proposed"), p.total("low"), p.total("high"), ""))

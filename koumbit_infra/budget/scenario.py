@@ -22,7 +22,8 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 
 from koumbit_infra.inventory import Inventory, InventoryError, Problem, Role
-from koumbit_infra.inventory.models import LineChange, Name, Slug, _Model
+from koumbit_infra.inventory.fields import Day, Name, Slug, Title
+from koumbit_infra.inventory.models import LineChange, _Model
 from koumbit_infra.inventory.money import Cad
 from koumbit_infra.inventory.pydantic_problems import problems_from
 from koumbit_infra.inventory.yamlsource import YamlDocument, YamlSyntaxError, load_yaml
@@ -36,7 +37,7 @@ class NewClients(_Model):
     solidarity: bool = Field(False, description="Solidarity accounts (comptes solidaires).")
     monthly_price_paid_cad: Cad | None = Field(
         None, description="Price each pays, CAD/month (default: the plan's list price).")
-    since: date = Field(description="First day they are hosted.")
+    since: Day = Field(description="First day they are hosted.")
     server: Name = Field(description="Web server their sites go on.")
     sites_each: int = Field(1, gt=0, le=100, description="Sites per client.")
 
@@ -44,29 +45,29 @@ class NewClients(_Model):
 class ClientRemoval(_Model):
     client: Slug = Field(description="The client's slug.")
     # "since", not "on": YAML 1.1 reads a key `on` as true.
-    since: date = Field(description="First day it is no longer hosted.")
+    since: Day = Field(description="First day it is no longer hosted.")
 
 
 class PlanPrice(_Model):
     plan: Name = Field(description="The plan, from plans.yaml.")
     monthly_price_cad: Cad = Field(description="Its new list price, CAD/month.")
-    since: date = Field(description="First day of the new price.")
+    since: Day = Field(description="First day of the new price.")
 
 
 class NewServer(_Model):
     offer: Name = Field(description="An offer of budget.yaml's catalogue.")
-    since: date = Field(description="First day in service.")
+    since: Day = Field(description="First day in service.")
 
 
 class ServerRetirement(_Model):
     server: Name = Field(description="A server of servers.yaml.")
-    since: date = Field(description="First day out of service.")
+    since: Day = Field(description="First day out of service.")
 
 
 class Scenario(_Model):
     """What may change next year; every part is optional."""
 
-    name: str = Field("", max_length=200, description="What the scenario is, in a few words.")
+    name: Title = Field("", description="What the scenario is, in a few words.")
     add_clients: tuple[NewClients, ...] = ()
     remove_clients: tuple[ClientRemoval, ...] = ()
     plan_prices: tuple[PlanPrice, ...] = ()

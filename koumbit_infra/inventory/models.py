@@ -422,8 +422,8 @@ class ServerOffer(_Model):
     """A server the team would buy or rent next, with what it costs (for budget proposals)."""
 
     name: Name = Field(description="Identifier of the offer (web-standard ...).")
-    label_fr: str = Field(description="What it is, in French, as proposals show it.")
-    label_en: str = Field(description="What it is, in English.")
+    label_fr: Label = Field(description="What it is, in French, as proposals show it.")
+    label_en: Label = Field(description="What it is, in English.")
     roles: frozenset[Role] = Field(description="Roles it can take (web, db ...).", min_length=1)
     size: Size
     cost: ServerCost
@@ -432,13 +432,13 @@ class ServerOffer(_Model):
 class LineChange(_Model):
     """A known change in a shared line from a date (a new rate, more staff hours ...)."""
 
-    line: str = Field(description="The budget line's name (French), as in budget.lines.")
-    since: date = Field(description="First day the new amount applies.")
+    line: Label = Field(description="The budget line's name (French), as in budget.lines.")
+    since: Day = Field(description="First day the new amount applies.")
     monthly_cad: Cad | None = Field(None, description="New fixed cost, CAD/month.")
     yearly_cad: Cad | None = Field(None, description="New fixed cost, CAD/fiscal year.")
     hours_per_month: Quantity | None = Field(None, description="New staff hours per month.")
     hourly_rate_cad: Cad | None = Field(None, description="New staff rate, CAD/hour.")
-    why: str | None = Field(None, description="Where the change comes from (a quote ...).")
+    why: Note | None = Field(None, description="Where the change comes from (a quote ...).")
 
     @model_validator(mode="after")
     def _something(self) -> LineChange:

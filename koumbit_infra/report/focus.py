@@ -38,8 +38,8 @@ from zoneinfo import ZoneInfo
 
 from koumbit_infra.cost import Allocation, CloseRecord, Month
 from koumbit_infra.report.catalogue import Lang
+from koumbit_infra.report.csvcell import text_cell
 from koumbit_infra.report.data import ReportData
-from koumbit_infra.report.spreadsheet_safe import neutralised
 
 PROVIDER = "Koumbit"
 INFRA_ACCOUNT = "infra"  # the Infra team's own account: it bears idle capacity
@@ -66,7 +66,7 @@ Row = dict[str, str]
 def render_focus(data: ReportData, lang: Lang) -> str:
     """The period as FOCUS 1.0 CSV: a header, then one row per charge (see the module)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, COLUMNS, lineterminator="\r\n")  # as csvcell.csv_writer
     writer.writeheader()
     zone = ZoneInfo(data.timezone)
     for month, allocation, record in zip(data.months, data.per_month, data.records,
@@ -100,14 +100,14 @@ def focus_rows(
         client = clients[slug]
         fr, en = data.plan_labels.get(client.plan, (client.plan, client.plan))
         account = {
-            "BillingAccountId": slug, "BillingAccountName": neutralised(client.name),
-            "SubAccountId": slug, "SubAccountName": neutralised(client.name),
+            "BillingAccountId": slug, "BillingAccountName": text_cell(client.name),
+            "SubAccountId": slug, "SubAccountName": text_cell(client.name),
             "x_Solidarity": "true" if client.solidarity_share > 0 else "false",
             "SkuId": client.plan, "SkuPriceId": f"{client.plan}/{client.paid_cad:f}",
         }
         yield _row(common, account, {
             "ChargeCategory": "Purchase", "ChargeFrequency": "Recurring",
-            "ChargeDescription": neutralised(t["plan"].format(plan=fr if lang == "fr" else en)),
+            "ChargeDescription": text_cell(t["plan"].format(plan=fr if lang == "fr" else en)),
             "BilledCost": _amount(client.paid_cad), "EffectiveCost": ZERO,
             "ListCost": _amount(client.list_price_cad),
             "ListUnitPrice": _amount(client.list_price_cad),

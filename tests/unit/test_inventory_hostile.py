@@ -34,7 +34,15 @@ from test_templates import HOST_KEY
 from koumbit_infra.cli import main
 from koumbit_infra.exporter.config import parse_config
 from koumbit_infra.inventory import Inventory, Role, SiteState, load_inventory
-from koumbit_infra.inventory.models import BudgetFile, Client, EarlierPrice, PlansFile, ServersFile
+from koumbit_infra.inventory.models import (
+    BudgetFile,
+    Client,
+    EarlierPrice,
+    LineChange,
+    PlansFile,
+    ServerOffer,
+    ServersFile,
+)
 from koumbit_infra.inventory.pydantic_problems import inner_annotation
 from koumbit_infra.inventory.reference import field_type
 from koumbit_infra.inventory.text import invisible_character
@@ -47,10 +55,17 @@ from koumbit_infra.templating import render
 
 Docs = dict[str, Any]
 
-# A list of models that the base fixture leaves empty gets one valid item, so that its
+# A list of models that the base fixture leaves empty gets valid items, so that its
 # fields have a place to be attacked.
-FILLERS: dict[type[BaseModel], dict[str, Any]] = {
-    EarlierPrice: {"until": date(2025, 1, 1), "monthly_price_cad": "1.00"},
+FILLERS: dict[type[BaseModel], list[dict[str, Any]]] = {
+    EarlierPrice: [{"until": date(2025, 1, 1), "monthly_price_cad": "1.00"}],
+    ServerOffer: [{"name": "web-loue", "label_fr": "Serveur loué", "label_en": "Rented server",
+                   "roles": ["web", "db"], "size": {"cpus": 2, "memory_gib": 4, "disk_gib": 80},
+                   "cost": {"monthly_cad": "95.00"}}],
+    LineChange: [{"line": "Transit et bande passante", "since": date(2026, 7, 1),
+                  "monthly_cad": "30.00", "why": "Nouveau contrat"},
+                 {"line": "Heures de l'équipe Infra", "since": date(2026, 7, 1),
+                  "yearly_cad": "100.00", "hours_per_month": "10", "hourly_rate_cad": "30.00"}],
 }
 
 
@@ -84,7 +99,7 @@ def _walk(model: type[BaseModel], data: dict[str, Any], file: str,
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             if _is_list(info.annotation):
                 if not data.get(name) and inner in FILLERS:
-                    data[name] = [copy.deepcopy(FILLERS[inner])]
+                    data[name] = copy.deepcopy(FILLERS[inner])
                 for i, item in enumerate(data.get(name) or ()):
                     yield from _walk(inner, item, file, (*here, i))
             elif isinstance(data.get(name), dict):
