@@ -8,10 +8,20 @@ scrapes /metrics 200 times as Prometheus does (gzip, keep-alive), and prints
 p50/p99 and the exporter's RSS. In the same run, prometheus-node-exporter
 (if installed) is started on 127.0.0.1:9100, scraped the same way, stopped.
 
+With ``--huge N``, one run instead measures a site planting N files in one
+directory (a hostile site, or a runaway cache): the exporter over ``--sites``
+sites is scraped once as they are, then again, freshly started, after the
+first site's files/cache/ received N empty files, while the disk walk goes
+through them (it loops every 5 s). It prints both scrape latencies, the
+exporter's RSS and its peak (VmHWM), and what the disk collector reported for
+that site; the N files are deleted afterwards. ``--tmp`` chooses where the
+tree is made (tmpfs makes a million files in seconds, ext4 in minutes).
+
 PHP-FPM status and MariaDB are stand-ins returning recorded answers: this
 measures the exporter, not FPM or MariaDB.
 
     .venv/bin/python bench/exporter.py [--sites 1000 10000] [--scrapes 200]
+    .venv/bin/python bench/exporter.py --huge 1000000 [--sites 1000] [--tmp /dev/shm]
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 RECORDED_FPM = (Path(__file__).parents[1] / "tests/fixtures/exporter/fpm-status-php8.2.json")
@@ -88,9 +99,10 @@ def serve(config_path: Path) -> None:
         time.sleep(3600)
 
 
-def rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """The process's resident memory now (VmRSS) or at its highest so far (VmHWM), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -113,6 +125,14 @@ def scrape(port: int, count: int) -> tuple[list[float], int]:
     return times, size
 
 
+def metrics_page(port: int) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", "/metrics")
+    page = connection.getresponse().read().decode()
+    connection.close()
+    return page
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -124,24 +144,109 @@ def report(label: str, times: list[float], size: int, rss: float | None) -> None
           f" ms  max {max(times):7.2f} ms  body {size / 1024:8.0f} KiB{memory}", flush=True)
 
 
+def run_exporter(config: Path, scrapes: int, label: str,
+                 watch: Callable[[str], bool] | None = None) -> tuple[float, float, float]:
+    """Start the exporter on ``config``, scrape it, report; its p99, RSS and peak RSS (MiB).
+
+    With ``watch``, its peak RSS and the lines of its page ``watch`` keeps are printed too.
+    """
+    child = subprocess.Popen([sys.executable, __file__, "--serve", str(config)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        time.sleep(8)  # first refreshes done; later ones keep running during the scrapes
+        times, size = scrape(port, scrapes)
+        rss = rss_mib(child.pid)
+        report(label, times, size, rss)
+        if watch:
+            started = time.perf_counter()
+            page = metrics_page(port)
+            while 'koumbit_collector_duration_seconds{collector="disk"' not in page:
+                time.sleep(1)  # the first disk pass is still walking: wait for its end
+                page = metrics_page(port)
+            if time.perf_counter() - started > 1:
+                print(f"{'':<34} (the first disk pass ended "
+                      f"{time.perf_counter() - started:.0f} s after the scrapes)")
+            for line in page.splitlines():
+                if watch(line):
+                    print(f"{'':<34} {line}", flush=True)
+        peak = rss_mib(child.pid, "VmHWM")
+        print(f"{'':<34} peak RSS (VmHWM) {peak:6.1f} MiB", flush=True)
+        return percentile(times, 0.99), rss, peak
+    finally:
+        child.terminate()
+        child.wait(10)
+
+
 def bench_exporter(sites: int, scrapes: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory(prefix="koumbit-bench-") as tmp:
         started = time.perf_counter()
         config = generate(Path(tmp), sites)
         print(f"\n{sites} sites generated in {time.perf_counter() - started:.1f} s", flush=True)
-        child = subprocess.Popen([sys.executable, __file__, "--serve", str(config)],
-                                 stdout=subprocess.PIPE, text=True)
+        p99, rss, _peak = run_exporter(config, scrapes, f"koumbit exporter, {sites} sites")
+        return p99, rss
+
+
+def fill(directory: Path, count: int) -> None:
+    """``count`` empty files in ``directory``, one open and close each."""
+    directory.mkdir(parents=True, exist_ok=True)
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for i in range(count):
+            os.close(os.open(f"c{i:08d}", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=dir_fd))
+    finally:
+        os.close(dir_fd)
+
+
+def empty(directory: Path) -> None:
+    """Delete the files of ``directory`` and it, reading its entries as they come."""
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        while True:  # deleting while reading a directory may skip entries: read again
+            with os.scandir(dir_fd) as entries:
+                names = [entry.name for _, entry in zip(range(100_000), entries, strict=False)]
+            if not names:
+                break
+            for entry_name in names:
+                os.unlink(entry_name, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+    directory.rmdir()
+
+
+def bench_huge(sites: int, files: int, scrapes: int, where: str | None) -> None:
+    with tempfile.TemporaryDirectory(prefix="koumbit-bench-", dir=where) as tmp:
+        root = Path(tmp)
+        free = shutil.disk_usage(root).free
+        started = time.perf_counter()
+        config = generate(root, sites)
+        print(f"\n{sites} sites generated in {time.perf_counter() - started:.1f} s under {root}"
+              f" ({free / 1024**3:.0f} GiB free)", flush=True)
+        huge = root / "srv/sites" / name(0) / "files/cache"
+
+        def watch(line: str) -> bool:
+            """The disk figures of the site that gets the files, and the disk collector's health."""
+            return line.startswith("koumbit_") and (
+                ('site="site0.bench.test"' in line
+                 and line.startswith(("koumbit_site_disk_bytes", "koumbit_site_disk_scan")))
+                or ('collector="disk"' in line and "_timestamp" not in line))
+
+        _p99, _rss, before = run_exporter(config, scrapes, f"{sites} sites", watch)
+        started = time.perf_counter()
+        fill(huge, files)
+        print(f"\n{files:,} files made in {huge.parent.parent.name}/files/cache in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
         try:
-            assert child.stdout is not None
-            port = int(child.stdout.readline())
-            time.sleep(8)  # first refreshes done; later ones keep running during the scrapes
-            times, size = scrape(port, scrapes)
-            rss = rss_mib(child.pid)
-            report(f"koumbit exporter, {sites} sites", times, size, rss)
-            return percentile(times, 0.99), rss
+            _p99, _rss, after = run_exporter(config, scrapes,
+                                             f"{sites} sites, {files:,} in one dir", watch)
         finally:
-            child.terminate()
-            child.wait(10)
+            started = time.perf_counter()
+            empty(huge)
+            print(f"{files:,} files deleted in {time.perf_counter() - started:.1f} s")
+        print(f"\ntarget: peak RSS <= 80 MB with {files:,} files in one directory: "
+              f"{'ok' if after * 1.048576 <= 80 else 'OVER'} ({after:.1f} MiB, "
+              f"{after - before:+.1f} MiB against the sites alone)")
 
 
 def bench_node_exporter(scrapes: int) -> float | None:
@@ -166,10 +271,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--scrapes", type=int, default=200)
+    parser.add_argument("--huge", type=int, metavar="FILES",
+                        help="one site with FILES files in one directory (uses the first --sites)")
+    parser.add_argument("--tmp", help="where to make the tree (default: the system's temp dir)")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
+        return
+    if args.huge:
+        print(f"{os.cpu_count()} CPUs; {args.scrapes} scrapes each, gzip, keep-alive, 10 ms apart")
+        bench_huge(args.sites[0], args.huge, args.scrapes, args.tmp)
         return
     print(f"{os.cpu_count()} CPUs; {args.scrapes} scrapes each, gzip, keep-alive, 10 ms apart")
     node_p99 = bench_node_exporter(args.scrapes)

@@ -54,6 +54,7 @@ LAZY_COMMANDS = {
     "exporter": "koumbit_infra.exporter.cli:exporter_command",
     "cost": "koumbit_infra.cost.cli:cost_group",
     "report": "koumbit_infra.report.cli:report_command",
+    "budget": "koumbit_infra.budget.cli:budget_group",
 }
 
 

@@ -16,13 +16,16 @@ from koumbit_infra.cost.budget import project_budget
 from koumbit_infra.cost.closing import close_month
 from koumbit_infra.cost.ledger import (
     DEFAULT_LEDGER,
+    CloseRecord,
     CloseResult,
     Ledger,
     LedgerError,
+    RevisionNeeded,
     ledger_exists,
     ledger_label,
     ledger_location,
 )
+from koumbit_infra.cost.ledger_trust import revise_reason
 from koumbit_infra.cost.period import Month
 from koumbit_infra.cost.prometheus import PrometheusUsage
 from koumbit_infra.cost.results import Allocation
@@ -53,7 +56,30 @@ def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> Month:
 month_argument = click.argument("month", callback=_month, metavar="YYYY-MM")
 
 
-@click.group("cost")
+def _reason(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    try:
+        return None if value is None else revise_reason(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+class _LedgerGroup(click.Group):
+    """Every cost command: a ledger that refuses (tampered, revision needed) exits 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except LedgerError as exc:
+            click.echo(f"error: {exc}", err=True)
+            if isinstance(exc, RevisionNeeded):
+                click.echo(f"To record these figures as version {exc.version + 1}, run the same"
+                           ' command again with --revise "why the figures changed";'
+                           f" cost show {exc.month} --env {exc.env} shows version {exc.version}.",
+                           err=True)
+            ctx.exit(USAGE_ERROR)
+
+
+@click.group("cost", cls=_LedgerGroup)
 def cost_group() -> None:
     """Costs per site and client, closed monthly into a ledger, and the Infra budget."""
 
@@ -68,11 +94,19 @@ def cost_group() -> None:
               help="Read usage from the Prometheus of this monitoring server, through SSH"
                    " ('-' for the env's first monitoring server).")
 @ledger_option
+@click.option("--revise", "reason", metavar="REASON", default=None, callback=_reason,
+              help="Replace a month closed after it ended with different figures, saying why"
+                   " (kept with the new version).")
 def close_command(
     *, month: Month, env: str, inventory_dir: Path | None, prometheus_url: str | None,
-    prometheus_server: str | None, ledger_path: Path | str,
+    prometheus_server: str | None, ledger_path: Path | str, reason: str | None,
 ) -> None:
-    """Allocate MONTH's costs and record them in the ledger (again: nothing changes)."""
+    """Allocate MONTH's costs and record them in the ledger (again: nothing changes).
+
+    While MONTH runs, a close with different figures (usage grew) adds a version. Once
+    MONTH was closed after it ended, different figures need --revise "why": without it
+    the command says what changed, writes nothing and exits 2.
+    """
     inv = load_or_exit(env, inventory_dir)
     if prometheus_url and prometheus_server:
         raise click.UsageError("give --prometheus or --prometheus-on, not both")
@@ -84,15 +118,15 @@ def close_command(
                                               else prometheus_server)
             with prometheus_ssh.prometheus_over_ssh(inv, server) as source:
                 click.echo(f"usage: read from the Prometheus on {server} (through SSH)")
-                result = _close(inv, month, ledger_path, source)
+                result = _close(inv, month, ledger_path, source, reason)
         elif prometheus_url:
             click.echo(f"usage: read from {prometheus_url}")
             result = _close(inv, month, ledger_path,
-                            PrometheusUsage(prometheus_url, zone=inv.budget.zone))
+                            PrometheusUsage(prometheus_url, zone=inv.budget.zone), reason)
         else:
             click.echo("usage: reserved only (no --prometheus): every site is charged its"
                        " reservation")
-            result = _close(inv, month, ledger_path, ReservedOnly())
+            result = _close(inv, month, ledger_path, ReservedOnly(), reason)
     except UsageSourceError as exc:
         click.echo(f"error: {exc}; nothing was written", err=True)
         sys.exit(USAGE_ERROR)
@@ -105,22 +139,18 @@ def close_command(
         f" idle {record.idle_cad} CAD; inventory {record.inventory_revision or 'not in git'};"
         f" ledger {ledger_label(ledger_path)}"
     )
-
-
-def _open(where: Path | str) -> Ledger:
-    """The ledger, or exit 2 with why it cannot be opened."""
-    try:
-        return Ledger.open(where)
-    except LedgerError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(USAGE_ERROR)
+    if result.changed and record.reason:
+        click.echo(f"revision of version {record.version - 1}: {record.reason}")
+    elif reason and not result.changed:
+        click.echo("--revise not used: the figures are the same, nothing was written")
 
 
 def _close(
-    inv: Inventory, month: Month, ledger_path: Path | str, source: UsageSource
+    inv: Inventory, month: Month, ledger_path: Path | str, source: UsageSource,
+    reason: str | None,
 ) -> CloseResult:
-    with _open(ledger_path) as ledger:
-        return close_month(inv, month, ledger, source=source)
+    with Ledger.open(ledger_path) as ledger:
+        return close_month(inv, month, ledger, source=source, reason=reason)
 
 
 @cost_group.command("show")
@@ -133,15 +163,26 @@ def show_command(month: Month, env: str, ledger_path: Path | str, version: int |
     """Print MONTH's per-client table from the ledger: price, cost, subsidy or margin."""
     if not ledger_exists(ledger_path):
         _not_closed(month, env, ledger_path)
-    with _open(ledger_path) as ledger:
-        allocation = ledger.allocation(env, month, version)
-        record = next((r for r in ledger.versions(env, month)
-                       if allocation and version in (None, r.version)), None)
-    if allocation is None or record is None:
+    with Ledger.open(ledger_path) as ledger:
+        found = ledger.read(env, month, version)
+        count = len(ledger.versions(env, month))
+    if found is None:
+        if version is not None and count:
+            click.echo(f"{month} ({env}) has no version {version}: its versions are 1 to"
+                       f" {count}", err=True)
+            sys.exit(USAGE_ERROR)
         _not_closed(month, env, ledger_path)
-    click.echo(f"{month} ({env}), version {record.version} closed {record.closed_at};"
-               f" usage: {record.usage_source}")
-    click.echo(render_clients(allocation))
+    click.echo(version_line(found.record, count))
+    click.echo(render_clients(found.allocation))
+
+
+def version_line(record: CloseRecord, count: int) -> str:
+    """"2026-05 (lab): version 2 of 2 (latest), closed ...; usage: ...; revision: why"."""
+    which = "latest" if record.version == count else f"latest is {count}"
+    line = (f"{record.month} ({record.env}): version {record.version} of {count} ({which}),"
+            f" closed {record.closed_at}; usage: {record.usage_source}")
+    return line + (f"\nrevision of version {record.version - 1}: {record.reason}"
+                   if record.reason else "")
 
 
 def _not_closed(month: Month, env: str, ledger_path: Path | str) -> NoReturn:
@@ -183,7 +224,7 @@ def _amounts(amounts: tuple[Decimal, ...]) -> str:
 def budget_command(env: str, inventory_dir: Path | None, ledger_path: Path | str) -> None:
     """Print the fiscal year: allocated, spent, run-rate, projection and variance per line."""
     inv = load_or_exit(env, inventory_dir)
-    with _open(ledger_path) as ledger:
+    with Ledger.open(ledger_path) as ledger:
         projection = project_budget(inv, ledger)
     click.echo(f"fiscal year {projection.fiscal_year}: {len(projection.closed)} of"
                f" {len(projection.months)} months closed")

@@ -2,9 +2,11 @@
 
 A close writes one version of a month's allocation with the inventory's git
 revision and a content hash. Closing again with identical results changes
-nothing; closing with different results (a corrected inventory, late usage
-data) adds version n+1 and keeps every earlier version. Readers take the
-latest version unless they ask for another.
+nothing. Closing with different results adds version n+1 and keeps every earlier
+version: freely while the month runs (usage grows), but once a version was closed
+after the month ended only with a reason (``--revise``), recorded with the new
+version (see ``ledger_trust``). Readers take the latest version unless they ask
+for another, and every read checks the rows against the version's content hash.
 """
 
 from __future__ import annotations
@@ -20,18 +22,24 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from koumbit_infra.cost.apportion import from_cents, to_cents
-from koumbit_infra.cost.content import content_hash
-from koumbit_infra.cost.ledger_schema import SCHEMA
-from koumbit_infra.cost.period import Month
-from koumbit_infra.cost.results import (
-    Allocation,
-    ClientCost,
-    CostLine,
-    IdleCost,
-    LineKind,
-    SiteCost,
-    SiteServerCost,
+from koumbit_infra.cost.content import ClientRow, LineRow, StoredMonth, lines_digest
+from koumbit_infra.cost.ledger_schema import ADDED_COLUMNS, SCHEMA
+from koumbit_infra.cost.ledger_trust import (
+    LedgerError,
+    LedgerTampered,
+    NothingToRevise,
+    RevisionNeeded,
+    changes,
+    revise_reason,
 )
+from koumbit_infra.cost.period import Month
+from koumbit_infra.cost.results import Allocation, LineKind
+
+__all__ = [
+    "DEFAULT_LEDGER", "CloseRecord", "CloseResult", "ClosedMonth", "Connection", "Ledger",
+    "LedgerError", "LedgerTampered", "NothingToRevise", "RevisionNeeded", "is_database_url",
+    "ledger_exists", "ledger_label", "ledger_location",
+]
 
 DEFAULT_LEDGER = Path("var") / "ledger.sqlite"
 """Relative to the current directory, like ``./inventory``."""
@@ -82,10 +90,6 @@ def _postgresql(url: str) -> Connection:
     return connection
 
 
-class LedgerError(Exception):
-    """The ledger cannot be opened; nothing was read or written."""
-
-
 class Connection(Protocol):
     """The part of a DB-API 2 connection the ledger uses (sqlite3, psycopg ...)."""
 
@@ -95,9 +99,10 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
+
 @dataclass(frozen=True)
 class CloseRecord:
-    """One version of one closed month: when, from which inputs, and its totals."""
+    """One version of one closed month: when, from which inputs, its totals, and why."""
 
     env: str
     month: Month
@@ -109,6 +114,13 @@ class CloseRecord:
     total_cad: Decimal
     idle_cad: Decimal
     warnings: tuple[str, ...]
+    reason: str | None = None  # given with --revise when this version replaced another
+    lines_hash: str | None = None  # of its cost lines alone; None if closed before it existed
+
+    def closed_after(self, instant: datetime) -> bool:
+        """Whether this version was closed at or after ``instant`` (a month's end)."""
+        closed = datetime.fromisoformat(self.closed_at)
+        return (closed if closed.tzinfo else closed.replace(tzinfo=UTC)) >= instant
 
 
 @dataclass(frozen=True)
@@ -119,14 +131,23 @@ class CloseResult:
     changed: bool
 
 
+@dataclass(frozen=True)
+class ClosedMonth:
+    """One version of a month read back, its rows checked against its content hash."""
+
+    record: CloseRecord
+    allocation: Allocation
+
+
 # Statements are whole literals (no table or column names pasted in at run time).
 _SELECT_CLOSE = (
     "SELECT env, month, version, closed_at, inventory_revision, usage_source, content_hash,"
-    " total_cents, idle_cents, warnings FROM cost_close"
+    " total_cents, idle_cents, warnings, reason, lines_hash FROM cost_close"
 )
 _INSERT_CLOSE = (
     "INSERT INTO cost_close (env, month, version, closed_at, inventory_revision, usage_source,"
-    " content_hash, total_cents, idle_cents, warnings) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    " content_hash, total_cents, idle_cents, warnings, reason, lines_hash)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _INSERTS = {
     "cost_line": "INSERT INTO cost_line VALUES (?,?,?,?,?,?,?,?,?)",
@@ -135,6 +156,23 @@ _INSERTS = {
     "cost_idle": "INSERT INTO cost_idle VALUES (?,?,?,?,?)",
     "cost_client": "INSERT INTO cost_client VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 }
+_FETCH_LINES = (
+    "SELECT kind, name, name_en, resource, amount_cents FROM cost_line"
+    " WHERE env = ? AND month = ? AND version = ? ORDER BY position")
+_FETCH_SITE_SERVERS = (
+    "SELECT site, server, cpu_cents, memory_cents, disk_cents FROM cost_site_server"
+    " WHERE env = ? AND month = ? AND version = ? ORDER BY site, server")
+_FETCH_SITES = (
+    "SELECT site, client, plan, shared_cents, idle_share_cents FROM cost_site"
+    " WHERE env = ? AND month = ? AND version = ? ORDER BY site")
+_FETCH_IDLE = (
+    "SELECT server, amount_cents FROM cost_idle WHERE env = ? AND month = ? AND version = ?"
+    " ORDER BY server")
+_FETCH_CLIENTS = (
+    "SELECT client, name, plan, is_solidarity, solidarity_share, list_price_cents,"
+    " paid_cents, cost_cents, full_cost_cents, solidarity_cost_cents, solidarity_list_cents,"
+    " solidarity_paid_cents FROM cost_client WHERE env = ? AND month = ? AND version = ?"
+    " ORDER BY client")
 
 
 class Ledger:
@@ -144,9 +182,18 @@ class Ledger:
         self._db = connection
         # sqlite3 takes `?`; psycopg and most server drivers take `%s`.
         self._mark = "?" if paramstyle == "qmark" else "%s"
+        # The cost lines of versions whose rows matched their hash (the budget reads them
+        # after a report read the month), by (env, month, version, hash); not every row:
+        # twelve months of 2,000 clients held here slowed the whole process's collector.
+        self._checked_lines: dict[tuple[str, str, int, str], tuple[LineRow, ...]] = {}
         cursor = self._db.cursor()
         for statement in SCHEMA:
             cursor.execute(statement)
+        for probe, column, alter in ADDED_COLUMNS:  # a ledger made by an older release
+            cursor.execute(probe)
+            cursor.fetchall()
+            if column not in {d[0] for d in cursor.description}:
+                cursor.execute(alter)
         self._db.commit()
 
     @classmethod
@@ -182,66 +229,76 @@ class Ledger:
         allocation: Allocation,
         inventory_revision: str | None = None,
         now: datetime | None = None,
+        *,
+        reason: str | None = None,
+        month_end: datetime | None = None,
     ) -> CloseResult:
-        """Record ``allocation`` as the latest version of its month, unless it already is."""
+        """Record ``allocation`` as the latest version of its month, unless it already is.
+
+        Different figures replace a version closed at or after ``month_end`` (a final one;
+        every version is final when ``month_end`` is None) only with a ``reason``, kept
+        with the new version: RevisionNeeded otherwise. LedgerTampered if the latest
+        version's rows no longer match its hash (a ``reason`` writes a new version anyway);
+        NothingToRevise for a ``reason`` given when the month was never closed.
+        """
         allocation.check()
-        digest = content_hash(allocation)
-        latest = self.latest(env, allocation.month)
-        if latest is not None and latest.content_hash == digest:
-            return CloseResult(latest, changed=False)
+        if reason is not None:
+            reason = revise_reason(reason)
+        stored = StoredMonth.of(allocation)
+        digest = stored.digest()
+        month = allocation.month
+        latest = self.latest(env, month)
+        if latest is None and reason is not None:
+            raise NothingToRevise(env, month)
+        if latest is not None:
+            try:
+                before: StoredMonth | None = self._checked(latest, (stored, digest))
+            except LedgerTampered:
+                if reason is None:
+                    raise
+                before = None
+            if before is not None and latest.content_hash == digest:
+                return CloseResult(latest, changed=False)
+            final = month_end is None or latest.closed_after(month_end)
+            if reason is None and final:
+                raise RevisionNeeded(env, month, latest.version, changes(before, stored))
         record = CloseRecord(
             env=env,
-            month=allocation.month,
+            month=month,
             version=1 if latest is None else latest.version + 1,
             closed_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
             inventory_revision=inventory_revision,
-            usage_source=allocation.usage_label,
+            usage_source=stored.usage,
             content_hash=digest,
-            total_cad=allocation.total_cad,
-            idle_cad=allocation.idle_cad,
-            warnings=allocation.warnings,
+            total_cad=from_cents(stored.total_cents),
+            idle_cad=from_cents(stored.idle_cents),
+            warnings=stored.warnings,
+            reason=reason,
+            lines_hash=stored.lines_digest(),
         )
         try:
-            self._write(record, allocation)
+            self._write(record, stored)
         except BaseException:
             self._db.rollback()
             raise
         self._db.commit()
         return CloseResult(record, changed=True)
 
-    def _write(self, record: CloseRecord, allocation: Allocation) -> None:
+    def _write(self, record: CloseRecord, stored: StoredMonth) -> None:
         key = (record.env, str(record.month), record.version)
         cursor = self._db.cursor()
         cursor.execute(
             self._sql(_INSERT_CLOSE),
             (*key, record.closed_at, record.inventory_revision, record.usage_source,
              record.content_hash, to_cents(record.total_cad), to_cents(record.idle_cad),
-             "\n".join(record.warnings)),
+             "\n".join(record.warnings), record.reason, record.lines_hash),
         )
-        self._insert(cursor, "cost_line", (
-            (*key, i, line.kind.value, line.name, line.name_en, line.resource,
-             to_cents(line.amount_cad))
-            for i, line in enumerate(allocation.lines)
-        ))
-        self._insert(cursor, "cost_site_server", (
-            (*key, r.site, r.server, to_cents(r.cpu_cad), to_cents(r.memory_cad),
-             to_cents(r.disk_cad))
-            for r in allocation.site_servers
-        ))
-        self._insert(cursor, "cost_site", (
-            (*key, s.site, s.client, s.plan, to_cents(s.shared_cad), to_cents(s.idle_share_cad))
-            for s in allocation.sites
-        ))
-        self._insert(cursor, "cost_idle", (
-            (*key, i.server, to_cents(i.amount_cad)) for i in allocation.idle
-        ))
+        self._insert(cursor, "cost_line", ((*key, i, *line) for i, line in enumerate(stored.lines)))
+        self._insert(cursor, "cost_site_server", ((*key, *row) for row in stored.site_servers))
+        self._insert(cursor, "cost_site", ((*key, *row) for row in stored.sites))
+        self._insert(cursor, "cost_idle", ((*key, *row) for row in stored.idle))
         self._insert(cursor, "cost_client", (
-            (*key, c.client, c.name, c.plan, int(c.is_solidarity), str(c.solidarity_share),
-             to_cents(c.list_price_cad), to_cents(c.paid_cad), to_cents(c.cost_cad),
-             to_cents(c.full_cost_cad), to_cents(c.solidarity_cost_cad),
-             to_cents(c.solidarity_list_cad), to_cents(c.solidarity_paid_cad))
-            for c in allocation.clients
-        ))
+            (*key, *row[:3], int(row[3]), *row[4:]) for row in stored.clients))
 
     def _insert(self, cursor: Any, table: str, rows: Iterable[Sequence[object]]) -> None:
         cursor.executemany(self._sql(_INSERTS[table]), list(rows))
@@ -257,7 +314,7 @@ class Ledger:
     # --- reading ----------------------------------------------------------
 
     def versions(self, env: str, month: Month) -> list[CloseRecord]:
-        """Every version of ``month`` in ``env``, oldest first."""
+        """Every version of ``month`` in ``env``, oldest first (records only, not checked)."""
         rows = self._rows(
             _SELECT_CLOSE + " WHERE env = ? AND month = ? ORDER BY version",
             (env, str(month)),
@@ -282,101 +339,107 @@ class Ledger:
         return latest
 
     def line_amounts(self, env: str) -> dict[Month, dict[str, Decimal]]:
-        """Per closed month (latest version), the amount of each budget cost line."""
+        """Per closed month (latest version, checked), the amount of each budget cost line."""
         found: dict[Month, dict[str, Decimal]] = defaultdict(dict)
         for month, record in self.closed_months(env).items():
-            rows = self._rows(
-                "SELECT kind, name, amount_cents FROM cost_line"
-                " WHERE env = ? AND month = ? AND version = ? ORDER BY position",
-                (env, str(month), record.version),
-            )
-            for kind, name, cents in rows:
+            for kind, name, _, _, cents in self._lines_checked(record):
                 prefix = "line" if kind == LineKind.BUDGET_LINE.value else "server"
                 key = f"{prefix}:{name}"
                 found[month][key] = found[month].get(key, Decimal("0.00")) + from_cents(cents)
         return dict(found)
 
-    def allocation(self, env: str, month: Month, version: int | None = None) -> Allocation | None:
-        """The allocation as closed (latest version unless ``version``), or None."""
-        records = {r.version: r for r in self.versions(env, month)}
-        if not records:
-            return None
-        record = records.get(version if version is not None else max(records))
+    def read(self, env: str, month: Month, version: int | None = None) -> ClosedMonth | None:
+        """A version of ``month`` (the latest unless ``version``) and its allocation, or None.
+
+        LedgerTampered if its rows no longer match its content hash.
+        """
+        records = self.versions(env, month)
+        if version is None:
+            record = records[-1] if records else None
+        else:
+            record = next((r for r in records if r.version == version), None)
         if record is None:
             return None
-        key = (env, str(month), record.version)
-        lines = tuple(
-            CostLine(LineKind(kind), name, resource, from_cents(cents), name_en)
-            for kind, name, name_en, resource, cents in self._rows(
-                "SELECT kind, name, name_en, resource, amount_cents FROM cost_line"
-                " WHERE env = ? AND month = ? AND version = ? ORDER BY position", key)
-        )
-        site_servers = tuple(
-            SiteServerCost(site, server, from_cents(cpu), from_cents(mem), from_cents(disk))
-            for site, server, cpu, mem, disk in self._rows(
-                "SELECT site, server, cpu_cents, memory_cents, disk_cents FROM cost_site_server"
-                " WHERE env = ? AND month = ? AND version = ? ORDER BY site, server", key)
-        )
-        per_site: dict[str, list[SiteServerCost]] = defaultdict(list)
-        for row in site_servers:
-            per_site[row.site].append(row)
-        sites = tuple(
-            _site(site, client, plan, per_site.get(site, []), shared=shared, idle=idle)
-            for site, client, plan, shared, idle in self._rows(
-                "SELECT site, client, plan, shared_cents, idle_share_cents FROM cost_site"
-                " WHERE env = ? AND month = ? AND version = ? ORDER BY site", key)
-        )
-        idle = tuple(
-            IdleCost(server, from_cents(cents))
-            for server, cents in self._rows(
-                "SELECT server, amount_cents FROM cost_idle"
-                " WHERE env = ? AND month = ? AND version = ? ORDER BY server", key)
-        )
-        clients = tuple(
-            ClientCost(
-                client=row[0], name=row[1], plan=row[2], is_solidarity=bool(row[3]),
-                solidarity_share=Decimal(row[4]),
-                **{f: from_cents(c) for f, c in zip(_CLIENT_AMOUNTS, row[5:], strict=True)},
-            )
-            for row in self._rows(
-                "SELECT client, name, plan, is_solidarity, solidarity_share, list_price_cents,"
-                " paid_cents, cost_cents, full_cost_cents, solidarity_cost_cents,"
-                " solidarity_list_cents, solidarity_paid_cents FROM cost_client"
-                " WHERE env = ? AND month = ? AND version = ? ORDER BY client", key)
-        )
-        return Allocation(
-            month=month,
-            usage_label=record.usage_source,
-            lines=lines,
-            site_servers=site_servers,
-            sites=sites,
-            idle=idle,
-            clients=clients,
+        return ClosedMonth(record, self._checked(record).allocation())
+
+    def allocation(self, env: str, month: Month, version: int | None = None) -> Allocation | None:
+        """The allocation as closed (latest version unless ``version``, checked), or None."""
+        found = self.read(env, month, version)
+        return found.allocation if found else None
+
+    def _checked(self, record: CloseRecord,
+                 hashed: tuple[StoredMonth, str] | None = None) -> StoredMonth:
+        """The version's rows, once they hash to its content hash and add up to its totals.
+
+        ``hashed``: rows and their digest at hand (a close's); rows fetched equal to them
+        have that digest, so a close of unchanged figures hashes the month once, not twice.
+        """
+        try:
+            stored = self._fetch(record)
+            digest = hashed[1] if hashed and hashed[0] == stored else stored.digest()
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise LedgerTampered(record.env, record.month, record.version,
+                                 f"a stored value is unreadable: {exc}") from None
+        if digest != record.content_hash:
+            raise LedgerTampered(record.env, record.month, record.version,
+                                 "its rows no longer hash to its content hash")
+        if (stored.total_cents, stored.idle_cents) != (to_cents(record.total_cad),
+                                                        to_cents(record.idle_cad)):
+            raise LedgerTampered(record.env, record.month, record.version,
+                                 "its recorded totals differ from its rows")
+        if record.lines_hash not in (None, stored.lines_digest()):
+            raise LedgerTampered(record.env, record.month, record.version,
+                                 "its cost lines no longer hash to their hash")
+        self._checked_lines[_key(record)] = stored.lines
+        return stored
+
+    def _lines_checked(self, record: CloseRecord) -> tuple[LineRow, ...]:
+        """The version's cost lines, once they hash to its lines hash and add up to its total
+        (the whole version is checked when it has no lines hash)."""
+        known = self._checked_lines.get(_key(record))
+        if known is not None:
+            return known
+        if record.lines_hash is None:
+            return self._checked(record).lines
+        lines = tuple(self._lines(record))
+        try:
+            digest, total = lines_digest(lines), sum(line[4] for line in lines)
+        except (TypeError, ValueError) as exc:
+            raise LedgerTampered(record.env, record.month, record.version,
+                                 f"a stored value is unreadable: {exc}") from None
+        if digest != record.lines_hash or total != to_cents(record.total_cad):
+            raise LedgerTampered(record.env, record.month, record.version,
+                                 "its cost lines no longer hash to their hash")
+        self._checked_lines[_key(record)] = lines
+        return lines
+
+    def _lines(self, record: CloseRecord) -> list[LineRow]:
+        key = (record.env, str(record.month), record.version)
+        return [(row[0], row[1], row[2], row[3], row[4]) for row in self._rows(_FETCH_LINES, key)]
+
+    def _fetch(self, record: CloseRecord) -> StoredMonth:
+        key = (record.env, str(record.month), record.version)
+        return StoredMonth.sorted(
+            month=record.month,
+            usage=record.usage_source,
             warnings=record.warnings,
+            lines=self._lines(record),
+            site_servers=[(row[0], row[1], row[2], row[3], row[4])
+                          for row in self._rows(_FETCH_SITE_SERVERS, key)],
+            sites=[(row[0], row[1], row[2], row[3], row[4])
+                   for row in self._rows(_FETCH_SITES, key)],
+            idle=[(row[0], row[1]) for row in self._rows(_FETCH_IDLE, key)],
+            clients=[_client(row) for row in self._rows(_FETCH_CLIENTS, key)],
         )
 
 
-_CLIENT_AMOUNTS = (
-    "list_price_cad", "paid_cad", "cost_cad", "full_cost_cad",
-    "solidarity_cost_cad", "solidarity_list_cad", "solidarity_paid_cad",
-)
+def _key(record: CloseRecord) -> tuple[str, str, int, str]:
+    return (record.env, str(record.month), record.version, record.content_hash)
 
 
-def _site(
-    site: str, client: str, plan: str, rows: list[SiteServerCost], *, shared: int, idle: int
-) -> SiteCost:
-    zero = Decimal("0.00")
-    return SiteCost(
-        site=site,
-        client=client,
-        plan=plan,
-        servers=tuple(r.server for r in rows),
-        cpu_cad=sum((r.cpu_cad for r in rows), zero),
-        memory_cad=sum((r.memory_cad for r in rows), zero),
-        disk_cad=sum((r.disk_cad for r in rows), zero),
-        shared_cad=from_cents(shared),
-        idle_share_cad=from_cents(idle),
-    )
+def _client(row: Sequence[Any]) -> ClientRow:
+    return (row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7], row[8],
+            row[9], row[10], row[11])
 
 
 def _record(row: Sequence[Any]) -> CloseRecord:
@@ -391,4 +454,6 @@ def _record(row: Sequence[Any]) -> CloseRecord:
         total_cad=from_cents(int(row[7])),
         idle_cad=from_cents(int(row[8])),
         warnings=tuple(w for w in row[9].split("\n") if w),
+        reason=row[10],
+        lines_hash=row[11],
     )

@@ -7,7 +7,9 @@ keep their exactness in SQLite, whose NUMERIC affinity would store 12.30 as
 a binary float. Ratios (the solidarity share) are TEXT decimals, read back
 with ``Decimal``. Dates and times are ISO-8601 TEXT; booleans are SMALLINT
 0/1. No engine-specific types, no AUTOINCREMENT/SERIAL: rows are keyed by
-(env, month, version), with ``version`` chosen by the writer.
+(env, month, version), with ``version`` chosen by the writer. ``reason`` is NULL
+unless the version replaced another with ``--revise``; ``lines_hash`` is the hash of
+the version's cost lines alone (NULL in versions closed before it existed).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ SCHEMA = (
         total_cents BIGINT NOT NULL,
         idle_cents BIGINT NOT NULL,
         warnings TEXT NOT NULL,
+        reason TEXT,
+        lines_hash TEXT,
         PRIMARY KEY (env, month, version)
     )
     """,
@@ -103,4 +107,13 @@ SCHEMA = (
         FOREIGN KEY (env, month, version) REFERENCES cost_close (env, month, version)
     )
     """,
+)
+
+ADDED_COLUMNS = (
+    # (a query that names the table's columns, the column, the statement adding it): for
+    # a ledger made before the column existed. ADD COLUMN runs on SQLite and PostgreSQL.
+    ("SELECT * FROM cost_close WHERE 1 = 0", "reason",
+     "ALTER TABLE cost_close ADD COLUMN reason TEXT"),
+    ("SELECT * FROM cost_close WHERE 1 = 0", "lines_hash",
+     "ALTER TABLE cost_close ADD COLUMN lines_hash TEXT"),
 )

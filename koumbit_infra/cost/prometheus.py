@@ -86,15 +86,22 @@ class PrometheusUsage:
         """``query`` evaluated every step over ``month``, as points per (server, site)."""
         start = int(month.start_time(self.zone).timestamp()) + self.step_seconds
         end = int(month.end_time(self.zone).timestamp())
+        return self.points(query, start, end, self.step_seconds, ("server", "site"))
+
+    def points(self, query: str, start: int, end: int, step: int,
+               labels: tuple[str, str] = ("server", "site")) -> Series:
+        """``query`` every ``step`` seconds from ``start`` to ``end`` (Unix times), as points
+        per pair of ``labels`` values; series missing either label are left out."""
         data = self._get("/api/v1/query_range", {
-            "query": query, "start": str(start), "end": str(end), "step": str(self.step_seconds),
+            "query": query, "start": str(start), "end": str(end), "step": str(step),
         })
         if data.get("resultType") != "matrix":
             raise UsageSourceError(f"{self.label}: expected a matrix for {query!r}")
         found: Series = defaultdict(dict)
+        first, second = labels
         for series in data.get("result", []):
-            labels = series.get("metric", {})
-            key = (str(labels.get("server", "")), str(labels.get("site", "")))
+            metric = series.get("metric", {})
+            key = (str(metric.get(first, "")), str(metric.get(second, "")))
             if not all(key):
                 continue  # a series without server or site cannot be charged to anyone
             for timestamp, text in series.get("values", []):

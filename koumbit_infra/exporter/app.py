@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,7 @@ class Seams:
     users: UserTable = system_users
     php_status: StatusFetcher = fetch_status
     database_query: QueryRunner | None = None
+    clock: Callable[[], float] = time.monotonic  # seconds; what time budgets are measured by
 
 
 @dataclass
@@ -89,7 +92,7 @@ def build(config: ExporterConfig, seams: Seams | None = None) -> Exporter:
     seams = seams or Seams()
     every = config.refresh_seconds
     measurements: list[tuple[Measurement, float, int]] = [
-        (DiskCollector(config, users=seams.users), every.disk, DISK_NICE),
+        (DiskCollector(config, users=seams.users, clock=seams.clock), every.disk, DISK_NICE),
         (CpuCollector(config, users=seams.users), every.cpu, 0),
         (TrafficCollector(config), every.traffic, 0),
         (PhpFpmCollector(config, fetch=seams.php_status), every.php, 0),

@@ -68,6 +68,7 @@ php = 15
 
 [disk]
 method = "scan"                  # scan | user_quota | project_quota
+site_budget_seconds = 30         # scan: walk time per site and refresh; goes on at the next
 quota_filesystem = "/srv"
 repquota = "/usr/sbin/repquota"
 
@@ -158,6 +159,7 @@ class RefreshSeconds(_Model):
 
 class Disk(_Model):
     method: DiskMethod = DiskMethod.SCAN
+    site_budget_seconds: float = Field(30, gt=0)
     quota_filesystem: str = "/srv"
     repquota: str = "/usr/sbin/repquota"
 

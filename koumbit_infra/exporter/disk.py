@@ -10,12 +10,13 @@ from pathlib import Path
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from koumbit_infra.exporter.config import DiskMethod, ExporterConfig, SiteEntry
-from koumbit_infra.exporter.diskscan import ScanError, tree_bytes
+from koumbit_infra.exporter.diskscan import ScanError, TreeWalk
 from koumbit_infra.exporter.measurement import SITE_LABELS, Measurement, paged
 from koumbit_infra.exporter.quota import parse_repquota, run_repquota
 from koumbit_infra.exporter.users import UserTable, system_users, uids_of
 
-Snapshot = dict[tuple[str, str, str], float]
+Labels = tuple[str, str, str]
+Snapshot = dict[Labels, float]
 
 
 class DiskCollector(Measurement):
@@ -24,6 +25,11 @@ class DiskCollector(Measurement):
     # HELP koumbit_site_disk_bytes Disk allocated to the site's tree.
     # TYPE koumbit_site_disk_bytes gauge
     koumbit_site_disk_bytes{client="...",server="web1",site="..."} 1.2345e+08
+    # HELP koumbit_site_disk_scan_within_budget 1 if the site's last disk walk ended within budget.
+    # TYPE koumbit_site_disk_scan_within_budget gauge
+    koumbit_site_disk_scan_within_budget{client="...",server="web1",site="..."} 1.0
+
+    The second family exists with the ``scan`` method only.
     """
 
     name = "disk"
@@ -36,6 +42,7 @@ class DiskCollector(Measurement):
         users: UserTable = system_users,
         repquota: Callable[[str], str] | None = None,
         publish_every: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sites = config.local_sites
         self.method = config.disk.method
@@ -46,7 +53,13 @@ class DiskCollector(Measurement):
             lambda _kind: run_repquota(config.disk.repquota, kind, config.disk.quota_filesystem)
         )
         self.publish_every = publish_every
+        self.site_budget = config.disk.site_budget_seconds
+        self.clock = clock
         self.snapshot: Snapshot = {}
+        # Sites whose last walk did not fit in one budget (scan only).
+        self.over_budget: frozenset[Labels] = frozenset()
+        # Walks stopped at their budget, to go on at the next refresh.
+        self._walks: dict[Labels, TreeWalk] = {}
 
     def refresh(self) -> list[str]:
         if self.method is DiskMethod.SCAN:
@@ -57,26 +70,40 @@ class DiskCollector(Measurement):
         """Walk the sites one after the other, publishing progress as it goes.
 
         Sites not reached yet keep their value from the previous pass, so a
-        long pass over thousands of trees never blanks the metric.
+        long pass over thousands of trees never blanks the metric. Each site
+        walks for at most its budget; a walk that does not finish keeps the
+        site's last complete figure, is flagged, and goes on where it stopped
+        at the next refresh.
         """
         problems: list[str] = []
-        current = dict(self.snapshot)
         wanted = {site.labels for site in self.sites}
-        for key in list(current):
-            if key not in wanted:
-                del current[key]
-        published = time.monotonic()
+        current = {key: value for key, value in self.snapshot.items() if key in wanted}
+        over = set(self.over_budget & wanted)
+        published = self.clock()
         for site in self.sites:
+            key = site.labels
+            # A str, not a Path: pathlib would intern every site's name for good.
+            walk = self._walks.pop(key, None) or TreeWalk(
+                os.path.join(self.sites_root, site.system_name))
             try:
-                # A str, not a Path: pathlib would intern every site's name for good.
-                current[site.labels] = tree_bytes(os.path.join(self.sites_root, site.system_name))
+                done = walk.run(self.clock() + self.site_budget, self.clock)
             except ScanError as exc:
-                current.pop(site.labels, None)
+                current.pop(key, None)
+                over.discard(key)
                 problems.append(str(exc))
-            if time.monotonic() - published > self.publish_every:
-                self.snapshot = dict(current)
-                published = time.monotonic()
-        self.snapshot = current
+            else:
+                if done:
+                    current[key] = float(walk.bytes)
+                else:
+                    self._walks[key] = walk
+                if done and walk.passes == 1:
+                    over.discard(key)
+                else:  # still going, or finished over several refreshes
+                    over.add(key)
+            if self.clock() - published > self.publish_every:
+                self.snapshot, self.over_budget = dict(current), frozenset(over)
+                published = self.clock()
+        self.snapshot, self.over_budget = current, frozenset(over)
         return problems
 
     def _from_quota(self) -> list[str]:
@@ -96,7 +123,14 @@ class DiskCollector(Measurement):
         return problems
 
     def collect(self, limit: int | None = None) -> Iterable[Metric]:
-        return paged(lambda: GaugeMetricFamily("koumbit_site_disk_bytes",
-                                               "Disk allocated to the site's tree.",
-                                               labels=SITE_LABELS),
-                     self.snapshot.items(), limit)
+        yield from paged(lambda: GaugeMetricFamily("koumbit_site_disk_bytes",
+                                                   "Disk allocated to the site's tree.",
+                                                   labels=SITE_LABELS),
+                         self.snapshot.items(), limit)
+        if self.method is DiskMethod.SCAN:
+            over = self.over_budget
+            yield from paged(lambda: GaugeMetricFamily(
+                "koumbit_site_disk_scan_within_budget",
+                "1 if the site's last disk walk ended within budget.",
+                labels=SITE_LABELS),
+                ((s.labels, 0 if s.labels in over else 1) for s in self.sites), limit)

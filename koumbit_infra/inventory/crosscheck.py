@@ -17,6 +17,7 @@ from koumbit_infra.inventory.models import (
     SiteState,
 )
 from koumbit_infra.inventory.problems import Problem, Severity
+from koumbit_infra.inventory.sshkeys import parse_public_key
 from koumbit_infra.inventory.yamlsource import YamlDocument, YamlPath
 
 
@@ -45,6 +46,7 @@ def cross_check(files: ParsedFiles) -> list[Problem]:
     out += _unique(pdoc, [(p.name, ("plans", i, "name"))
                           for i, p in enumerate(files.plans.plans)],
                    "plan name", "give each plan its own name")
+    out += _one_owner_per_key(servers, sdoc)
     out += _database_servers(servers, sdoc)
     sites = _SiteChecks(
         servers={s.name: s for s in servers.servers},
@@ -67,6 +69,24 @@ def _unique(
                                f"{what} '{value}' already used at line {seen[value]}", hint))
         else:
             seen[value] = line
+    return out
+
+
+def _one_owner_per_key(servers: ServersFile, doc: YamlDocument) -> list[Problem]:
+    """A key is one person's: shared, it cannot be revoked from one admin alone."""
+    owners: dict[str, tuple[str, int]] = {}
+    out = []
+    for i, admin in enumerate(servers.admins):
+        for j, key in enumerate(admin.ssh_keys):
+            line = doc.line_of(("admins", i, "ssh_keys", j))
+            identity = parse_public_key(key).identity
+            if identity in owners:
+                owner, at = owners[identity]
+                out.append(Problem(doc.path, line, f"SSH key of admin '{admin.name}' is already"
+                                   f" listed for '{owner}' at line {at}",
+                                   "give each admin their own key, listed once"))
+            else:
+                owners[identity] = (admin.name, line)
     return out
 
 

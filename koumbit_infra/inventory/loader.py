@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from koumbit_infra.inventory.crosscheck import ParsedFiles, cross_check
 from koumbit_infra.inventory.model import Inventory
 from koumbit_infra.inventory.models import BudgetFile, Client, PlansFile, ServersFile
+from koumbit_infra.inventory.planning import planning_problems
 from koumbit_infra.inventory.problems import InventoryError, Problem, Severity
 from koumbit_infra.inventory.pydantic_problems import problems_from
 from koumbit_infra.inventory.yamlsource import YamlDocument, YamlSyntaxError, load_yaml
@@ -81,6 +82,7 @@ def load_inventory(root: Path, *, display_base: Path | None = None) -> Inventory
         problems += cross_check(ParsedFiles(
             servers_file, docs["servers.yaml"], plans_file, docs["plans.yaml"], clients
         ))
+        problems += planning_problems(budget_file, docs["budget.yaml"])
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors or not (servers_file and plans_file and budget_file):
         raise InventoryError(problems)
@@ -94,6 +96,8 @@ def load_inventory(root: Path, *, display_base: Path | None = None) -> Inventory
         clients=tuple(c for c, _ in sorted(clients, key=lambda cd: cd[0].slug)),
         budget=budget_file.budget,
         warnings=tuple(sorted(problems)),
+        catalogue=budget_file.catalogue,
+        line_changes=budget_file.line_changes,
     )
 
 

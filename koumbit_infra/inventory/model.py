@@ -10,9 +10,11 @@ from koumbit_infra.inventory.models import (
     Admin,
     Budget,
     Client,
+    LineChange,
     Plan,
     Role,
     Server,
+    ServerOffer,
     Settings,
     Site,
     SiteState,
@@ -45,6 +47,8 @@ class Inventory:
     clients: tuple[Client, ...]
     budget: Budget
     warnings: tuple[Problem, ...] = ()
+    catalogue: tuple[ServerOffer, ...] = ()  # budget.yaml: servers to buy or rent next
+    line_changes: tuple[LineChange, ...] = ()  # budget.yaml: known changes in shared lines
     _servers: dict[str, Server] = field(init=False, repr=False, compare=False)
     _plans: dict[str, Plan] = field(init=False, repr=False, compare=False)
 
@@ -73,8 +77,9 @@ class Inventory:
 
     def site(self, domain: str) -> PlacedSite:
         """The site whose primary domain or alias is ``domain``; KeyError if none."""
+        wanted = domain.lower().removesuffix(".")  # the inventory holds canonical spellings
         for placed in self.placed_sites():
-            if domain in placed.site.all_domains:
+            if wanted in placed.site.all_domains:
                 return placed
         raise KeyError(domain)
 

@@ -8,73 +8,41 @@ properties here, never computed in templates or YAML.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
-from ipaddress import IPv4Address
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from koumbit_infra.inventory.fields import (
+    AptProxy,
+    Day,
+    Domain,
+    Email,
+    FiscalYear,
+    Label,
+    Login,
+    Name,
+    Note,
+    PersonName,
+    Phone,
+    PhpVersion,
+    ServerAddress,
+    Slug,
+    SshKey,
+    TimeZone,
+    Title,
+    at_least_one,
+)
 from koumbit_infra.inventory.money import Cad, Quantity
 from koumbit_infra.inventory.names import system_name
 
 GIB = 1024**3
 MIB = 1024**2
-
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-_PHP = re.compile(r"^\d+\.\d+$")
-
-
-def _domain(value: str) -> str:
-    if value != value.lower():
-        raise ValueError(f"'{value}' must be written in lower case")
-    labels = value.split(".")
-    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.match(x) for x in labels):
-        raise ValueError(f"'{value}' is not a valid domain name")
-    if labels[-1].isdigit():
-        raise ValueError(f"'{value}' is not a valid domain name (numeric top-level label)")
-    return value
-
-
-def _slug(value: str) -> str:
-    if not _SLUG.match(value):
-        raise ValueError(f"'{value}' is not a slug (lower-case letters, digits and dashes)")
-    return value
-
-
-def _name(value: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError(
-            f"'{value}' is not a valid name (a lower-case letter, then letters, digits, dashes;"
-            " at most 31)"
-        )
-    return value
-
-
-def _php(value: str) -> str:
-    if not _PHP.match(value):
-        raise ValueError(f"'{value}' is not a PHP version such as '8.2'")
-    return value
-
-
-def _email(value: str) -> str:
-    local, _, domain = value.partition("@")
-    if not local or " " in value or "." not in domain:
-        raise ValueError(f"'{value}' is not an e-mail address")
-    return value
-
-
-Domain = Annotated[str, AfterValidator(_domain)]
-Email = Annotated[str, AfterValidator(_email)]
-Slug = Annotated[str, AfterValidator(_slug)]
-Name = Annotated[str, AfterValidator(_name)]
-PhpVersion = Annotated[str, AfterValidator(_php)]
+MAX_QUOTA_GIB = 1_000_000
 
 
 class _Model(BaseModel):
@@ -129,19 +97,23 @@ class ServerCost(_Model):
 
 class Server(_Model):
     name: Name = Field(description="Short host name, unique (web1, db1 ...).")
-    address: IPv4Address = Field(description="Address the toolkit reaches the server at by SSH.")
+    address: ServerAddress = Field(
+        description="Address the toolkit reaches the server at by SSH (one host: not 0.0.0.0,"
+                    " broadcast, multicast, loopback or link-local)."
+    )
     roles: frozenset[Role] = Field(description="Any of web, db, backup, monitor.", min_length=1)
     size: Size
     cost: ServerCost
-    php_versions: tuple[PhpVersion, ...] = Field(
-        ("8.2",), description="PHP versions offered on a web server; the first is the default."
+    php_versions: Annotated[tuple[PhpVersion, ...], AfterValidator(at_least_one)] = Field(
+        ("8.2",), max_length=8,
+        description="PHP versions offered on a web server; the first is the default.",
     )
     database_server: Name | None = Field(
         None,
         description="Server with the db role that this web server's sites use"
         " (default: itself when it has the db role).",
     )
-    since: date | None = Field(None, description="Date the server entered service.")
+    since: Day | None = Field(None, description="Date the server entered service.")
 
     def has(self, role: Role) -> bool:
         return role in self.roles
@@ -163,17 +135,17 @@ class Server(_Model):
 
 
 class Admin(_Model):
-    name: Name = Field(description="Unix login of an Infra team member.")
-    full_name: str = Field(description="Person's name, for the account's GECOS field.")
-    ssh_keys: tuple[str, ...] = Field(min_length=1, description="Public SSH keys (one per line).")
-
-    @model_validator(mode="after")
-    def _keys(self) -> Admin:
-        for key in self.ssh_keys:
-            parts = key.split()
-            if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-", "sk-")):
-                raise ValueError(f"'{key[:30]}...' is not an OpenSSH public key")
-        return self
+    name: Login = Field(
+        description="Unix login of an Infra team member (never a system account's name)."
+    )
+    full_name: PersonName = Field(
+        description="Person's name, for the account's GECOS field (no : , or =)."
+    )
+    ssh_keys: Annotated[tuple[SshKey, ...], AfterValidator(at_least_one)] = Field(
+        max_length=16,
+        description="Public SSH keys, one line each (ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp*,"
+                    " sk-*); a key belongs to one admin only.",
+    )
 
 
 class CertificateAuthority(StrEnum):
@@ -182,13 +154,15 @@ class CertificateAuthority(StrEnum):
 
 
 class Settings(_Model):
-    apt_proxy: str | None = Field(None, description="HTTP proxy for apt (an apt cache).")
+    apt_proxy: AptProxy | None = Field(
+        None, description="HTTP proxy for apt (an apt cache): http(s)://host[:port] only."
+    )
     certificate_authority: CertificateAuthority = Field(
         CertificateAuthority.LETSENCRYPT,
         description="letsencrypt in production; lab uses the lab's own local authority.",
     )
     admin_email: Email = Field(description="Where certificate and alert mail goes.")
-    ssh_user: str = Field("root", description="User the deploys connect as.")
+    ssh_user: Name = Field("root", description="User the deploys connect as.")
     lab: bool = Field(
         False, description="Servers are the local lab's containers (SSH with the lab's own key)."
     )
@@ -196,8 +170,8 @@ class Settings(_Model):
 
 class ServersFile(_Model):
     settings: Settings
-    admins: tuple[Admin, ...] = Field(min_length=1)
-    servers: tuple[Server, ...] = Field(min_length=1)
+    admins: tuple[Admin, ...] = Field(min_length=1, max_length=100)
+    servers: tuple[Server, ...] = Field(min_length=1, max_length=1000)
 
 
 # --- plans.yaml -----------------------------------------------------------
@@ -206,7 +180,7 @@ class ServersFile(_Model):
 class EarlierPrice(_Model):
     """A price that was in force until a date (exclusive); the current price is the main key."""
 
-    until: date = Field(description="First day the next price applied.")
+    until: Day = Field(description="First day the next price applied.")
     monthly_price_cad: Cad = Field(description="The price before that day, CAD/month.")
 
 
@@ -224,15 +198,17 @@ def _price_on(current: Decimal, history: tuple[EarlierPrice, ...], day: date) ->
     return current
 
 
-PriceHistory = Annotated[tuple[EarlierPrice, ...], AfterValidator(_check_history)]
+PriceHistory = Annotated[
+    tuple[EarlierPrice, ...], Field(max_length=120), AfterValidator(_check_history)
+]
 
 
 class Plan(_Model):
     name: Name = Field(description="Plan identifier used by clients.")
-    label_fr: str = Field(description="Plan name shown in French reports.")
-    label_en: str = Field(description="Plan name shown in English reports.")
+    label_fr: Label = Field(description="Plan name shown in French reports.")
+    label_en: Label = Field(description="Plan name shown in English reports.")
     monthly_price_cad: Cad = Field(description="List price, CAD/month.")
-    disk_quota_gib: int = Field(gt=0, description="Disk quota per site, GiB.")
+    disk_quota_gib: int = Field(gt=0, le=MAX_QUOTA_GIB, description="Disk quota per site, GiB.")
     php_workers: int = Field(gt=0, le=256, description="PHP-FPM max_children per site.")
     php_memory_limit_mib: int = Field(
         256, gt=0, le=8192, description="PHP memory_limit per worker, MiB."
@@ -261,7 +237,7 @@ class Plan(_Model):
 
 
 class PlansFile(_Model):
-    plans: tuple[Plan, ...] = Field(min_length=1)
+    plans: tuple[Plan, ...] = Field(min_length=1, max_length=100)
 
 
 # --- clients/<slug>.yaml --------------------------------------------------
@@ -280,14 +256,18 @@ class SiteState(StrEnum):
 
 class Site(_Model):
     domain: Domain = Field(description="Primary (canonical) domain.")
-    aliases: tuple[Domain, ...] = Field((), description="Other domains, redirected to it.")
+    aliases: tuple[Domain, ...] = Field(
+        (), max_length=100, description="Other domains, redirected to it."
+    )
     cms: Cms = Field(description="wordpress or drupal.")
     server: Name = Field(description="Web server the site lives on.")
     php_version: PhpVersion | None = Field(None, description="Default: the server's first.")
     state: SiteState = Field(SiteState.ACTIVE, description="active, disabled or absent.")
-    title: str | None = Field(None, description="Site title (default: the client's name).")
+    title: Title | None = Field(None, description="Site title (default: the client's name).")
     tls: bool = Field(True, description="Serve over HTTPS (certificate from the env's CA).")
-    disk_quota_gib: int | None = Field(None, gt=0, description="Override of the plan's quota.")
+    disk_quota_gib: int | None = Field(
+        None, gt=0, le=MAX_QUOTA_GIB, description="Override of the plan's quota."
+    )
     backups_kept_daily: int | None = Field(None, ge=1, le=366, description="Plan override.")
 
     @cached_property
@@ -317,26 +297,26 @@ class Site(_Model):
 
 
 class Contact(_Model):
-    name: str
-    email: Email
-    phone: str | None = None
+    name: Label = Field(description="The contact person's name.")
+    email: Email = Field(description="The contact's e-mail address.")
+    phone: Phone | None = Field(None, description="Phone number (514 555-0100 poste 22).")
 
 
 class Solidarity(_Model):
-    since: date = Field(description="Date the solidarity account started.")
-    note: str | None = Field(None, description="Why (for the Conseil de Travail).")
+    since: Day = Field(description="Date the solidarity account started.")
+    note: Note | None = Field(None, description="Why (for the Conseil de Travail).")
 
 
 class Client(_Model):
     slug: Slug = Field(description="Identifier; must equal the file name without .yaml.")
-    name: str = Field(min_length=1, description="Organisation's name, as shown in reports.")
+    name: Title = Field(description="Organisation's name, as shown in reports.")
     plan: Name = Field(description="Plan name from plans.yaml.")
     monthly_price_paid_cad: Cad = Field(description="Price actually paid, CAD/month.")
     solidarity: Solidarity | None = Field(None, description="Set for a compte solidaire.")
     member: bool = Field(False, description="Member of the collective.")
-    since: date | None = Field(None, description="Client since.")
+    since: Day | None = Field(None, description="Client since.")
     contact: Contact
-    sites: tuple[Site, ...] = Field((), description="The client's sites.")
+    sites: tuple[Site, ...] = Field((), max_length=1000, description="The client's sites.")
     price_history: PriceHistory = Field(
         (), description="Earlier prices paid, oldest first (monthly_price_paid_cad is current)."
     )
@@ -369,8 +349,8 @@ class SharedPolicy(StrEnum):
 
 
 class BudgetLine(_Model):
-    name: str = Field(description="Line label (French), as shown in reports.")
-    name_en: str | None = Field(None, description="Line label in English.")
+    name: Label = Field(description="Line label (French), as shown in reports.")
+    name_en: Label | None = Field(None, description="Line label in English.")
     category: BudgetCategory
     monthly_cad: Cad | None = Field(None, description="Fixed cost, CAD/month.")
     yearly_cad: Cad | None = Field(None, description="Fixed cost, CAD/fiscal year.")
@@ -399,14 +379,11 @@ class BudgetLine(_Model):
         return self.yearly_cad / 12
 
 
-_FISCAL = re.compile(r"^(\d{4})-(\d{4})$")
-
-
 class Budget(_Model):
-    fiscal_year: str = Field(description="Fiscal year named like '2026-2027'.")
+    fiscal_year: FiscalYear = Field(description="Fiscal year named like '2026-2027'.")
     start_month: int = Field(ge=1, le=12, description="Month (1-12) the fiscal year starts.")
     allocated_cad: Cad = Field(description="Amount the Conseil de Travail allocated to Infra.")
-    timezone: str = Field(
+    timezone: TimeZone = Field(
         "America/Toronto",
         description="Time zone of the accounting months (IANA name): a month's usage is read"
                     " from its first midnight there to the next month's.",
@@ -415,7 +392,7 @@ class Budget(_Model):
         SharedPolicy.BY_RESERVED,
         description="How shared lines are spread: by_reserved, per_site or per_client.",
     )
-    lines: tuple[BudgetLine, ...] = Field((), description="Shared cost lines.")
+    lines: tuple[BudgetLine, ...] = Field((), max_length=200, description="Shared cost lines.")
 
     @field_validator("timezone")
     @classmethod
@@ -431,14 +408,6 @@ class Budget(_Model):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @field_validator("fiscal_year")
-    @classmethod
-    def _year(cls, value: str) -> str:
-        match = _FISCAL.match(value)
-        if not match or int(match[2]) != int(match[1]) + 1:
-            raise ValueError(f"'{value}' is not two consecutive years such as 2026-2027")
-        return value
-
     @property
     def start(self) -> date:
         return date(int(self.fiscal_year[:4]), self.start_month, 1)
@@ -449,6 +418,43 @@ class Budget(_Model):
         return date(int(self.fiscal_year[:4]) + 1, self.start_month, 1)
 
 
+class ServerOffer(_Model):
+    """A server the team would buy or rent next, with what it costs (for budget proposals)."""
+
+    name: Name = Field(description="Identifier of the offer (web-standard ...).")
+    label_fr: Label = Field(description="What it is, in French, as proposals show it.")
+    label_en: Label = Field(description="What it is, in English.")
+    roles: frozenset[Role] = Field(description="Roles it can take (web, db ...).", min_length=1)
+    size: Size
+    cost: ServerCost
+
+
+class LineChange(_Model):
+    """A known change in a shared line from a date (a new rate, more staff hours ...)."""
+
+    line: Label = Field(description="The budget line's name (French), as in budget.lines.")
+    since: Day = Field(description="First day the new amount applies.")
+    monthly_cad: Cad | None = Field(None, description="New fixed cost, CAD/month.")
+    yearly_cad: Cad | None = Field(None, description="New fixed cost, CAD/fiscal year.")
+    hours_per_month: Quantity | None = Field(None, description="New staff hours per month.")
+    hourly_rate_cad: Cad | None = Field(None, description="New staff rate, CAD/hour.")
+    why: Note | None = Field(None, description="Where the change comes from (a quote ...).")
+
+    @model_validator(mode="after")
+    def _something(self) -> LineChange:
+        given = (self.monthly_cad, self.yearly_cad, self.hours_per_month, self.hourly_rate_cad)
+        if all(v is None for v in given):
+            raise ValueError("give the new monthly_cad, yearly_cad, hours_per_month"
+                             " or hourly_rate_cad")
+        if self.monthly_cad is not None and self.yearly_cad is not None:
+            raise ValueError("give monthly_cad or yearly_cad, not both")
+        return self
+
+
 class BudgetFile(_Model):
     budget: Budget
+    catalogue: tuple[ServerOffer, ...] = Field(
+        (), description="Servers the team would buy or rent, for budget proposals.")
+    line_changes: tuple[LineChange, ...] = Field(
+        (), description="Known changes in shared lines (staff hours, transit ...).")
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from koumbit_infra.inventory.text import escaped
+
 
 class Severity(Enum):
     ERROR = "error"
@@ -22,13 +24,19 @@ class Problem:
     hint: str
     severity: Severity = Severity.ERROR
 
+    def __post_init__(self) -> None:
+        # Messages quote what was written: a value holding ESC or a bidi override must not
+        # repaint the terminal that prints it, nor hide part of the message.
+        object.__setattr__(self, "message", escaped(self.message))
+        object.__setattr__(self, "hint", escaped(self.hint))
+
     def __str__(self) -> str:
         prefix = "warning: " if self.severity is Severity.WARNING else ""
-        return f"{self.path}:{self.line}: {prefix}{self.message}; {self.hint}"
+        return f"{escaped(str(self.path))}:{self.line}: {prefix}{self.message}; {self.hint}"
 
     def as_dict(self) -> dict[str, str | int]:
         return {
-            "path": str(self.path),
+            "path": escaped(str(self.path)),
             "line": self.line,
             "severity": self.severity.value,
             "message": self.message,

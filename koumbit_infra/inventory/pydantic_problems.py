@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from koumbit_infra.inventory.problems import Problem
+from koumbit_infra.inventory.text import shown
 from koumbit_infra.inventory.yamlsource import YamlDocument, YamlPath
 
 
@@ -40,9 +41,14 @@ def _describe(err: Any, loc: YamlPath, root: type[BaseModel]) -> tuple[str, str]
         return f"missing required key '{field}'", f"add '{loc[-1]}'{what}"
     if kind in {"enum", "literal_error"}:
         return f"{field}: {msg}", "use one of the values listed"
+    if kind.startswith("date_"):
+        return f"{field}: {msg} (got '{shown(err.get('input'))}')", (
+            "give a date that exists, written YYYY-MM-DD"
+        )
     if kind.endswith(("_type", "_parsing")):
-        got = err.get("input")
-        return f"{field}: {msg} (got {got!r})", "give a value of the expected type"
+        return f"{field}: {msg} (got '{shown(err.get('input'))}')", (
+            "give a value of the expected type"
+        )
     return f"{field}: {msg}", "fix the value"
 
 
@@ -56,11 +62,11 @@ def _model_at(root: type[BaseModel], loc: YamlPath) -> type[BaseModel] | None:
         field = model.model_fields.get(str(part))
         if field is None:
             return None
-        model = _inner(field.annotation)
+        model = inner_annotation(field.annotation)
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
-def _inner(annotation: Any) -> Any:
+def inner_annotation(annotation: Any) -> Any:
     """The model inside ``X | None``, ``tuple[X, ...]`` and similar wrappers."""
     while True:
         origin = typing.get_origin(annotation)

@@ -12,7 +12,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from koumbit_infra.inventory.models import BudgetFile, Client, PlansFile, ServersFile
-from koumbit_infra.inventory.pydantic_problems import _inner
+from koumbit_infra.inventory.pydantic_problems import inner_annotation
 
 FILES: tuple[tuple[str, type[BaseModel]], ...] = (
     ("servers.yaml", ServersFile),
@@ -27,8 +27,19 @@ _VALIDATED = {
     "_rate": "number (quote it: \"0.25\")",
     "_domain": "domain name",
     "_slug": "slug",
+    "_login": "login",
     "_name": "name",
     "_php": "PHP version (\"8.2\")",
+    "_email": "e-mail address",
+    "_text": "text on one line",
+    "_gecos": "person's name",
+    "_phone": "phone number",
+    "_ssh_key": "SSH public key",
+    "_apt_proxy": "http(s) URL",
+    "_address": "IPv4 host address",
+    "_timezone": "time zone name",
+    "_fiscal_year": "two years (\"2026-2027\")",
+    "_day": "date (YYYY-MM-DD)",
 }
 
 
@@ -52,16 +63,25 @@ def _tables(model: type[BaseModel], where: str, seen: set[type[BaseModel]]) -> l
            "", "| key | type | required | meaning |", "|---|---|---|---|"]
     nested: list[tuple[str, type[BaseModel]]] = []
     for name, info in model.model_fields.items():
-        inner = _inner(info.annotation)
+        inner = inner_annotation(info.annotation)
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             nested.append((f"{where} → {name}", inner))
-        shown = _validated(info.metadata) or _type_name(info.annotation)
-        out.append(f"| `{name}` | {shown} | {_required(info)} | "
+        out.append(f"| `{name}` | {field_type(info)} | {_required(info)} | "
                    f"{info.description or ''} |")
     out.append("")
     for sub_where, sub in nested:
         out += _tables(sub, sub_where, seen)
     return out
+
+
+def field_type(info: FieldInfo) -> str:
+    """What a key holds, in plain words with its limits: ``domain name (≤ 254 characters)``."""
+    shown = _validated(info.metadata) or _type_name(info.annotation)
+    if typing.get_origin(info.annotation) in (tuple, list, frozenset) and (
+        most := _max_length(info.metadata)
+    ):
+        shown += f", at most {most}"
+    return shown
 
 
 def _required(info: FieldInfo) -> str:
@@ -78,7 +98,15 @@ def _required(info: FieldInfo) -> str:
 def _validated(metadata: Any) -> str | None:
     """The plain-words type of a field checked by one of the inventory's validators."""
     validators = {getattr(getattr(m, "func", None), "__name__", "") for m in metadata}
-    return next((shown for name, shown in _VALIDATED.items() if name in validators), None)
+    shown = next((shown for name, shown in _VALIDATED.items() if name in validators), None)
+    if shown is not None and (most := _max_length(metadata)):
+        shown += f" (≤ {most} characters)"
+    return shown
+
+
+def _max_length(metadata: Any) -> int | None:
+    return next((m.max_length for m in metadata
+                 if isinstance(getattr(m, "max_length", None), int)), None)
 
 
 def _type_name(annotation: Any) -> str:

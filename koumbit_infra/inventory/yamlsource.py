@@ -22,6 +22,11 @@ from koumbit_infra.inventory.problems import Problem
 
 YamlPath = tuple[str | int, ...]
 
+# Far above any real inventory file, far below what would stall the loader: a YAML
+# "billion laughs" (aliases of aliases) expands past the node limit within microseconds.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_NODES = 100_000
+
 
 @dataclass
 class YamlDocument:
@@ -53,6 +58,11 @@ def load_yaml(path: Path, display_path: Path | None = None) -> YamlDocument:
     """Parse ``path``; a syntax error raises :class:`YamlSyntaxError` naming the line."""
     shown = display_path or path
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise YamlSyntaxError(Problem(
+                shown, 1, f"file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB",
+                "split it, or remove what does not belong in an inventory",
+            ))
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise YamlSyntaxError(
@@ -75,17 +85,26 @@ def load_yaml(path: Path, display_path: Path | None = None) -> YamlDocument:
     if node is None:
         doc.lines[()] = 1
         return doc
+    # The constructor caches what it built; a fresh cache per file keeps nothing alive.
+    _CONSTRUCTOR.constructed_objects.clear()
+    _CONSTRUCTOR.recursive_objects.clear()
     try:
         doc.data = _convert(node, (), doc.lines)
     except _DuplicateKey as dup:
         raise YamlSyntaxError(
             Problem(shown, dup.line, f"key '{dup.key}' appears twice", "keep only one of them")
         ) from dup
+    except _TooManyNodes as many:
+        raise YamlSyntaxError(
+            Problem(shown, many.line, f"file expands to more than {MAX_NODES} values"
+                    " (aliases of aliases?)", "write the values out, without nested aliases")
+        ) from many
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
+        what = getattr(exc, "problem", None) or str(exc)
         raise YamlSyntaxError(
-            Problem(shown, line, f"YAML value error: {exc}", "fix the value at this line")
+            Problem(shown, line, f"YAML value error: {what}", "fix the value at this line")
         ) from exc
     return doc
 
@@ -95,13 +114,20 @@ class _DuplicateKey(Exception):
         self.key, self.line = key, line
 
 
+class _TooManyNodes(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
 def _convert(node: yaml.Node, loc: YamlPath, lines: dict[YamlPath, int]) -> Any:
     lines[loc] = node.start_mark.line + 1
+    if len(lines) > MAX_NODES:
+        raise _TooManyNodes(lines[loc])
     if isinstance(node, yaml.MappingNode):
         _CONSTRUCTOR.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _CONSTRUCTOR.construct_object(key_node, deep=True)
+            key = _key(key_node)
             if key in out:
                 raise _DuplicateKey(str(key), key_node.start_mark.line + 1)
             child = (*loc, key)
@@ -110,4 +136,21 @@ def _convert(node: yaml.Node, loc: YamlPath, lines: dict[YamlPath, int]) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*loc, i), lines) for i, item in enumerate(node.value)]
-    return _CONSTRUCTOR.construct_object(node, deep=True)
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    try:
+        return _CONSTRUCTOR.construct_object(node, deep=True)
+    except (ValueError, OverflowError):
+        # An impossible date (2025-02-30) looks like a timestamp to YAML, which then fails to
+        # build it. Keep the text: the model says, at this line, that it is not a real date.
+        _CONSTRUCTOR.recursive_objects.pop(node, None)
+        return node.value
+
+
+def _key(node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):  # a list or mapping as a key: no model has one
+        raise yaml.MarkedYAMLError(problem="a key must be a plain word",
+                                   problem_mark=node.start_mark)
+    return _scalar(node)

@@ -14,14 +14,20 @@ from koumbit_infra.report.data import ReportData, gather
 from koumbit_infra.report.focus_csv import render_csv
 from koumbit_infra.report.html import render_html
 
-Format = Literal["pdf", "html", "csv"]
-FORMATS: tuple[Format, ...] = ("pdf", "html", "csv")
+# csv: the committee's simple table, one row per client (focus_csv.py);
+# focus: the FOCUS 1.0 export any FinOps tool reads (focus.py).
+Format = Literal["pdf", "html", "csv", "focus"]
+FORMATS: tuple[Format, ...] = ("pdf", "html", "csv", "focus")
 
 
 def render(data: ReportData, lang: Lang, fmt: Format) -> bytes:
     """The report of ``data`` in ``lang`` as ``fmt``, encoded (UTF-8 for text formats)."""
     if fmt == "csv":
         return render_csv(data, lang).encode()
+    if fmt == "focus":
+        from koumbit_infra.report.focus import render_focus
+
+        return render_focus(data, lang).encode()
     if fmt == "html":
         return render_html(data, lang).encode()
     from koumbit_infra.report.pdf import render_pdf  # fontTools is only needed here

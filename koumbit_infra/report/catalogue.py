@@ -16,6 +16,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Mois clôturé dans le registre : version {version}, le {closed_at}; usage : {usage}.",
         "Month closed in the ledger: version {version}, on {closed_at}; usage: {usage}.",
     ),
+    "revised": (
+        "Révision de la version {previous} : {reason}.",
+        "Revision of version {previous}: {reason}.",
+    ),
+    "period_revised": ("Versions révisées : {months}.", "Revised versions: {months}."),
+    "month_version": ("{month}, version {version}", "{month}, version {version}"),
     "not_closed": (
         "Mois non clôturé : calculé ici avec l'usage réservé seulement (chaque site paie sa"
         " réservation). Les chiffres changeront à la clôture.",
@@ -91,6 +97,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "shared_lines": ("Coûts partagés", "Shared costs"),
     "line": ("Poste", "Cost line"),
     "amount": ("Montant", "Amount"),
+    "cut_texts": ("Textes coupés dans les tableaux", "Text cut short in the tables"),
+    "cut_texts_intro": (
+        "Ces textes étaient trop longs pour leur case (coupés par « … ») ; les voici en"
+        " entier, jusqu'à {chars} caractères. Le CSV et le HTML les donnent toujours en entier.",
+        "These texts were too long for their cell (cut with \"…\"); here they are whole, up to"
+        " {chars} characters. The CSV and the HTML always give them whole.",
+    ),
+    "cut_text_length": ("({chars} caractères en tout)", "({chars} characters in all)"),
     "page": ("{title} — {period} — page {page} de {pages}",
              "{title} — {period} — page {page} of {pages}"),
     "footer": (

@@ -54,7 +54,9 @@ def fiscal_year_months(inv: Inventory, label: str, today: date) -> list[Month]:
 @env_option
 @inventory_option
 @click.option("--lang", type=click.Choice(LANGS), default="fr", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="pdf", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="pdf", show_default=True,
+              help="pdf or html: the report; csv: the committee's table, one row per client;"
+                   " focus: the FOCUS 1.0 export for FinOps tools (one row per charge).")
 @ledger_option_saying("Ledger of closed months, a SQLite file or a postgresql:// URL (a month"
                       " not closed there is computed, reserved only).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -83,7 +85,8 @@ def report_command(
         click.echo(f"{period} ({env}): {data.closed_count} of {len(data.months)} month(s) closed"
                    f" in {ledger_label(ledger_path)}; the others are computed with reserved"
                    " usage only, and the report says so", err=True)
-    path = out or DEFAULT_DIR / f"{env}-{period}-{lang}.{fmt}"
+    suffix = "focus.csv" if fmt == "focus" else fmt
+    path = out or DEFAULT_DIR / f"{env}-{period}-{lang}.{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(render(data, cast(Lang, lang), cast(Format, fmt)))
     click.echo(str(path))

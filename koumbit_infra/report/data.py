@@ -39,6 +39,8 @@ class ReportData:
     fiscal_year: str | None = None  # set for a fiscal-year report
     # server: (committed quota GiB, disk GiB, committed PHP memory GiB, memory GiB)
     capacity: dict[str, tuple[int, int, Decimal, int]] = field(default_factory=dict)
+    per_month: tuple[Allocation, ...] = ()  # each month's own allocation (the FOCUS export)
+    timezone: str = "UTC"  # the budget's: where each month starts and ends
 
     @property
     def month(self) -> Month:
@@ -53,6 +55,11 @@ class ReportData:
     def record(self) -> CloseRecord | None:
         """The ledger's version of a one-month report."""
         return self.records[0] if len(self.records) == 1 else None
+
+    @property
+    def revised(self) -> tuple[CloseRecord, ...]:
+        """The months shown from a later version than their first close, in month order."""
+        return tuple(r for r in self.records if r is not None and r.version > 1)
 
     @property
     def closed_count(self) -> int:
@@ -96,13 +103,14 @@ def gather(
     records: list[CloseRecord | None] = []
     with ledger:
         for month in wanted:
-            closed = ledger.allocation(inv.env, month)
-            records.append(ledger.latest(inv.env, month) if closed is not None else None)
-            allocations.append(closed or allocate(inv, month, ReservedOnly()))
+            closed = ledger.read(inv.env, month)  # LedgerTampered if its rows were changed
+            records.append(closed.record if closed else None)
+            allocations.append(closed.allocation if closed else allocate(inv, month,
+                                                                         ReservedOnly()))
         budget = project_budget(inv, ledger)
     labels = {p.name: (p.label_fr, p.label_en) for p in inv.plans}
     return ReportData(inv.env, wanted, combine(allocations), budget, tuple(records), labels,
-                      fiscal_year, capacity(inv))
+                      fiscal_year, capacity(inv), tuple(allocations), inv.budget.timezone)
 
 
 def capacity(inv: Inventory) -> dict[str, tuple[int, int, Decimal, int]]:

@@ -115,13 +115,22 @@ def period_name(data: ReportData, lang: Lang) -> str:
 
 
 def _provenance(data: ReportData, lang: Lang) -> str:
+    """Where the figures come from: which version of each month, and why it was revised."""
     record = data.record
     if record is not None:
-        return label("closed", lang, version=record.version, closed_at=record.closed_at,
+        note = label("closed", lang, version=record.version, closed_at=record.closed_at,
                      usage=record.usage_source)
+        if record.reason:
+            note += " " + label("revised", lang, previous=record.version - 1,
+                                reason=record.reason)
+        return note
     if len(data.months) == 1:
         return label("not_closed", lang)
     note = label("period_closed", lang, closed=data.closed_count, months=len(data.months))
+    if data.revised:
+        note += " " + label("period_revised", lang, months="; ".join(
+            label("month_version", lang, month=month_name(r.month, lang), version=r.version)
+            + (f" ({r.reason})" if r.reason else "") for r in data.revised))
     return note if data.closed else f"{note} {label('period_not_closed', lang)}"
 
 

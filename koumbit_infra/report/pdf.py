@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pydyf  # type: ignore[import-untyped]
+from babel.numbers import format_decimal
 from fontTools import subset  # type: ignore[import-untyped]
 from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 
-from koumbit_infra.report.catalogue import Lang
+from koumbit_infra.report.catalogue import LOCALES, Lang, label
 from koumbit_infra.report.chart import (
     BAR_HEIGHT,
     COLOURS,
@@ -50,6 +51,10 @@ BOTTOM = PAGE_HEIGHT - MARGIN_Y
 CELL_PAD_X, CELL_PAD_Y = 2 * MM, 1.2 * MM
 RULE = 1 * PX
 FAMILY = "DejaVu Sans"
+CELL_LINES = 3  # a table cell shows at most this many lines; longer text ends in "…"
+CELL_CHARS = 300  # and no more characters, whatever their width (a name may be 20,000)
+FULL_TEXT_CHARS = 2000  # a cut text is shown whole after the tables up to this many
+ELLIPSIS = "…"
 _SPACES = re.compile(r"([ \t\n\r\f]+)")  # white space CSS collapses; never a no-break one
 
 Colour = tuple[float, float, float]
@@ -165,10 +170,10 @@ def wrap(runs: Sequence[Run], width: float) -> list[tuple[Placed, float]]:
                 line, x, pending, pending_text = [], 0.0, 0.0, ""
             while not line and word_width > width + 0.01 and len(word) > 1:
                 cut = _fit(word, style, width)
-                lines.append(([(0.0, word[:cut], style)], style.font.width(word[:cut],
-                                                                         style.size)))
-                word = word[cut:]
-                word_width = style.font.width(word, style.size)
+                piece_width = style.font.width(word[:cut], style.size)
+                lines.append(([(0.0, word[:cut], style)], piece_width))
+                # Less what was cut, not measured again: a long word costs its length once.
+                word, word_width = word[cut:], word_width - piece_width
             if line and line[-1][2] == style:
                 start, text, _ = line[-1]
                 line[-1] = (start, text + pending_text + word, style)
@@ -217,15 +222,18 @@ class Table:
 
 def column_widths(table: Table, columns: int, total: float = CONTENT_WIDTH) -> list[float]:
     """CSS's automatic layout for a ``width: 100%`` table, without spanning cells: each
-    column between its narrowest (longest word, or whole text if it may not wrap) and its
-    widest (whole text), then the room left shared in proportion to the widest."""
+    column between its narrowest (longest word, at most an equal share of the width, or
+    whole text if it may not wrap) and its widest (whole text), then the room left shared
+    in proportion to the widest."""
     low, high = [0.0] * columns, [0.0] * columns
     for row in ([table.header] if table.header else []) + table.rows:
         index = 0
         for cell in row:
             if cell.span == 1:
-                widest = natural_width(cell.runs)
-                narrowest = widest if cell.nowrap else longest_word(cell.runs)
+                runs = cell.runs if cell.nowrap else _bounded(cell.runs)[0]
+                widest = natural_width(runs)
+                # No word may claim more than an equal share: a name with no space is cut.
+                narrowest = widest if cell.nowrap else min(longest_word(runs), total / columns)
                 low[index] = max(low[index], narrowest + 2 * CELL_PAD_X)
                 high[index] = max(high[index], widest + 2 * CELL_PAD_X)
             index += cell.span
@@ -247,6 +255,7 @@ class Canvas:
         self.y = MARGIN_Y
         self.margin = 0.0  # the bottom margin of the last block, collapsed with the next
         self._state: tuple[Any, ...] = ()
+        self.cut: list[str] = []  # whole texts of the table cells cut short, in order
         self.new_page()
 
     # -- pages and vertical flow -------------------------------------------------------
@@ -320,13 +329,22 @@ class Canvas:
                 self.text(x + shift + start, y + ascent, text, style)
             y += height
 
-    def paragraph(self, runs: Sequence[Run], margin: float) -> None:
-        """A block of text with equal top and bottom margins (1em, as for a <p>)."""
+    def paragraph(self, runs: Sequence[Run], margin: float, flow: bool = False) -> None:
+        """A block of text with equal top and bottom margins (1em, as for a <p>); kept on
+        one page unless ``flow`` or taller than a page: then it runs on, line by line."""
         lines = set_lines(runs, CONTENT_WIDTH)
-        self.need(lines_height(lines), margin)
-        self.space(margin)
-        self.lines(lines, MARGIN_X, CONTENT_WIDTH, self.y)
-        self.y += lines_height(lines)
+        if not flow and lines_height(lines) <= BOTTOM - MARGIN_Y:
+            self.need(lines_height(lines), margin)
+            self.space(margin)
+            self.lines(lines, MARGIN_X, CONTENT_WIDTH, self.y)
+            self.y += lines_height(lines)
+        else:
+            self.space(margin)
+            for line in lines:
+                if not self.fits(line[2]):
+                    self.new_page()
+                self.lines([line], MARGIN_X, CONTENT_WIDTH, self.y)
+                self.y += line[2]
         self.margin = margin
 
     def heading(self, text: str, style: Style, margin_top: float, margin_bottom: float,
@@ -366,8 +384,8 @@ class Canvas:
         widths = column_widths(table, columns)
         lefts = [MARGIN_X + sum(widths[:i]) for i in range(columns)]
         margin = 2 * MM
-        header = _set_row(table.header, widths) if table.header else None
-        rows = [_set_row(row, widths) for row in table.rows]
+        header = _set_row(table.header, widths, self.cut) if table.header else None
+        rows = [_set_row(row, widths, self.cut) for row in table.rows]
         self.need((header[0] if header else 0.0) + (rows[0][0] if rows else 0.0), margin)
         self.space(margin)
         if header:
@@ -409,15 +427,52 @@ def lines_height(lines: Lines) -> float:
     return sum(line[2] for line in lines)
 
 
-def _set_row(row: list[Cell], widths: list[float]) -> SetRow:
+def _set_row(row: list[Cell], widths: list[float], cut: list[str]) -> SetRow:
+    """The row's cells set in their columns; the whole text of each cell cut short is
+    added to ``cut``."""
     cells, column, tallest = [], 0, 0.0
     for cell in row:
         inner = sum(widths[column:column + cell.span]) - 2 * CELL_PAD_X
-        lines = set_lines(cell.runs, float("inf") if cell.nowrap else inner)
+        if cell.nowrap:
+            lines = set_lines(cell.runs, float("inf"))
+        else:
+            runs, shortened = _bounded(cell.runs)
+            lines = set_lines(runs, inner)
+            if shortened or len(lines) > CELL_LINES:
+                lines = set_lines(_clamped(runs, inner), inner)
+                cut.append(cell.runs[0].text.strip())
         tallest = max(tallest, lines_height(lines))
         cells.append((column, inner, cell.right, lines))
         column += cell.span
     return tallest + 2 * CELL_PAD_Y + RULE, cells
+
+
+def _bounded(runs: Sequence[Run]) -> tuple[Sequence[Run], bool]:
+    """``runs`` with their first (the cell's own text) cut to ``CELL_CHARS``; whether it was."""
+    if not runs or len(runs[0].text) <= CELL_CHARS:
+        return runs, False
+    text = runs[0].text
+    space = " " if text[-1].isspace() else ""  # before a mark, as in "name (mark)"
+    return (Run(text[:CELL_CHARS] + space, runs[0].style), *runs[1:]), True
+
+
+def _clamped(runs: Sequence[Run], width: float) -> tuple[Run, ...]:
+    """``runs`` in at most ``CELL_LINES`` lines of ``width``: as much of the first run as
+    fits, then "…", then the other runs whole (a mark such as "(compte solidaire)")."""
+    head, rest = runs[0], tuple(runs[1:])
+    space = " " if head.text[-1:].isspace() else ""
+
+    def cut_at(length: int) -> tuple[Run, ...]:
+        return (Run(head.text[:length].rstrip() + ELLIPSIS + space, head.style), *rest)
+
+    low, high = 0, len(head.text)  # cut_at(low) fits, as "…" and a mark always do
+    while low < high:  # the longest start that fits: a dozen wraps of a short text
+        middle = (low + high + 1) // 2
+        if len(wrap(cut_at(middle), width)) <= CELL_LINES:
+            low = middle
+        else:
+            high = middle - 1
+    return cut_at(low)
 
 
 def _line_metrics(placed: Iterable[tuple[float, str, Style]]) -> tuple[float, float]:
@@ -510,10 +565,27 @@ def render_pdf(data: ReportData, lang: Lang) -> bytes:
     if ctx["shared_lines"]:
         h3(t("shared_lines"))
         pairs(ctx["shared_lines"], (t("line"), t("amount")))
+    whole_texts(canvas, lang, body, note)
     p([Run(t("footer"), note)], note)
     canvas.page_footers(lambda page, pages: t("page", title=ctx["title"], period=ctx["period"],
                                               page=page, pages=pages), note)
     return write_pdf(canvas, f"{ctx['title']} · {ctx['period']} · {ctx['env']}", lang)
+
+
+def whole_texts(canvas: Canvas, lang: Lang, body: Style, note: Style) -> None:
+    """After the tables, each text that was cut short in a cell, whole (up to
+    ``FULL_TEXT_CHARS`` characters: a name of 20,000 would fill pages)."""
+    if not canvas.cut:
+        return
+    locale = LOCALES[lang]
+    canvas.heading(label("cut_texts", lang), Style(fonts()[1], 11.7), 11.7, 11.7)
+    intro = label("cut_texts_intro", lang, chars=format_decimal(FULL_TEXT_CHARS, locale=locale))
+    canvas.paragraph([Run(intro, note)], note.size)
+    for whole in canvas.cut:
+        shown = whole if len(whole) <= FULL_TEXT_CHARS else (
+            whole[:FULL_TEXT_CHARS] + ELLIPSIS + " "
+            + label("cut_text_length", lang, chars=format_decimal(len(whole), locale=locale)))
+        canvas.paragraph([Run(shown, body)], body.size, flow=True)
 
 
 def write_pdf(canvas: Canvas, title: str, lang: Lang) -> bytes:

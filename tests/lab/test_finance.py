@@ -100,3 +100,32 @@ def test_published_cost_metrics_reach_prometheus(deployed: Deployment, lab: Lab,
     assert [float(r["value"][1]) for r in allocated] == [float(budget.allocated_cad)]
     again = cli("cost", "publish", "--ledger", str(ledger))
     assert again.returncode == 0 and "cost metrics unchanged" in again.stdout, again.stdout
+
+
+def test_budget_request_reads_growth_from_mon1_and_writes_the_french_pdf(
+    deployed: Deployment, lab: Lab, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    closed = cli("cost", "close", str(MONTH), "--prometheus-on", "-", "--ledger", str(ledger))
+    assert closed.returncode == 0, closed.stdout + closed.stderr
+    inv = load_env("lab")
+    # The fiscal year after the month just closed: the one the committee asks for.
+    first = MONTH.year + (1 if MONTH.month >= inv.budget.start_month else 0)
+    pdf = tmp_path / "request-fr.pdf"
+    made = cli("budget", "propose", "--fiscal-year", f"{first}-{first + 1}",
+               "--prometheus-on", "-", "--ledger", str(ledger), "--lang", "fr",
+               "--format", "pdf", "--out", str(pdf))
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "growth: read from the Prometheus on mon1 (through SSH)" in made.stdout
+    text = pdf_text(pdf)
+    assert "Demande de budget Infra" in text and "Comptes solidaires" in text
+    assert "Croissance des serveurs mesurée par prometheus" in text
+    for server in inv.servers:
+        assert server.name in text, server.name
+    for line in inv.budget.lines:
+        assert line.name.split(" ")[0] in text, line.name
+    assert "Capacité des serveurs" in text  # web1's and web2's disk, memory and CPU
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    _, _, dark = first_page_dark_share(pdf, pages)
+    assert dark > 0.02, "first page nearly blank"

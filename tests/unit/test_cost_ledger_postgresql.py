@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,13 +25,20 @@ from click.testing import CliRunner
 from koumbit_infra.cost import Ledger, Month, RecordedUsage, Usage, close_month
 from koumbit_infra.cost.budget import project_budget
 from koumbit_infra.cost.cli import cost_group
-from koumbit_infra.cost.ledger import LedgerError, ledger_label
+from koumbit_infra.cost.ledger import (
+    LedgerError,
+    LedgerTampered,
+    RevisionNeeded,
+    ledger_label,
+)
+from koumbit_infra.cost.ledger_schema import SCHEMA
 from koumbit_infra.cost.publish import cost_exposition
 from koumbit_infra.envs import load_env
 from koumbit_infra.report.cli import report_command
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 MONTHS = (Month(2026, 9), Month(2026, 10))
+AFTER = datetime(2026, 11, 2, tzinfo=UTC)  # both months ended: their closes are final
 
 
 def _as_owner(argv: list[str]) -> list[str]:
@@ -72,10 +80,15 @@ def test_closing_on_postgresql_matches_sqlite_to_the_cent(postgresql_url: str) -
     with Ledger.open(postgresql_url) as pg, Ledger(sqlite3.connect(":memory:")) as lite:
         for book in (pg, lite):
             for month in MONTHS:
-                assert close_month(lab, month, book, revision="abc").changed
+                assert close_month(lab, month, book, revision="abc", now=AFTER).changed
                 assert not close_month(lab, month, book, revision="abc").changed
-            corrected = close_month(lab, MONTHS[1], book, source=heavy, revision="def")
+            with pytest.raises(RevisionNeeded, match=r"total 655\.00 -> 655\.00 CAD"):
+                close_month(lab, MONTHS[1], book, source=heavy, revision="def", now=AFTER)
+            corrected = close_month(lab, MONTHS[1], book, source=heavy, revision="def",
+                                    now=AFTER, reason="late usage from web1")
             assert corrected.changed and corrected.record.version == 2
+            assert not close_month(lab, MONTHS[1], book, source=heavy, revision="def",
+                                   reason="again").changed
         for month in MONTHS:
             assert pg.allocation("lab", month) == lite.allocation("lab", month)
             assert pg.allocation("lab", month, version=1) == lite.allocation(
@@ -83,9 +96,10 @@ def test_closing_on_postgresql_matches_sqlite_to_the_cent(postgresql_url: str) -
             assert [r.content_hash for r in pg.versions("lab", month)] == [
                 r.content_hash for r in lite.versions("lab", month)]
         assert project_budget(lab, pg) == project_budget(lab, lite)
-    # Reopened: every version is still there, money in whole cents as BIGINT.
+    # Reopened: every version is still there with its reason, money in whole cents as BIGINT.
     with Ledger.open(postgresql_url) as pg:
-        assert [r.version for r in pg.versions("lab", MONTHS[1])] == [1, 2]
+        assert [(r.version, r.reason) for r in pg.versions("lab", MONTHS[1])] == [
+            (1, None), (2, "late usage from web1")]
         cursor = pg._db.cursor()
         cursor.execute("SELECT data_type FROM information_schema.columns"
                        " WHERE table_name = 'cost_line' AND column_name = 'amount_cents'")
@@ -156,5 +170,60 @@ def test_cost_metrics_from_postgresql_equal_those_from_sqlite(postgresql_url: st
             for record in pg.versions("lab", month):
                 allocation = pg.allocation("lab", month, record.version)
                 assert allocation is not None
-                lite.close("lab", allocation, record.usage_source)
+                lite.close("lab", allocation, record.usage_source,
+                           reason=None if record.version == 1 else record.reason or "copy")
     assert cost_exposition(lab, postgresql_url) == cost_exposition(lab, sqlite_path)
+
+
+def _tamper(url: str, statement: str) -> None:
+    """Change rows as someone with the database's password could, behind the ledger."""
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        assert db.execute(statement).rowcount == 1
+
+
+def test_a_month_changed_in_postgresql_behind_the_ledger_s_back_is_refused(
+    postgresql_url: str,
+) -> None:
+    lab = load_env("lab")
+    month = Month(2027, 2)
+    with Ledger.open(postgresql_url) as pg:
+        close_month(lab, month, pg, revision="abc", now=datetime(2027, 3, 2, tzinfo=UTC))
+    _tamper(postgresql_url, "UPDATE cost_client SET paid_cents = paid_cents + 500 WHERE"
+                            " env = 'lab' AND month = '2027-02' AND client = 'comite-parents'")
+    with Ledger.open(postgresql_url) as pg:
+        with pytest.raises(LedgerTampered, match=r"2027-02 \(lab\) version 1 no longer matches"):
+            pg.allocation("lab", month)
+        project_budget(lab, pg)  # the budget reads only the month's lines, still intact
+    _tamper(postgresql_url, "UPDATE cost_line SET amount_cents = amount_cents + 1"
+                            " WHERE env = 'lab' AND month = '2027-02' AND position = 0")
+    with Ledger.open(postgresql_url) as pg:
+        with pytest.raises(LedgerTampered, match=r"2027-02 \(lab\) version 1 no longer matches"):
+            project_budget(lab, pg)
+        revised = close_month(lab, month, pg, revision="abc", reason="restored from the inventory")
+        assert revised.record.version == 2 and pg.allocation("lab", month) is not None
+
+
+def test_a_postgresql_ledger_from_before_revisions_gains_the_reason_column(
+    postgresql_url: str,
+) -> None:
+    import psycopg
+
+    with psycopg.connect(postgresql_url, autocommit=True) as admin:
+        admin.execute("CREATE DATABASE before_revisions")
+    old_url = postgresql_url.replace("/postgres?", "/before_revisions?")
+    with psycopg.connect(old_url) as old:
+        for statement in SCHEMA:
+            old.execute(statement.replace("        reason TEXT,\n        lines_hash TEXT,\n", ""))
+    lab = load_env("lab")
+    with Ledger.open(old_url) as pg:
+        close_month(lab, Month(2026, 5), pg, revision="abc")
+    with Ledger.open(old_url) as pg:
+        found = pg.read("lab", Month(2026, 5))
+        assert found is not None and found.record.reason is None
+        cursor = pg._db.cursor()
+        cursor.execute("SELECT column_name, data_type FROM information_schema.columns"
+                       " WHERE table_name = 'cost_close' AND column_name IN"
+                       " ('reason', 'lines_hash') ORDER BY column_name")
+        assert cursor.fetchall() == [("lines_hash", "text"), ("reason", "text")]

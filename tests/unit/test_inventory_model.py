@@ -26,7 +26,7 @@ DOMAINS = st.lists(LABEL, min_size=2, max_size=6).map(".".join)
 @given(DOMAINS)
 def test_system_name_is_valid_stable_and_short(domain: str) -> None:
     name = system_name(domain)
-    assert SYSTEM_NAME_RE.match(name), name
+    assert SYSTEM_NAME_RE.fullmatch(name), name
     assert len(name) <= 32
     assert system_name(domain) == name
 
@@ -148,3 +148,8 @@ def test_committed_reference_is_up_to_date() -> None:
     assert committed.read_text(encoding="utf-8") == result.output, (
         "regenerate: koumbit-infra reference > docs/inventory-reference.md"
     )
+
+
+def test_site_lookup_takes_any_spelling_of_a_domain() -> None:
+    inv = load_env("lab")
+    assert inv.site("WWW.Journal-Alternatif.test.").client.slug == "journal-alternatif"
