@@ -17,7 +17,7 @@ from pyinfra.facts.deb import DebPackages
 from koumbit_infra.facts.sites import PathState, SitesState, SitesStateData
 from koumbit_infra.operations.packages import _APT, APT_UPDATE
 from koumbit_infra.sites.files import SiteFile
-from koumbit_infra.sites.layout import RELOAD_PENDING, Directory, SiteLayout
+from koumbit_infra.sites.layout import RELOAD_PENDING, SITES_ROOT, Directory, SiteLayout
 from koumbit_infra.sites.secrets import generate_command, read_key_shell
 from koumbit_infra.sites.shell import as_site, locked
 
@@ -89,7 +89,8 @@ def directories(dirs: list[Directory], site: SiteLayout) -> Generator[str, None,
     if not wrong:
         return
     # Parents first: the site's root is root's before anything inside it is checked.
-    steps = []
+    # The sites' folder itself is root's (a new server has none yet).
+    steps = [f"mkdir -p -m 755 {SITES_ROOT}"]
     for d in dirs:
         p = shlex.quote(d.path)
         steps.append(
