@@ -132,10 +132,11 @@ echo json_encode([
 def attacked(env: Path, scratch: Path, lab: Lab) -> dict[str, Any]:
     """Plant the traps, then run every root-run step over them; record before and after."""
     a, b, c = (layout(scratch, d) for d in (HOSTILE, VICTIM, TARGET))
+    # A snapshot to restore, taken first: on a new server it also makes the dumps folder.
+    assert cli(scratch, "site", "backup", HOSTILE).returncode == 0
     before = _state(lab, b.root, a.name, c.name)
     readable = _readable(lab, a.name, a.root)
     result: dict[str, Any] = {"a": a, "b": b, "c": c}
-    assert cli(scratch, "site", "backup", HOSTILE).returncode == 0  # a snapshot to restore
     script = PLANTS.replace("$VICTIM_WEB", b.web)
     result["plant"] = sh(lab, SERVER, f"ROOT={a.root} NAME={a.name} " + _as(a.name, script))
     probe = PHP_PROBE.replace("VICTIM_CONFIG", b.config_file)
