@@ -14,7 +14,6 @@ from datetime import datetime
 
 from fabric import Connection
 
-from koumbit_infra.sites.copy import archived
 from koumbit_infra.sites.layout import ARCHIVE, RESTIC, RESTORE, SiteLayout
 from koumbit_infra.sites.remote import SiteCommandError, must
 
@@ -23,6 +22,11 @@ from koumbit_infra.sites.remote import SiteCommandError, must
 class Snapshot:
     id: str
     time: datetime
+
+
+def archived(output: str) -> list[str]:
+    """Snapshot ids of the archives a site tool took before replacing content."""
+    return re.findall(r"^archived ([0-9a-f]+)$", output, re.MULTILINE)
 
 
 def backup(conn: Connection, site: SiteLayout) -> str:

@@ -10,7 +10,6 @@ folder, deleted afterwards. A target that has content is refused without
 
 from __future__ import annotations
 
-import re
 import shlex
 import tempfile
 from collections.abc import Callable
@@ -20,10 +19,11 @@ from fabric import Connection
 
 from koumbit_infra.inventory import Cms
 from koumbit_infra.remote import run
+from koumbit_infra.sites.backups import archived
 from koumbit_infra.sites.files import site_links
 from koumbit_infra.sites.layout import DUMP_ROOT, IMPORT, SiteLayout
 from koumbit_infra.sites.remote import SiteCommandError, must
-from koumbit_infra.sites.shell import locked
+from koumbit_infra.sites.shell import as_site, locked
 from koumbit_infra.sites.variant import Clients
 
 
@@ -35,11 +35,6 @@ def _links(site: SiteLayout) -> list[str]:
 
 def exists(conn: Connection, site: SiteLayout) -> bool:
     return run(conn, f"id -u {site.name} && test -d {site.web}").ok
-
-
-def archived(output: str) -> list[str]:
-    """Snapshot ids of the archives a site tool took before replacing content."""
-    return re.findall(r"^archived ([0-9a-f]+)$", output, re.MULTILINE)
 
 
 def copy_content(src_conn: Connection, src: SiteLayout, dst_conn: Connection,
@@ -61,10 +56,11 @@ def copy_content(src_conn: Connection, src: SiteLayout, dst_conn: Connection,
     excludes = " ".join(f"--exclude={shlex.quote(p)}" for p in _links(src))
     # Beside each site's dumps folder (which its archive writes and backs up), not in it.
     src_dir, dst_dir = f"{DUMP_ROOT}/{src.name}.outgoing", f"{DUMP_ROOT}/{dst.name}.incoming"
-    as_src = f"runuser -u {src.name} --"
+    # Read by the source site's own user; root only writes its output, in root's folder.
+    pack_web = as_site(src, f'tar -C "$1" {excludes} -czf - .', src.web)
+    pack_files = as_site(src, 'tar -C "$1" -czf - .', src.files)
     pack = (f"umask 077 && rm -rf {src_dir} && mkdir -p {src_dir}"
-            f" && {as_src} tar -C {src.web} {excludes} -czf - . > {src_dir}/web.tar.gz"
-            f" && {as_src} tar -C {src.files} -czf - . > {src_dir}/files.tar.gz"
+            f" && {pack_web} > {src_dir}/web.tar.gz && {pack_files} > {src_dir}/files.tar.gz"
             f" && mariadb-dump --single-transaction {src.name} > {src_dir}/db.sql")
     must(src_conn, locked(src, pack), f"packing {src.domain}")
     names = ("web.tar.gz", "files.tar.gz", "db.sql")

@@ -73,6 +73,13 @@ def user(site: str, home: str) -> Generator[str, None, None]:
            f" --shell /usr/sbin/nologin --comment {shlex.quote('koumbit site ' + site)} {site}")
 
 
+def _drifted(dirs: list[Directory]) -> list[Directory]:
+    """The folders that are missing, not folders, or of another owner, group or mode."""
+    paths = _current().paths
+    return [d for d in dirs if (now := paths.get(d.path)) is None
+            or (now.kind, now.owner, now.group, now.mode) != ("d", d.owner, d.group, d.mode)]
+
+
 @operation()
 def directories(dirs: list[Directory], site: SiteLayout) -> Generator[str, None, None]:
     """Root's folders of a site, each in a root-owned parent, parents first.
@@ -83,10 +90,7 @@ def directories(dirs: list[Directory], site: SiteLayout) -> Generator[str, None,
     follows either, and once the parent is root's nothing can be swapped
     between the check and ``chmod``.
     """
-    paths = _current().paths
-    wrong = [d for d in dirs if (now := paths.get(d.path)) is None
-             or (now.kind, now.owner, now.group, now.mode) != ("d", d.owner, d.group, d.mode)]
-    if not wrong:
+    if not _drifted(dirs):
         return
     # Parents first: the site's root is root's before anything inside it is checked.
     # The sites' folder itself is root's (a new server has none yet).
@@ -105,10 +109,7 @@ def directories(dirs: list[Directory], site: SiteLayout) -> Generator[str, None,
 @operation()
 def site_directories(site: SiteLayout, dirs: list[Directory]) -> Generator[str, None, None]:
     """Folders inside the site's own folders, made by the site's user."""
-    paths = _current().paths
-    wrong = [d for d in dirs if (now := paths.get(d.path)) is None
-             or (now.kind, now.owner, now.group, now.mode) != ("d", d.owner, d.group, d.mode)]
-    if wrong:
+    if wrong := _drifted(dirs):
         script = "; ".join(f'mkdir -p "${i}" && chmod {d.mode} "${i}"'
                            for i, d in enumerate(wrong, 1))
         yield locked(site, as_site(site, "set -e; " + script, *(d.path for d in wrong)))
@@ -136,7 +137,8 @@ def site_links(site: SiteLayout, links: dict[str, str]) -> Generator[str, None, 
 def legacy_removed(site: SiteLayout, paths: list[str]) -> Generator[str, None, None]:
     """Root-owned files an earlier layout left in the site's code, removed by the site's
     user (only if still root's: a file of the site's own is its business)."""
-    found = [p for p in paths if p in _current().paths and _current().paths[p].owner == "root"]
+    now = _current().paths
+    found = [p for p in paths if p in now and now[p].owner == "root"]
     if found:
         yield _MARK_PENDING
         yield locked(site, as_site(site, 'for p; do find "$p" -maxdepth 0 -type f -user root'
