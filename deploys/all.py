@@ -15,12 +15,8 @@ from deploys.server import base
 from deploys.sites import sites
 from deploys.tls import tls
 from deploys.web import web
+from koumbit_infra.converge import converge
 
-base()
-tls()
-web()
-database()
-sites()
-monitoring()
-prometheus()
-backups()
+# Each host answers every concern's questions in a few round trips, and only
+# operations with work are sent (koumbit_infra.converge says how).
+converge(base, tls, web, database, sites, monitoring, prometheus, backups)

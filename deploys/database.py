@@ -9,6 +9,7 @@ from __future__ import annotations
 from pyinfra.api import deploy
 from pyinfra.operations import systemd
 
+from koumbit_infra.converge import converge, need, ran
 from koumbit_infra.deploykit import current, write_all
 from koumbit_infra.inventory import Role
 from koumbit_infra.operations import mariadb, packages, services
@@ -20,15 +21,17 @@ def database() -> None:
     inv, srv = current()
     if not srv.has(Role.DB):
         return
-    packages.installed(name="MariaDB packages", packages=["mariadb-server"])
+    need(packages.installed, name="MariaDB packages", packages=["mariadb-server"])
     cfgs = database_files(inv, srv)
     changed = write_all(cfgs)
     # The buffer pool and the bind address are read at start only.
-    services.refreshed(name="MariaDB: restart for its new settings", service="mariadb",
-                       files=[c.dest for c in cfgs], changes=changed, action="restart")
-    systemd.service(name="MariaDB: running", service="mariadb", running=True, enabled=True)
-    mariadb.secured(name="MariaDB: root by unix socket only, no anonymous user, no test db")
+    need(services.refreshed, name="MariaDB: restart for its new settings", service="mariadb",
+         files=[c.dest for c in cfgs], changes=ran(*changed), action="restart")
+    need(systemd.service, name="MariaDB: running", service="mariadb", running=True,
+         enabled=True)
+    need(mariadb.secured,
+         name="MariaDB: root by unix socket only, no anonymous user, no test db")
 
 
 if __name__ == "builtins":  # executed by pyinfra as a deploy file, not imported
-    database()
+    converge(database)

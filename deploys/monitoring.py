@@ -11,6 +11,7 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
+from koumbit_infra.converge import converge, need, ran
 from koumbit_infra.deploykit import current, write, write_all
 from koumbit_infra.exporter.unit import TEMPLATE
 from koumbit_infra.inventory import Role
@@ -24,14 +25,15 @@ def node_exporter() -> None:
     inv, srv = current()
     # Recommends pull in openipmi and nvme-cli, whose services fail in a
     # container and are of no use to a web host anyway.
-    packages.installed(name="Node exporter package", packages=["prometheus-node-exporter"])
+    need(packages.installed, name="Node exporter package",
+         packages=["prometheus-node-exporter"])
     cfgs = monitoring_files(inv, srv)
     changed = write_all(cfgs)
-    services.refreshed(name="Node exporter: restart for its new settings",
-                       service="prometheus-node-exporter", files=[c.dest for c in cfgs],
-                       changes=changed, action="restart")
-    systemd.service(name="Node exporter: running", service="prometheus-node-exporter",
-                    running=True, enabled=True)
+    need(services.refreshed, name="Node exporter: restart for its new settings",
+         service="prometheus-node-exporter", files=[c.dest for c in cfgs],
+         changes=ran(*changed), action="restart")
+    need(systemd.service, name="Node exporter: running", service="prometheus-node-exporter",
+         running=True, enabled=True)
 
 
 @deploy("Monitoring: koumbit exporter")
@@ -44,35 +46,35 @@ def koumbit_exporter() -> None:
     in one cut off before its restart).
     """
     inv, srv = current()
-    packages.installed(name="Koumbit exporter: python3", packages=["python3"])
-    files.directory(name=f"Koumbit exporter: {bundle.INSTALL_DIR}", path=bundle.INSTALL_DIR,
-                    user="root", group="root", mode="755")
+    need(packages.installed, name="Koumbit exporter: python3", packages=["python3"])
+    need(files.directory, name=f"Koumbit exporter: {bundle.INSTALL_DIR}",
+         path=bundle.INSTALL_DIR, user="root", group="root", mode="755")
     archive = f"{bundle.INSTALL_DIR}/bundle.tar.gz"
-    files.put(name="Koumbit exporter: code and libraries", src=bundle.bundle_path(),
-              dest=archive, user="root", group="root", mode="644")
-    code = install.unpacked(name="Koumbit exporter: unpack", archive=archive)
-    files.directory(name="Koumbit exporter: /etc/koumbit", path="/etc/koumbit",
-                    user="root", group="root", mode="755")
+    need(files.put, name="Koumbit exporter: code and libraries", src=bundle.bundle_path(),
+         dest=archive, user="root", group="root", mode="644")
+    code = need(install.unpacked, name="Koumbit exporter: unpack", archive=archive)
+    need(files.directory, name="Koumbit exporter: /etc/koumbit", path="/etc/koumbit",
+         user="root", group="root", mode="755")
     # Not secret (sites and their plans); the service's dynamic user must read it.
-    config = files.put(name=f"Koumbit exporter: {exporter.CONFIG_PATH}",
-                       src=StringIO(exporter.exporter_config(inv, srv)),
-                       dest=exporter.CONFIG_PATH, user="root", group="root", mode="644")
+    config = need(files.put, name=f"Koumbit exporter: {exporter.CONFIG_PATH}",
+                  src=StringIO(exporter.exporter_config(inv, srv)),
+                  dest=exporter.CONFIG_PATH, user="root", group="root", mode="644")
     unit = write(ConfigFile("koumbit-exporter", str(TEMPLATE), exporter.UNIT_PATH, "644",
                             {"exporter": exporter.exporter_unit(inv, srv)}))
     changes, watched = [code, config, unit], [archive, exporter.CONFIG_PATH, exporter.UNIT_PATH]
     if srv.has(Role.DB):
-        changes.append(database.exporter_account(
+        changes.append(need(
+            database.exporter_account,
             name="Koumbit exporter: read-only MariaDB account (password made on the server)"))
         watched.append(database.OPTION_FILE)
-    services.units_loaded(name="Koumbit exporter: systemd reload",
-                          units=["koumbit-exporter.service"], changes=[unit])
+    need(services.units_loaded, name="Koumbit exporter: systemd reload",
+         units=["koumbit-exporter.service"], changes=ran(unit))
     # The new configuration is validated by the new code before the running one is stopped.
-    services.refreshed(name="Koumbit exporter: restart for new code or settings",
-                       service="koumbit-exporter", files=watched, changes=changes,
-                       action="restart",
-                       check=f"{bundle.LAUNCHER} --config {exporter.CONFIG_PATH} --check")
-    systemd.service(name="Koumbit exporter: running", service="koumbit-exporter.service",
-                    running=True, enabled=True)
+    need(services.refreshed, name="Koumbit exporter: restart for new code or settings",
+         service="koumbit-exporter", files=watched, changes=ran(*changes), action="restart",
+         check=f"{bundle.LAUNCHER} --config {exporter.CONFIG_PATH} --check")
+    need(systemd.service, name="Koumbit exporter: running", service="koumbit-exporter.service",
+         running=True, enabled=True)
 
 
 @deploy("Monitoring")
@@ -82,4 +84,4 @@ def monitoring() -> None:
 
 
 if __name__ == "builtins":  # executed by pyinfra as a deploy file, not imported
-    monitoring()
+    converge(monitoring)

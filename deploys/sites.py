@@ -12,13 +12,16 @@ Runnable alone: ``pyinfra inventory/lab.py deploys/sites.py --limit web1``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import server, systemd
 
-from koumbit_infra.deploykit import any_changed, current
+from koumbit_infra.converge import call, converge, need, need_now
+from koumbit_infra.deploykit import current
 from koumbit_infra.envs import CHECKOUT
 from koumbit_infra.inventory import Cms, Role, SiteState
 from koumbit_infra.operations import packages
@@ -99,8 +102,8 @@ def _one_site(site: SiteLayout, lab: bool) -> list[OperationMeta]:
     ]
     # Certificates were read with the batched fact: the CA is asked only when needed.
     if site.tls and ops.certificate_needed(site):
-        metas.append(tls_ops.issued(
-            name=f"{d}: certificate", cert_name=site.name,
+        metas.append(call(
+            tls_ops.issued, name=f"{d}: certificate", cert_name=site.name,
             domains=list(site.placed.site.all_domains),
             authority=inv.settings.certificate_authority, email=inv.settings.admin_email))
     if site.cms is Cms.WORDPRESS:
@@ -132,11 +135,12 @@ def sites() -> None:
                     timers=[f"{s.cron_unit}.timer" for s in live],
                     certificates=[f"{s.cert_dir}/fullchain.pem" for s in live if s.tls])
     # rsync: koumbit-site-restore puts a tree back exactly (files made since removed).
-    packages.installed(name="Sites: rsync package", packages=["rsync"])
+    need(packages.installed, name="Sites: rsync package", packages=["rsync"])
     if lab and any(s.cms is Cms.WORDPRESS for s in live):
-        ops.wordpress_package(name="Sites: Debian's WordPress package (lab codebase)")
-    ops.files_written(name="Sites: maintenance page, WordPress installer, archive tools",
-                      files=list(server_files(inv, srv)))
+        need(ops.wordpress_package, name="Sites: Debian's WordPress package (lab codebase)")
+    need_now(ops.files_written,
+             name="Sites: maintenance page, WordPress installer, archive tools",
+             files=list(server_files(inv, srv)))
     for site in host.loop(gone):  # type: ignore[no-untyped-call]
         ops.when_needed(ops.absent,
                         name=f"{site.domain}: absent (archived, archive verified, then removed)",
@@ -147,30 +151,39 @@ def sites() -> None:
     for site in host.loop(live):  # type: ignore[no-untyped-call]
         changed += _one_site(site, lab)
     pending = ops.reload_pending()
-    changes = any_changed(changed)
+    found = [m for m in changed if m is not None]
+    # Reloads are called only when something may have changed; whether it did
+    # is decided when they run.
+    reloads = call if pending or found else _skip
 
     def reload() -> bool:
-        return pending or changes()
+        return pending or any(m.did_change() for m in found)
 
     for version in host.loop(sorted({s.php_version for s in live})):  # type: ignore[no-untyped-call]
-        server.shell(name=f"Sites: PHP {version} configuration checked",
-                     commands=[f"php-fpm{version} -t"], _if=reload)
+        reloads(server.shell, name=f"Sites: PHP {version} configuration checked",
+                commands=[f"php-fpm{version} -t"], _if=reload)
         # A reload starts new pools and stops the pools whose file is gone.
-        systemd.service(name=f"Sites: PHP {version} reloaded", service=f"php{version}-fpm",
-                        reloaded=True, _if=reload)
+        reloads(systemd.service, name=f"Sites: PHP {version} reloaded",
+                service=f"php{version}-fpm", reloaded=True, _if=reload)
         sockets = [p for s in live if s.php_version == version and s.state is SiteState.ACTIVE
                    for p in (s.fpm_socket, s.fpm_status_socket)]
         ops.when_needed(ops.sockets_current, name=f"Sites: PHP {version} sockets as configured",
                         service=f"php{version}-fpm", sockets=sockets)
-    server.shell(name="Sites: nginx configuration checked", commands=["nginx -t -q"],
-                 _if=reload)
-    systemd.service(name="Sites: nginx reloaded", service="nginx", reloaded=True, _if=reload)
-    systemd.daemon_reload(name="Sites: systemd reads the timers", _if=reload)
-    server.shell(name="Sites: reloads done", commands=[f"rm -f {RELOAD_PENDING}"], _if=reload)
+    reloads(server.shell, name="Sites: nginx configuration checked", commands=["nginx -t -q"],
+            _if=reload)
+    reloads(systemd.service, name="Sites: nginx reloaded", service="nginx", reloaded=True,
+            _if=reload)
+    reloads(systemd.daemon_reload, name="Sites: systemd reads the timers", _if=reload)
+    reloads(server.shell, name="Sites: reloads done", commands=[f"rm -f {RELOAD_PENDING}"],
+            _if=reload)
     for site in host.loop(live):  # type: ignore[no-untyped-call]
         ops.when_needed(ops.timer, name=f"{site.domain}: cron timer",
                         unit=f"{site.cron_unit}.timer", active=site.state is SiteState.ACTIVE)
 
 
+def _skip(op: Any, **kwargs: Any) -> None:
+    """Not called: nothing changed and no earlier run left a reload pending."""
+
+
 if __name__ == "builtins":  # executed by pyinfra as a deploy file, not imported
-    sites()
+    converge(sites)

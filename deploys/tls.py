@@ -13,6 +13,7 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
+from koumbit_infra.converge import converge, need
 from koumbit_infra.deploykit import current
 from koumbit_infra.inventory import Role
 from koumbit_infra.inventory.models import CertificateAuthority
@@ -24,19 +25,21 @@ from koumbit_infra.tls import LAB_CA_TRUST_PATH, TLS_ROOT
 @deploy("TLS: trust and tools")
 def tls() -> None:
     inv, srv = current()
-    packages.installed(name="TLS packages", packages=["ca-certificates", "openssl"])
-    files.directory(name="TLS: certificates folder", path=TLS_ROOT, user="root", group="root",
-                    mode="755")
+    need(packages.installed, name="TLS packages", packages=["ca-certificates", "openssl"])
+    need(files.directory, name="TLS: certificates folder", path=TLS_ROOT, user="root",
+         group="root", mode="755")
     if srv.has(Role.WEB):
         # The lab installs certbot too, so the production tool is at least present.
-        packages.installed(name="certbot package", packages=["certbot"])
+        need(packages.installed, name="certbot package", packages=["certbot"])
     if inv.settings.certificate_authority is CertificateAuthority.LAB:
         from koumbit_infra.tls.labca import lab_ca
 
-        root = files.put(name="TLS: lab root CA installed", src=StringIO(lab_ca().cert_pem()),
-                         dest=LAB_CA_TRUST_PATH, user="root", group="root", mode="644")
-        server.shell(name="TLS: lab root CA trusted", commands=["update-ca-certificates"],
-                     _if=root.did_change)
+        root = need(files.put, name="TLS: lab root CA installed",
+                    src=StringIO(lab_ca().cert_pem()), dest=LAB_CA_TRUST_PATH, user="root",
+                    group="root", mode="644")
+        if root is not None:
+            need(server.shell, name="TLS: lab root CA trusted",
+                 commands=["update-ca-certificates"], _if=root.did_change)
 
 
 @deploy("TLS: certificate")
@@ -46,9 +49,9 @@ def certificate(cert_name: str, domains: list[str]) -> None:
     For the sites deploy: call it once per site with the site's domains.
     """
     inv, _ = current()
-    tls_ops.issued(name=f"TLS: certificate {cert_name}", cert_name=cert_name, domains=domains,
+    need(tls_ops.issued, name=f"TLS: certificate {cert_name}", cert_name=cert_name, domains=domains,
                    authority=inv.settings.certificate_authority, email=inv.settings.admin_email)
 
 
 if __name__ == "builtins":  # executed by pyinfra as a deploy file, not imported
-    tls()
+    converge(tls)

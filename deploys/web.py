@@ -11,10 +11,11 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
-from koumbit_infra.deploykit import current, write_all
+from koumbit_infra.converge import converge, need, ran
+from koumbit_infra.deploykit import current, write, write_all
 from koumbit_infra.inventory import Role
 from koumbit_infra.operations import packages, services
-from koumbit_infra.serverconf.files import web_files
+from koumbit_infra.serverconf.files import ConfigFile, web_config
 from koumbit_infra.templating import TEMPLATE_DIR
 
 # Written by the exporter: the access-log format every site's vhost uses.
@@ -23,52 +24,50 @@ LOG_FORMAT = "etc/nginx/conf.d/koumbit-log-format.conf.j2"
 
 @deploy("Web: nginx")
 def nginx() -> None:
-    inv, srv = current()
-    packages.installed(name="nginx package", packages=["nginx"])
-    cfgs = [c for c in web_files(inv, srv) if c.concern == "nginx"]
+    _, srv = current()
+    need(packages.installed, name="nginx package", packages=["nginx"])
+    cfgs = list(web_config(srv).nginx)
     changed = write_all(cfgs)
     paths = [c.dest for c in cfgs]
     if (TEMPLATE_DIR / LOG_FORMAT).exists():
         paths.append("/etc/nginx/conf.d/koumbit-log-format.conf")
-        changed.append(files.template(
-            name="nginx: koumbit log format", src=str(TEMPLATE_DIR / LOG_FORMAT),
-            dest="/etc/nginx/conf.d/koumbit-log-format.conf", user="root", group="root",
-            mode="644", server=srv))
-    changed.append(files.link(name="nginx: default server enabled",
-                              path="/etc/nginx/sites-enabled/000-default.conf",
-                              target="/etc/nginx/sites-available/000-default.conf"))
+        changed.append(write(ConfigFile("nginx", LOG_FORMAT,
+                                        "/etc/nginx/conf.d/koumbit-log-format.conf", "644",
+                                        {"server": srv})))
+    changed.append(need(files.link, name="nginx: default server enabled",
+                        path="/etc/nginx/sites-enabled/000-default.conf",
+                        target="/etc/nginx/sites-available/000-default.conf"))
     # Debian's welcome site would answer for any host name.
-    changed.append(files.link(name="nginx: Debian default site removed",
-                              path="/etc/nginx/sites-enabled/default", present=False))
-    files.directory(name="nginx: per-site log dir", path="/var/log/nginx/sites",
-                    user="root", group="adm", mode="750")
-    files.directory(name="nginx: ACME challenge root", path="/var/www/letsencrypt",
-                    user="root", group="root", mode="755")
-    services.refreshed(name="nginx: reload for its new config", service="nginx", files=paths,
-                       changes=changed, check="nginx -t -q")
-    systemd.service(name="nginx: running", service="nginx", running=True, enabled=True)
+    changed.append(need(files.link, name="nginx: Debian default site removed",
+                        path="/etc/nginx/sites-enabled/default", present=False))
+    need(files.directory, name="nginx: per-site log dir", path="/var/log/nginx/sites",
+         user="root", group="adm", mode="750")
+    need(files.directory, name="nginx: ACME challenge root", path="/var/www/letsencrypt",
+         user="root", group="root", mode="755")
+    need(services.refreshed, name="nginx: reload for its new config", service="nginx",
+         files=paths, changes=ran(*changed), check="nginx -t -q")
+    need(systemd.service, name="nginx: running", service="nginx", running=True, enabled=True)
 
 
 @deploy("Web: PHP-FPM")
 def php_fpm() -> None:
-    inv, srv = current()
+    _, srv = current()
+    php = web_config(srv).php
     for version in host.loop(list(srv.php_versions)):
-        packages.installed(name=f"PHP {version} packages",
-                           packages=[f"php{version}-fpm", f"php{version}-mysql",
-                                     f"php{version}-gd", f"php{version}-xml",
-                                     f"php{version}-mbstring", f"php{version}-curl",
-                                     f"php{version}-zip", f"php{version}-intl"])
-        cfgs = [c for c in web_files(inv, srv) if c.concern == f"php{version}"]
+        need(packages.installed, name=f"PHP {version} packages",
+             packages=[f"php{version}-fpm", f"php{version}-mysql", f"php{version}-gd",
+                       f"php{version}-xml", f"php{version}-mbstring", f"php{version}-curl",
+                       f"php{version}-zip", f"php{version}-intl"])
+        cfgs = list(php[version])
         changed = write_all(cfgs)
         # One pool shared by every site would let sites read each other's files.
-        changed.append(files.file(name=f"PHP {version}: Debian www pool removed",
-                                  path=f"/etc/php/{version}/fpm/pool.d/www.conf",
-                                  present=False))
-        services.refreshed(name=f"PHP {version}: reload for its new config",
-                           service=f"php{version}-fpm", files=[c.dest for c in cfgs],
-                           changes=changed, check=f"php-fpm{version} -t")
-        systemd.service(name=f"PHP {version}: running", service=f"php{version}-fpm",
-                        running=True, enabled=True)
+        changed.append(need(files.file, name=f"PHP {version}: Debian www pool removed",
+                            path=f"/etc/php/{version}/fpm/pool.d/www.conf", present=False))
+        need(services.refreshed, name=f"PHP {version}: reload for its new config",
+             service=f"php{version}-fpm", files=[c.dest for c in cfgs],
+             changes=ran(*changed), check=f"php-fpm{version} -t")
+        need(systemd.service, name=f"PHP {version}: running", service=f"php{version}-fpm",
+             running=True, enabled=True)
 
 
 @deploy("Web")
@@ -80,4 +79,4 @@ def web() -> None:
 
 
 if __name__ == "builtins":  # executed by pyinfra as a deploy file, not imported
-    web()
+    converge(web)

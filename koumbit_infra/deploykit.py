@@ -4,7 +4,7 @@ config files written from ``serverconf.files`` with one named operation each.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -14,6 +14,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host, inventory
 from pyinfra.operations import files
 
+from koumbit_infra.converge import need
 from koumbit_infra.inventory import Inventory, Server
 from koumbit_infra.pyinfra_inventory import cached_inventory
 from koumbit_infra.serverconf.files import ConfigFile
@@ -28,9 +29,13 @@ def current() -> tuple[Inventory, Server]:
     return inv, inv.server(host.name)
 
 
-def write(cfg: ConfigFile) -> OperationMeta:
-    """Render ``cfg`` onto the host (root-owned, its explicit mode); the op is named by path."""
-    return files.template(
+def write(cfg: ConfigFile) -> OperationMeta | None:
+    """Render ``cfg`` onto the host (root-owned, its explicit mode); the op is named by path.
+
+    ``None`` when the file on the server is already this one (see ``converge``).
+    """
+    return need(
+        files.template,
         name=f"{cfg.concern}: {cfg.dest}",
         src=template_path(cfg.template),
         dest=cfg.dest,
@@ -42,14 +47,8 @@ def write(cfg: ConfigFile) -> OperationMeta:
     )
 
 
-def write_all(cfgs: Iterable[ConfigFile]) -> list[OperationMeta]:
+def write_all(cfgs: Iterable[ConfigFile]) -> list[OperationMeta | None]:
     return [write(cfg) for cfg in host.loop(list(cfgs))]  # type: ignore[no-untyped-call]
-
-
-def any_changed(metas: Iterable[OperationMeta]) -> Callable[[], bool]:
-    """An ``_if`` condition true when any of ``metas`` changed something (checked at run time)."""
-    found = list(metas)
-    return lambda: any(m.did_change() for m in found)
 
 
 _FACT_CACHE: dict[tuple[str, str, str], Any] = {}

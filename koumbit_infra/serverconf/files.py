@@ -29,75 +29,117 @@ class ConfigFile:
     group: str = "root"
 
 
-def base_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
+@dataclass(frozen=True)
+class BaseFiles:
+    """The hardened base's files by purpose, so a deploy names the one it writes."""
+
+    apt: ConfigFile | None
+    sshd: ConfigFile
+    firewall: ConfigFile
+    fail2ban: ConfigFile
+    upgrades: ConfigFile
+    journald: ConfigFile
+    sudo: ConfigFile
+    hardening: tuple[ConfigFile, ...]
+    sysctl_net: ConfigFile
+    sysctl_kernel: ConfigFile
+
+    def all(self) -> tuple[ConfigFile, ...]:
+        """Every file, in deploy order (the apt proxy first: installs go through it)."""
+        first = (self.apt,) if self.apt else ()
+        return (*first, self.sshd, self.firewall, self.fail2ban, self.upgrades, self.journald,
+                self.sudo, *self.hardening, self.sysctl_net, self.sysctl_kernel)
+
+
+def base_config(inv: Inventory, server: Server) -> BaseFiles:
     """Files of the hardened base every server gets."""
     sftp_users = (
         tuple(c for c in backup.backup_clients(inv) if c.target.name == server.name)
         if server.has(Role.BACKUP) else ()
     )
-    files = [
-        ConfigFile("sshd", "etc/ssh/sshd_config.j2", "/etc/ssh/sshd_config", "644",
-                   {"backup_clients": sftp_users, "chroot_root": backup.CHROOT_ROOT}),
-        ConfigFile("firewall", "etc/nftables.conf.j2", "/etc/nftables.conf", "600",
-                   {"server": server, "openings": firewall.openings(inv, server)}),
+    return BaseFiles(
+        apt=ConfigFile("apt", "etc/apt/apt.conf.d/01koumbit-proxy.j2",
+                       "/etc/apt/apt.conf.d/01koumbit-proxy", "644",
+                       {"proxy": inv.settings.apt_proxy}) if inv.settings.apt_proxy else None,
+        sshd=ConfigFile("sshd", "etc/ssh/sshd_config.j2", "/etc/ssh/sshd_config", "644",
+                        {"backup_clients": sftp_users, "chroot_root": backup.CHROOT_ROOT}),
+        firewall=ConfigFile("firewall", "etc/nftables.conf.j2", "/etc/nftables.conf", "600",
+                            {"server": server, "openings": firewall.openings(inv, server)}),
         # jail.local (not jail.d/): Debian's jail.conf stays untouched by upgrades.
-        ConfigFile("fail2ban", "etc/fail2ban/jail.local.j2", "/etc/fail2ban/jail.local",
-                   "644", {}),
-        ConfigFile("upgrades", "etc/apt/apt.conf.d/20auto-upgrades.j2",
-                   "/etc/apt/apt.conf.d/20auto-upgrades", "644", {}),
-        ConfigFile("journald", "etc/systemd/journald.conf.d/koumbit.conf.j2",
-                   "/etc/systemd/journald.conf.d/koumbit.conf", "644",
-                   {"max_use_mib": tuning.journald_max_use_mib(server)}),
-        ConfigFile("sudo", "etc/sudoers.d/koumbit-admins.j2", "/etc/sudoers.d/koumbit-admins",
-                   "440", {"admins": inv.admins}),
-    ]
-    files += hardening_files(server)
-    if inv.settings.apt_proxy:
-        files.insert(0, ConfigFile("apt", "etc/apt/apt.conf.d/01koumbit-proxy.j2",
-                                   "/etc/apt/apt.conf.d/01koumbit-proxy", "644",
-                                   {"proxy": inv.settings.apt_proxy}))
-    return tuple(files)
+        fail2ban=ConfigFile("fail2ban", "etc/fail2ban/jail.local.j2",
+                            "/etc/fail2ban/jail.local", "644", {}),
+        upgrades=ConfigFile("upgrades", "etc/apt/apt.conf.d/20auto-upgrades.j2",
+                            "/etc/apt/apt.conf.d/20auto-upgrades", "644", {}),
+        journald=ConfigFile("journald", "etc/systemd/journald.conf.d/koumbit.conf.j2",
+                            "/etc/systemd/journald.conf.d/koumbit.conf", "644",
+                            {"max_use_mib": tuning.journald_max_use_mib(server)}),
+        sudo=ConfigFile("sudo", "etc/sudoers.d/koumbit-admins.j2",
+                        "/etc/sudoers.d/koumbit-admins", "440", {"admins": inv.admins}),
+        hardening=hardening_files(server),
+        sysctl_net=ConfigFile("sysctl-net", "etc/sysctl.d/90-koumbit-net.conf.j2",
+                              "/etc/sysctl.d/90-koumbit-net.conf", "644"),
+        sysctl_kernel=ConfigFile("sysctl-kernel", "etc/sysctl.d/90-koumbit-kernel.conf.j2",
+                                 "/etc/sysctl.d/90-koumbit-kernel.conf", "644"),
+    )
 
 
-def hardening_files(server: Server) -> list[ConfigFile]:
-    """System hardening that lynis checks for: banners, core dumps, modules, sysctl."""
-    return [
+def base_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
+    """Files of the hardened base every server gets, in deploy order."""
+    return base_config(inv, server).all()
+
+
+def hardening_files(server: Server) -> tuple[ConfigFile, ...]:
+    """System hardening that lynis checks for: banners, core dumps, modules."""
+    return (
         ConfigFile("hardening", "etc/issue.j2", "/etc/issue", "644", {"server": server}),
         ConfigFile("hardening", "etc/issue.j2", "/etc/issue.net", "644", {"server": server}),
         ConfigFile("hardening", "etc/security/limits.d/koumbit-no-core.conf.j2",
                    "/etc/security/limits.d/koumbit-no-core.conf", "644"),
         ConfigFile("hardening", "etc/modprobe.d/koumbit-blacklist.conf.j2",
                    "/etc/modprobe.d/koumbit-blacklist.conf", "644"),
-        ConfigFile("sysctl-net", "etc/sysctl.d/90-koumbit-net.conf.j2",
-                   "/etc/sysctl.d/90-koumbit-net.conf", "644"),
-        ConfigFile("sysctl-kernel", "etc/sysctl.d/90-koumbit-kernel.conf.j2",
-                   "/etc/sysctl.d/90-koumbit-kernel.conf", "644"),
-    ]
+    )
 
 
-def web_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
+@dataclass(frozen=True)
+class WebFiles:
+    """nginx's files, and each PHP version's, so a deploy names what it writes."""
+
+    nginx: tuple[ConfigFile, ...] = ()
+    php: Mapping[str, tuple[ConfigFile, ...]] = field(default_factory=dict)
+
+    def all(self) -> tuple[ConfigFile, ...]:
+        return (*self.nginx, *(f for files in self.php.values() for f in files))
+
+
+def web_config(server: Server) -> WebFiles:
     """nginx and PHP-FPM files of a web server (sites add their own)."""
     if not server.has(Role.WEB):
-        return ()
-    files = [
+        return WebFiles()
+    nginx = (
         ConfigFile("nginx", "etc/nginx/nginx.conf.j2", "/etc/nginx/nginx.conf", "644",
                    {"server": server}),
         ConfigFile("nginx", "etc/nginx/sites-available/000-default.conf.j2",
                    "/etc/nginx/sites-available/000-default.conf", "644", {"server": server}),
-    ]
+    )
     php = {
         "opcache_mib": tuning.opcache_memory_mib(server),
         "opcache_max_files": tuning.opcache_max_files(server),
     }
-    for version in server.php_versions:
-        files += [
+    return WebFiles(nginx=nginx, php={
+        version: (
             ConfigFile(f"php{version}", "etc/php/fpm/conf.d/90-koumbit.ini.j2",
                        f"/etc/php/{version}/fpm/conf.d/90-koumbit.ini", "644", php),
             ConfigFile(f"php{version}", "etc/php/fpm/pool.d/koumbit-idle.conf.j2",
                        f"/etc/php/{version}/fpm/pool.d/{FPM_IDLE_POOL}.conf", "644",
                        {"version": version, "pool": FPM_IDLE_POOL}),
-        ]
-    return tuple(files)
+        )
+        for version in server.php_versions
+    })
+
+
+def web_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
+    """nginx and PHP-FPM files of a web server (sites add their own)."""
+    return web_config(server).all()
 
 
 def database_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:

@@ -14,6 +14,7 @@ from pyinfra.api.operation import OperationMeta, operation
 from pyinfra.context import host
 from pyinfra.facts.deb import DebPackages
 
+from koumbit_infra.converge import need_now
 from koumbit_infra.facts.sites import PathState, SitesState, SitesStateData
 from koumbit_infra.operations.packages import _APT, APT_UPDATE
 from koumbit_infra.sites.files import SiteFile
@@ -369,10 +370,7 @@ def when_needed(op: Any, **kwargs: Any) -> OperationMeta | None:
     server, dominated a no-change run. The operations here decide from the
     batched fact alone, so asking their generator first is exact and cheap.
     """
-    args = {k: v for k, v in kwargs.items() if k != "name"}
-    if not any(True for _ in op._inner(**args)):
-        return None
-    return op(**kwargs)  # type: ignore[no-any-return]
+    return need_now(op, **kwargs)
 
 
 @operation()
