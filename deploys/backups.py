@@ -16,8 +16,9 @@ from pyinfra.operations import files, server, systemd
 from koumbit_infra.deploykit import current, fact_of, write_all
 from koumbit_infra.facts.backup import SshPublicKey
 from koumbit_infra.inventory import Role
+from koumbit_infra.operations import backup as restic
 from koumbit_infra.operations import files as remote_files
-from koumbit_infra.operations import packages, restic, secrets, services, sync
+from koumbit_infra.operations import packages, secrets, services, sync
 from koumbit_infra.serverconf import backup
 from koumbit_infra.serverconf.files import backup_files
 

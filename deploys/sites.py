@@ -22,8 +22,8 @@ from koumbit_infra.deploykit import any_changed, current
 from koumbit_infra.envs import CHECKOUT
 from koumbit_infra.inventory import Cms, Role, SiteState
 from koumbit_infra.operations import packages
+from koumbit_infra.operations import sites as ops
 from koumbit_infra.operations import tls as tls_ops
-from koumbit_infra.sites import operations as ops
 from koumbit_infra.sites.files import (
     layouts,
     legacy_paths,
