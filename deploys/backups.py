@@ -9,8 +9,8 @@ its repository. Runnable alone: ``pyinfra inventory/lab.py deploys/backups.py``.
 
 from __future__ import annotations
 
-from pyinfra import host, inventory
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
+from pyinfra.context import host, inventory
 from pyinfra.operations import files, server, systemd
 
 from koumbit_infra.deploykit import current, fact_of, write_all
@@ -78,7 +78,7 @@ def repositories() -> None:
                         user=client.repo_user, group=client.repo_user, mode="700")
         remote_files.from_callable(
             name=f"Backups: key of {client.server.name} authorised (SFTP only)",
-            content=lambda name=client.server.name: _authorized_key(name),
+            content=lambda name=client.server.name: _authorized_key(name),  # type: ignore[misc]
             dest=f"{KEYS_DIR}/{client.repo_user}",
             mode="644",
         )

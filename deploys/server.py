@@ -8,9 +8,9 @@ journald limits and the apt proxy. Runnable alone:
 
 from __future__ import annotations
 
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
 from pyinfra.api.operation import OperationMeta
+from pyinfra.context import host
 from pyinfra.facts.server import Users
 from pyinfra.operations import files, server, systemd
 

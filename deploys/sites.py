@@ -12,10 +12,10 @@ Runnable alone: ``pyinfra inventory/lab.py deploys/sites.py --limit web1``.
 
 from __future__ import annotations
 
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.api.operation import OperationMeta
+from pyinfra.context import host
 from pyinfra.operations import server, systemd
 
 from koumbit_infra.deploykit import any_changed, current
@@ -137,14 +137,14 @@ def sites() -> None:
         ops.wordpress_package(name="Sites: Debian's WordPress package (lab codebase)")
     ops.files_written(name="Sites: maintenance page, WordPress installer, archive tools",
                       files=list(server_files(inv, srv)))
-    for site in host.loop(gone):  # type: ignore[no-untyped-call]
+    for site in host.loop(gone):
         ops.when_needed(ops.absent,
                         name=f"{site.domain}: absent (archived, archive verified, then removed)",
                         site=site, remover=REMOVE)
     # Reloads happen when something changed in this run (decided at run time),
     # or when a killed earlier run left its reload-pending mark.
     changed: list[OperationMeta] = []
-    for site in host.loop(live):  # type: ignore[no-untyped-call]
+    for site in host.loop(live):
         changed += _one_site(site, lab)
     pending = ops.reload_pending()
     changes = any_changed(changed)
@@ -152,7 +152,7 @@ def sites() -> None:
     def reload() -> bool:
         return pending or changes()
 
-    for version in host.loop(sorted({s.php_version for s in live})):  # type: ignore[no-untyped-call]
+    for version in host.loop(sorted({s.php_version for s in live})):
         server.shell(name=f"Sites: PHP {version} configuration checked",
                      commands=[f"php-fpm{version} -t"], _if=reload)
         # A reload starts new pools and stops the pools whose file is gone.
@@ -167,7 +167,7 @@ def sites() -> None:
     systemd.service(name="Sites: nginx reloaded", service="nginx", reloaded=True, _if=reload)
     systemd.daemon_reload(name="Sites: systemd reads the timers", _if=reload)
     server.shell(name="Sites: reloads done", commands=[f"rm -f {RELOAD_PENDING}"], _if=reload)
-    for site in host.loop(live):  # type: ignore[no-untyped-call]
+    for site in host.loop(live):
         ops.when_needed(ops.timer, name=f"{site.domain}: cron timer",
                         unit=f"{site.cron_unit}.timer", active=site.state is SiteState.ACTIVE)
 

@@ -43,7 +43,7 @@ def write(cfg: ConfigFile) -> OperationMeta:
 
 
 def write_all(cfgs: Iterable[ConfigFile]) -> list[OperationMeta]:
-    return [write(cfg) for cfg in host.loop(list(cfgs))]  # type: ignore[no-untyped-call]
+    return [write(cfg) for cfg in host.loop(list(cfgs))]
 
 
 def any_changed(metas: Iterable[OperationMeta]) -> Callable[[], bool]:
