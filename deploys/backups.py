@@ -9,8 +9,8 @@ its repository. Runnable alone: ``pyinfra inventory/lab.py deploys/backups.py``.
 
 from __future__ import annotations
 
-from pyinfra import host, inventory
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
+from pyinfra.context import host, inventory
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server, systemd
 
@@ -18,8 +18,9 @@ from koumbit_infra.converge import call, converge, need, ran
 from koumbit_infra.deploykit import current, fact_of, write_all
 from koumbit_infra.facts.backup import SshPublicKey
 from koumbit_infra.inventory import Role
+from koumbit_infra.operations import backup as restic
 from koumbit_infra.operations import files as remote_files
-from koumbit_infra.operations import packages, restic, secrets, services, sync
+from koumbit_infra.operations import packages, secrets, services, sync
 from koumbit_infra.serverconf import backup
 from koumbit_infra.serverconf.files import backup_files
 

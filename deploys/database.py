@@ -6,7 +6,7 @@ Runnable alone: ``pyinfra inventory/lab.py deploys/database.py``.
 
 from __future__ import annotations
 
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
 from pyinfra.operations import systemd
 
 from koumbit_infra.converge import converge, need, ran

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from io import StringIO
 
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
 from pyinfra.operations import files, systemd
 
 from koumbit_infra.converge import converge, need, ran
 from koumbit_infra.deploykit import current, write, write_all
 from koumbit_infra.exporter.unit import TEMPLATE
 from koumbit_infra.inventory import Role
-from koumbit_infra.monitoring import bundle, database, exporter, install
+from koumbit_infra.monitoring import bundle, database, exporter
+from koumbit_infra.operations import monitoring as monitoring_ops
 from koumbit_infra.operations import packages, services
 from koumbit_infra.serverconf.files import ConfigFile, monitoring_files
 
@@ -52,7 +53,7 @@ def koumbit_exporter() -> None:
     archive = f"{bundle.INSTALL_DIR}/bundle.tar.gz"
     need(files.put, name="Koumbit exporter: code and libraries", src=bundle.bundle_path(),
          dest=archive, user="root", group="root", mode="644")
-    code = need(install.unpacked, name="Koumbit exporter: unpack", archive=archive)
+    code = need(monitoring_ops.unpacked, name="Koumbit exporter: unpack", archive=archive)
     need(files.directory, name="Koumbit exporter: /etc/koumbit", path="/etc/koumbit",
          user="root", group="root", mode="755")
     # Not secret (sites and their plans); the service's dynamic user must read it.
@@ -64,7 +65,7 @@ def koumbit_exporter() -> None:
     changes, watched = [code, config, unit], [archive, exporter.CONFIG_PATH, exporter.UNIT_PATH]
     if srv.has(Role.DB):
         changes.append(need(
-            database.exporter_account,
+            monitoring_ops.exporter_account,
             name="Koumbit exporter: read-only MariaDB account (password made on the server)"))
         watched.append(database.OPTION_FILE)
     need(services.units_loaded, name="Koumbit exporter: systemd reload",

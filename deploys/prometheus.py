@@ -11,7 +11,7 @@ Runnable alone: ``pyinfra inventory/lab.py deploys/prometheus.py``.
 
 from __future__ import annotations
 
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
 from pyinfra.operations import files, systemd
 
 from koumbit_infra.converge import converge, need, ran

@@ -8,8 +8,8 @@ journald limits and the apt proxy. Runnable alone:
 
 from __future__ import annotations
 
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
+from pyinfra.context import host
 from pyinfra.facts.server import Users
 from pyinfra.operations import files, server, systemd
 

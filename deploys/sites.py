@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.api.operation import OperationMeta
+from pyinfra.context import host
 from pyinfra.operations import server, systemd
 
 from koumbit_infra.converge import call, converge, need, need_now
@@ -25,8 +25,8 @@ from koumbit_infra.deploykit import current
 from koumbit_infra.envs import CHECKOUT
 from koumbit_infra.inventory import Cms, Role, SiteState
 from koumbit_infra.operations import packages
+from koumbit_infra.operations import sites as ops
 from koumbit_infra.operations import tls as tls_ops
-from koumbit_infra.sites import operations as ops
 from koumbit_infra.sites.files import (
     layouts,
     legacy_paths,
@@ -141,14 +141,14 @@ def sites() -> None:
     need_now(ops.files_written,
              name="Sites: maintenance page, WordPress installer, archive tools",
              files=list(server_files(inv, srv)))
-    for site in host.loop(gone):  # type: ignore[no-untyped-call]
+    for site in host.loop(gone):
         ops.when_needed(ops.absent,
                         name=f"{site.domain}: absent (archived, archive verified, then removed)",
                         site=site, remover=REMOVE)
     # Reloads happen when something changed in this run (decided at run time),
     # or when a killed earlier run left its reload-pending mark.
     changed: list[OperationMeta] = []
-    for site in host.loop(live):  # type: ignore[no-untyped-call]
+    for site in host.loop(live):
         changed += _one_site(site, lab)
     pending = ops.reload_pending()
     found = [m for m in changed if m is not None]
@@ -159,7 +159,7 @@ def sites() -> None:
     def reload() -> bool:
         return pending or any(m.did_change() for m in found)
 
-    for version in host.loop(sorted({s.php_version for s in live})):  # type: ignore[no-untyped-call]
+    for version in host.loop(sorted({s.php_version for s in live})):
         reloads(server.shell, name=f"Sites: PHP {version} configuration checked",
                 commands=[f"php-fpm{version} -t"], _if=reload)
         # A reload starts new pools and stops the pools whose file is gone.
@@ -176,7 +176,7 @@ def sites() -> None:
     reloads(systemd.daemon_reload, name="Sites: systemd reads the timers", _if=reload)
     reloads(server.shell, name="Sites: reloads done", commands=[f"rm -f {RELOAD_PENDING}"],
             _if=reload)
-    for site in host.loop(live):  # type: ignore[no-untyped-call]
+    for site in host.loop(live):
         ops.when_needed(ops.timer, name=f"{site.domain}: cron timer",
                         unit=f"{site.cron_unit}.timer", active=site.state is SiteState.ACTIVE)
 

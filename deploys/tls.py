@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from io import StringIO
 
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
 from pyinfra.operations import files, server
 
 from koumbit_infra.converge import converge, need

@@ -7,8 +7,8 @@ Runnable alone: ``pyinfra inventory/lab.py deploys/web.py``.
 
 from __future__ import annotations
 
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
+from pyinfra.context import host
 from pyinfra.operations import files, systemd
 
 from koumbit_infra.converge import converge, need, ran

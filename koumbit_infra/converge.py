@@ -341,7 +341,7 @@ def _read_batch(run: _HostRun) -> None:
             run.answers[key] = fact_obj.process(list(answer.lines))
 
 
-def converge(*concerns: Callable[[], None]) -> None:
+def converge(*concerns: Callable[[], object]) -> None:
     """Run ``concerns`` (deploy functions) on the current host: surveys, then the apply pass."""
     run = _run()
     for _ in range(MAX_SURVEYS):

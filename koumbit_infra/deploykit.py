@@ -48,7 +48,7 @@ def write(cfg: ConfigFile) -> OperationMeta | None:
 
 
 def write_all(cfgs: Iterable[ConfigFile]) -> list[OperationMeta | None]:
-    return [write(cfg) for cfg in host.loop(list(cfgs))]  # type: ignore[no-untyped-call]
+    return [write(cfg) for cfg in host.loop(list(cfgs))]
 
 
 _FACT_CACHE: dict[tuple[str, str, str], Any] = {}

@@ -9,14 +9,14 @@ from pyinfra.context import host
 from pyinfra.facts.deb import DebPackages
 
 # Downloads that stall fail after 60 s and are retried, instead of hanging a deploy.
-_APT = "DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Options::=--force-confdef" \
+APT_GET = "DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Options::=--force-confdef" \
        " -o Dpkg::Options::=--force-confold -o Acquire::http::Timeout=60 -o Acquire::Retries=3"
 
 # An apt-get update once hung on a connection its proxy had closed (CLOSE-WAIT,
 # no timeout fired): bound each attempt and try again, three times at most.
 APT_UPDATE = (
     "for attempt in 1 2 3; do"
-    f" timeout --kill-after=10 300 sh -c '{_APT} update -qq' && break;"
+    f" timeout --kill-after=10 300 sh -c '{APT_GET} update -qq' && break;"
     ' [ "$attempt" = 3 ] && exit 1; sleep 5; done'
 )
 
@@ -35,7 +35,7 @@ def installed(packages: list[str]) -> Generator[str, None, None]:
         host.noop(f"installed: {', '.join(packages)}")
         return
     yield APT_UPDATE
-    yield f"{_APT} install --no-install-recommends {' '.join(missing)}"
+    yield f"{APT_GET} install --no-install-recommends {' '.join(missing)}"
 
 
 @operation()
@@ -44,4 +44,4 @@ def removed(packages: list[str]) -> Generator[str, None, None]:
     present = host.get_fact(DebPackages)
     found = [p for p in packages if p in present]
     if found:
-        yield f"{_APT} purge {' '.join(found)}"
+        yield f"{APT_GET} purge {' '.join(found)}"

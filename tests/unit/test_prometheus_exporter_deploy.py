@@ -13,15 +13,12 @@ import pytest
 from koumbit_infra.envs import load_env
 from koumbit_infra.exporter.config import RefreshSeconds, parse_config
 from koumbit_infra.exporter.unit import TEMPLATE
+from koumbit_infra.facts.monitoring import ExporterAccount, ExporterAccountState
 from koumbit_infra.inventory import Role
 from koumbit_infra.monitoring import bundle
-from koumbit_infra.monitoring.database import (
-    OPTION_FILE,
-    ExporterAccount,
-    ExporterAccountState,
-    create_commands,
-)
+from koumbit_infra.monitoring.database import OPTION_FILE
 from koumbit_infra.monitoring.exporter import LAB_REFRESH, exporter_config, exporter_unit
+from koumbit_infra.operations.monitoring import create_commands
 from koumbit_infra.templating import render
 
 
@@ -125,7 +122,8 @@ def test_db_account_fact() -> None:
 
 
 def test_unpack_is_stamped_with_the_archive_it_came_from() -> None:
-    from koumbit_infra.monitoring.install import BundleUnpacked, unpack_command
+    from koumbit_infra.facts.monitoring import BundleUnpacked
+    from koumbit_infra.operations.monitoring import unpack_command
 
     command = unpack_command("/opt/koumbit-exporter/bundle.tar.gz")
     assert command.startswith("cd /opt/koumbit-exporter && rm -rf bin lib .unpacked")

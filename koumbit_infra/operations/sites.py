@@ -16,7 +16,7 @@ from pyinfra.facts.deb import DebPackages
 
 from koumbit_infra.converge import need_now
 from koumbit_infra.facts.sites import PathState, SitesState, SitesStateData
-from koumbit_infra.operations.packages import _APT, APT_UPDATE
+from koumbit_infra.operations.packages import APT_GET, APT_UPDATE
 from koumbit_infra.sites.files import SiteFile
 from koumbit_infra.sites.layout import RELOAD_PENDING, SITES_ROOT, Directory, SiteLayout
 from koumbit_infra.sites.secrets import generate_command, read_key_shell
@@ -62,7 +62,7 @@ def wordpress_package() -> Generator[str, None, None]:
         host.noop("wordpress package installed")
         return
     yield APT_UPDATE
-    yield f"{_APT} install --no-install-recommends wordpress {LAB_THEME} php8.2"
+    yield f"{APT_GET} install --no-install-recommends wordpress {LAB_THEME} php8.2"
 
 
 @operation()
