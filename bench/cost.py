@@ -61,7 +61,7 @@ def year(inv: Inventory, ledger_path: Path, with_usage: bool) -> dict[str, float
         figures[f"report_{fmt}_kb"] = size / 1000
     mark = time.perf_counter()
     year_data = report_data(inv, months, ledger_path, fiscal_year=inv.budget.fiscal_year)
-    figures["gather_year"] = time.perf_counter() - mark
+    figures["read_year"] = time.perf_counter() - mark
     render(year_data, "fr", "html")
     figures["report_year_html"] = time.perf_counter() - mark
     for lang in ("fr", "en"):  # the PDFs the committee reads: gathered and drawn each time
@@ -88,7 +88,7 @@ def year(inv: Inventory, ledger_path: Path, with_usage: bool) -> dict[str, float
         print(f"  report {fmt:<4} (fr, month) {figures[f'report_{fmt}']:7.3f} s"
               f"  ({figures[f'report_{fmt}_kb']:.0f} kB)")
     print(f"  report html (fr, year)  {figures['report_year_html']:7.3f} s"
-          f"  (gathering the 12 months {figures['gather_year']:.3f} s)")
+          f"  (reading the 12 months {figures['read_year']:.3f} s)")
     for lang in ("fr", "en"):
         print(f"  report pdf  ({lang}, month) {figures[f'pdf_month_{lang}']:7.3f} s"
               f"   ({lang}, year) {figures[f'pdf_year_{lang}']:7.3f} s")
