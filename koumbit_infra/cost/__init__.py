@@ -1,8 +1,8 @@
 """The cost model: servers' and shared costs allocated to sites and clients, month by month.
 
-This package's root is its one entry point: the report, the budget request, benchmarks and
-the exporter import from ``koumbit_infra.cost`` only, never from its layers, which are
-(each may import only those before it, and ``period``, ``cents``, ``results``):
+This package's root is its one entry point: the report and the budget request import from
+``koumbit_infra.cost`` only, never from its layers, which are (each may import only those
+before it, and the shared ``period``, ``cents`` and ``results``):
 
 - ``usage/``: what sites used, and where it is read from (Prometheus, directly or by SSH);
 - ``allocation/``: a month's costs split over sites and clients, to the cent;
@@ -22,8 +22,7 @@ The main calls:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
 
 from koumbit_infra.cost.allocation.allocator import Allocator, allocate, allocate_usage
 from koumbit_infra.cost.allocation.prices import Resource, ResourcePrices
@@ -68,27 +67,25 @@ from koumbit_infra.cost.usage.records import (
     UsageSource,
     UsageSourceError,
 )
-
-if TYPE_CHECKING:
-    from koumbit_infra.cost.usage.prometheus_ssh import (
-        MonitoringServerError,
-        monitoring_server,
-        prometheus_over_ssh,
-    )
-
-# Reading Prometheus through SSH pulls in the monitoring configuration: loaded on first use,
-# so every other caller of the cost model starts without it.
-_ON_FIRST_USE = {
-    "MonitoringServerError": "koumbit_infra.cost.usage.prometheus_ssh",
-    "monitoring_server": "koumbit_infra.cost.usage.prometheus_ssh",
-    "prometheus_over_ssh": "koumbit_infra.cost.usage.prometheus_ssh",
-}
+from koumbit_infra.inventory import Inventory
 
 
-def __getattr__(name: str) -> object:
-    if name in _ON_FIRST_USE:
-        return getattr(importlib.import_module(_ON_FIRST_USE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Reading Prometheus through SSH pulls in the monitoring configuration and SSH: loaded on
+# first call, so every other user of the cost model starts without them.
+def monitoring_server(inv: Inventory, name: str | None) -> str:
+    """``name`` if it monitors ``inv``, else the first monitoring server; error if none."""
+    from koumbit_infra.cost.usage import prometheus_ssh
+
+    return prometheus_ssh.monitoring_server(inv, name)
+
+
+def prometheus_over_ssh(
+    inv: Inventory, server: str
+) -> AbstractContextManager[PrometheusUsage]:
+    """A usage source asking ``server``'s own Prometheus through SSH, for a ``with`` block."""
+    from koumbit_infra.cost.usage import prometheus_ssh
+
+    return prometheus_ssh.prometheus_over_ssh(inv, server)
 
 
 __all__ = [
@@ -108,7 +105,6 @@ __all__ = [
     "LedgerTampered",
     "LineKind",
     "LineProjection",
-    "MonitoringServerError",
     "Month",
     "PeriodCosts",
     "PlanCost",

@@ -105,11 +105,12 @@ def test_every_name_of_the_facade_resolves() -> None:
 
 
 def test_the_facade_loads_prometheus_over_ssh_only_when_asked() -> None:
-    probe = ("import sys, koumbit_infra.cost as cost\n"
+    probe = ("import sys\n"
+             "from koumbit_infra.cost import monitoring_server\n"
+             "from koumbit_infra.envs import load_env\n"
              "ssh = 'koumbit_infra.cost.usage.prometheus_ssh'\n"
              "before = ssh in sys.modules\n"
-             "from koumbit_infra.cost import monitoring_server\n"
-             "print(before, ssh in sys.modules, monitoring_server.__module__)\n")
+             "print(before, monitoring_server(load_env('lab'), None), ssh in sys.modules)\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True)
-    assert done.stdout.split() == ["False", "True", "koumbit_infra.cost.usage.prometheus_ssh"]
+    assert done.stdout.split() == ["False", "mon1", "True"]
