@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 from koumbit_infra.cost import Allocator, Ledger, RecordedUsage, project_budget
-from koumbit_infra.cost.budget import fiscal_months
-from koumbit_infra.cost.synthetic import generated_inventory, generated_usage
+from koumbit_infra.cost.ledger.budget_projection import fiscal_months
+from koumbit_infra.cost.usage.synthetic import generated_inventory, generated_usage
 from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Inventory
-from koumbit_infra.report import gather, render
+from koumbit_infra.report import render, report_data
 
 
 def year(inv: Inventory, ledger_path: Path, with_usage: bool) -> dict[str, float]:
@@ -55,21 +55,21 @@ def year(inv: Inventory, ledger_path: Path, with_usage: bool) -> dict[str, float
     assert back is not None and back.total_cad == allocations[-1].total_cad
     for fmt in ("csv", "html", "pdf"):
         mark = time.perf_counter()
-        data = gather(inv, months[-1], ledger_path)
+        data = report_data(inv, months[-1], ledger_path)
         size = len(render(data, "fr", fmt))  # type: ignore[arg-type]
         figures[f"report_{fmt}"] = time.perf_counter() - mark
         figures[f"report_{fmt}_kb"] = size / 1000
     mark = time.perf_counter()
-    year_data = gather(inv, months, ledger_path, fiscal_year=inv.budget.fiscal_year)
-    figures["gather_year"] = time.perf_counter() - mark
+    year_data = report_data(inv, months, ledger_path, fiscal_year=inv.budget.fiscal_year)
+    figures["read_year"] = time.perf_counter() - mark
     render(year_data, "fr", "html")
     figures["report_year_html"] = time.perf_counter() - mark
     for lang in ("fr", "en"):  # the PDFs the committee reads: gathered and drawn each time
         mark = time.perf_counter()
-        render(gather(inv, months[-1], ledger_path), lang, "pdf")  # type: ignore[arg-type]
+        render(report_data(inv, months[-1], ledger_path), lang, "pdf")  # type: ignore[arg-type]
         figures[f"pdf_month_{lang}"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        render(gather(inv, months, ledger_path, fiscal_year=inv.budget.fiscal_year),
+        render(report_data(inv, months, ledger_path, fiscal_year=inv.budget.fiscal_year),
                lang, "pdf")  # type: ignore[arg-type]
         figures[f"pdf_year_{lang}"] = time.perf_counter() - mark
     last = allocations[-1]
@@ -88,7 +88,7 @@ def year(inv: Inventory, ledger_path: Path, with_usage: bool) -> dict[str, float
         print(f"  report {fmt:<4} (fr, month) {figures[f'report_{fmt}']:7.3f} s"
               f"  ({figures[f'report_{fmt}_kb']:.0f} kB)")
     print(f"  report html (fr, year)  {figures['report_year_html']:7.3f} s"
-          f"  (gathering the 12 months {figures['gather_year']:.3f} s)")
+          f"  (reading the 12 months {figures['read_year']:.3f} s)")
     for lang in ("fr", "en"):
         print(f"  report pdf  ({lang}, month) {figures[f'pdf_month_{lang}']:7.3f} s"
               f"   ({lang}, year) {figures[f'pdf_year_{lang}']:7.3f} s")

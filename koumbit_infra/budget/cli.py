@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,10 +11,8 @@ from typing import cast
 import click
 
 from koumbit_infra.cli import env_option, inventory_option, load_or_exit
+from koumbit_infra.cost import Ledger, LedgerError, PrometheusUsage, UsageSourceError
 from koumbit_infra.cost.cli import ledger_option_saying
-from koumbit_infra.cost.ledger import Ledger, LedgerError, ledger_exists
-from koumbit_infra.cost.prometheus import PrometheusUsage
-from koumbit_infra.cost.usage import UsageSourceError
 from koumbit_infra.inventory import InventoryError
 from koumbit_infra.report.catalogue import LANGS, Lang
 
@@ -84,18 +81,16 @@ def propose_command(
         with ExitStack() as stack:
             growth: GrowthSource | None = None
             if prometheus_server:
-                from koumbit_infra.cost import prometheus_ssh
+                from koumbit_infra.cost import monitoring_server, prometheus_over_ssh
 
-                server = prometheus_ssh.monitoring_server(
+                server = monitoring_server(
                     inv, None if prometheus_server == "-" else prometheus_server)
                 growth = PrometheusGrowth(stack.enter_context(
-                    prometheus_ssh.prometheus_over_ssh(inv, server)))
+                    prometheus_over_ssh(inv, server)))
                 click.echo(f"growth: read from the Prometheus on {server} (through SSH)")
             elif prometheus_url:
                 growth = PrometheusGrowth(PrometheusUsage(prometheus_url, zone=inv.budget.zone))
-            ledger = (Ledger.open(ledger_path) if ledger_exists(ledger_path)
-                      else Ledger(sqlite3.connect(":memory:")))
-            with ledger:
+            with Ledger.open_existing(ledger_path) as ledger:
                 proposal = propose(inv, fiscal_year, ledger, scenario=scenario, growth=growth)
     except (UsageSourceError, LedgerError) as exc:
         click.echo(f"error: {exc}; nothing was written", err=True)

@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from koumbit_infra.cost.prometheus import PrometheusUsage, Series
+from koumbit_infra.cost import PrometheusUsage, Series
 from koumbit_infra.inventory import Inventory, Role
 from koumbit_infra.inventory.models import GIB
 

@@ -29,11 +29,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from koumbit_infra.budget.growth import DAY, GrowthSource, ServerUse, Trend, fit
 from koumbit_infra.budget.scenario import NO_CHANGE, Scenario
-from koumbit_infra.cost.apportion import CENT
-from koumbit_infra.cost.budget import planned_lines
-from koumbit_infra.cost.ledger import Ledger
-from koumbit_infra.cost.period import Month, months_between
-from koumbit_infra.cost.results import Allocation
+from koumbit_infra.cost import CENT, Allocation, Ledger, Month, months_between, planned_lines
 from koumbit_infra.inventory import BudgetLine, Inventory, Role, Server
 from koumbit_infra.inventory.models import LineChange, ServerOffer
 

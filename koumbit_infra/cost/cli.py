@@ -12,9 +12,9 @@ import click
 from click.decorators import FC
 
 from koumbit_infra.cli import env_option, inventory_option, load_or_exit
-from koumbit_infra.cost.budget import project_budget
-from koumbit_infra.cost.closing import close_month
-from koumbit_infra.cost.ledger import (
+from koumbit_infra.cost.ledger.budget_projection import project_budget
+from koumbit_infra.cost.ledger.closing import close_month
+from koumbit_infra.cost.ledger.store import (
     DEFAULT_LEDGER,
     CloseRecord,
     CloseResult,
@@ -25,11 +25,11 @@ from koumbit_infra.cost.ledger import (
     ledger_label,
     ledger_location,
 )
-from koumbit_infra.cost.ledger_trust import revise_reason
+from koumbit_infra.cost.ledger.trust import revise_reason
 from koumbit_infra.cost.period import Month
-from koumbit_infra.cost.prometheus import PrometheusUsage
 from koumbit_infra.cost.results import Allocation
-from koumbit_infra.cost.usage import ReservedOnly, UsageSource, UsageSourceError
+from koumbit_infra.cost.usage.prometheus import PrometheusUsage
+from koumbit_infra.cost.usage.records import ReservedOnly, UsageSource, UsageSourceError
 from koumbit_infra.inventory import Inventory
 
 USAGE_ERROR = 2
@@ -112,7 +112,7 @@ def close_command(
         raise click.UsageError("give --prometheus or --prometheus-on, not both")
     try:
         if prometheus_server:
-            from koumbit_infra.cost import prometheus_ssh
+            from koumbit_infra.cost.usage import prometheus_ssh
 
             server = prometheus_ssh.monitoring_server(inv, None if prometheus_server == "-"
                                               else prometheus_server)
@@ -255,8 +255,8 @@ def publish_command(
     Written as node_exporter's textfile there (koumbit_cost.prom); run it after
     each close. The same figures published again change nothing.
     """
-    from koumbit_infra.cost import prometheus_ssh
-    from koumbit_infra.cost.publish import PublishError, cost_exposition, publish
+    from koumbit_infra.cost.publishing.textfile import PublishError, cost_exposition, publish
+    from koumbit_infra.cost.usage import prometheus_ssh
 
     inv = load_or_exit(env, inventory_dir)
     try:
@@ -286,7 +286,7 @@ def metrics_command(
     from prometheus_client import start_http_server
     from prometheus_client.registry import CollectorRegistry
 
-    from koumbit_infra.cost.metrics import CostCollector
+    from koumbit_infra.cost.publishing.metrics import CostCollector
 
     inv = load_or_exit(env, inventory_dir)
     if not ledger_exists(ledger_path):

@@ -1,7 +1,7 @@
 """A month's allocation: what each cost line cost and who it was charged to, in CAD cents.
 
 Every amount here is already rounded to the cent (by largest remainder, see
-``apportion``), so sums of these amounts are exact and the invariant
+``cents.apportion``), so sums of these amounts are exact and the invariant
 ``allocated + idle == total`` holds to the cent.
 """
 

@@ -1,7 +1,7 @@
 """The inventory: typed, frozen models of servers, plans, clients, sites and budget."""
 
+from koumbit_infra.inventory.environment import Inventory, PlacedSite
 from koumbit_infra.inventory.loader import load_inventory
-from koumbit_infra.inventory.model import Inventory, PlacedSite
 from koumbit_infra.inventory.models import (
     Admin,
     Budget,

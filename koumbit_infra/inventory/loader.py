@@ -8,7 +8,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from koumbit_infra.inventory.crosscheck import ParsedFiles, cross_check
-from koumbit_infra.inventory.model import Inventory
+from koumbit_infra.inventory.environment import Inventory
 from koumbit_infra.inventory.models import BudgetFile, Client, PlansFile, ServersFile
 from koumbit_infra.inventory.planning import planning_problems
 from koumbit_infra.inventory.problems import InventoryError, Problem, Severity

@@ -1,7 +1,8 @@
 """Monthly reports for the finance committee: HTML, PDF (the same content) and CSV.
 
-``gather(inventory, month_or_months, ledger_path)`` reads each month from the ledger when it was
-closed there (else computes it with reserved-only usage, and the report says so);
+``report_data(inventory, month_or_months, ledger_path)`` reads the period's costs through the
+cost model's one entry point (``koumbit_infra.cost.period_costs``): each month from the ledger
+when it was closed there (else computed with reserved-only usage, and the report says so);
 ``render(data, lang, fmt)`` turns it into bytes.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from koumbit_infra.report.catalogue import LANGS, Lang, label
-from koumbit_infra.report.data import ReportData, gather
+from koumbit_infra.report.data import ReportData, report_data
 from koumbit_infra.report.focus_csv import render_csv
 from koumbit_infra.report.html import render_html
 
@@ -36,6 +37,6 @@ def render(data: ReportData, lang: Lang, fmt: Format) -> bytes:
 
 
 __all__ = [
-    "FORMATS", "LANGS", "Format", "Lang", "ReportData", "gather", "label", "render",
-    "render_csv", "render_html",
+    "FORMATS", "LANGS", "Format", "Lang", "ReportData", "label", "render", "render_csv",
+    "render_html", "report_data",
 ]

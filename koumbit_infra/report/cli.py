@@ -11,12 +11,10 @@ from typing import cast
 import click
 
 from koumbit_infra.cli import env_option, inventory_option, load_or_exit
-from koumbit_infra.cost import Month
+from koumbit_infra.cost import LedgerError, Month, ledger_label, months_between
 from koumbit_infra.cost.cli import ledger_option_saying
-from koumbit_infra.cost.ledger import LedgerError, ledger_label
-from koumbit_infra.cost.period import months_between
 from koumbit_infra.inventory import Inventory
-from koumbit_infra.report import FORMATS, LANGS, Format, Lang, gather, render
+from koumbit_infra.report import FORMATS, LANGS, Format, Lang, render, report_data
 
 DEFAULT_DIR = Path("var/reports")
 _FISCAL = re.compile(r"^(\d{4})-(\d{4})$")
@@ -71,12 +69,12 @@ def report_command(
     inv = load_or_exit(env, inventory_dir)
     try:
         if month is not None:
-            data = gather(inv, month, ledger_path)
+            data = report_data(inv, month, ledger_path)
             period = str(month)
         else:
             assert fiscal_year is not None
             months = fiscal_year_months(inv, fiscal_year, date.today())
-            data = gather(inv, months, ledger_path, fiscal_year=fiscal_year)
+            data = report_data(inv, months, ledger_path, fiscal_year=fiscal_year)
             period = fiscal_year
     except LedgerError as exc:
         click.echo(f"error: {exc}", err=True)

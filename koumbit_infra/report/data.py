@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from koumbit_infra.cost import (
-    Allocation,
-    BudgetProjection,
-    CloseRecord,
-    Ledger,
-    Month,
-    ReservedOnly,
-    allocate,
-    project_budget,
-)
-from koumbit_infra.cost.combine import combine
-from koumbit_infra.cost.ledger import ledger_exists
+from koumbit_infra.cost import Allocation, BudgetProjection, CloseRecord, Month, period_costs
 from koumbit_infra.inventory import Inventory, Role, SiteState
 from koumbit_infra.inventory.models import GIB
 
@@ -83,34 +71,19 @@ class ReportData:
         return sum(1 for c in self.allocation.clients if c.solidarity_share > 0)
 
 
-def gather(
+def report_data(
     inv: Inventory, months: Month | Sequence[Month], ledger_path: Path | str | None,
     *, fiscal_year: str | None = None,
 ) -> ReportData:
-    """Each month from the ledger if it was closed there, else computed (reserved only).
+    """What a report of ``months`` shows, its costs read through ``cost.period_costs``: each
+    month from the ledger if it was closed there, else computed (reserved only).
 
-    A missing ledger file is not created: an empty in-memory ledger stands in for it.
-    ``ledger_path`` may also be a PostgreSQL URL.
+    A missing ledger file is not created; ``ledger_path`` may also be a PostgreSQL URL.
     """
-    wanted = (months,) if isinstance(months, Month) else tuple(months)
-    if not wanted:
-        raise ValueError("a report needs at least one month")
-    if ledger_path is not None and ledger_exists(ledger_path):
-        ledger = Ledger.open(ledger_path)
-    else:
-        ledger = Ledger(sqlite3.connect(":memory:"))
-    allocations: list[Allocation] = []
-    records: list[CloseRecord | None] = []
-    with ledger:
-        for month in wanted:
-            closed = ledger.read(inv.env, month)  # LedgerTampered if its rows were changed
-            records.append(closed.record if closed else None)
-            allocations.append(closed.allocation if closed else allocate(inv, month,
-                                                                         ReservedOnly()))
-        budget = project_budget(inv, ledger)
+    costs = period_costs(inv, months, ledger_path)
     labels = {p.name: (p.label_fr, p.label_en) for p in inv.plans}
-    return ReportData(inv.env, wanted, combine(allocations), budget, tuple(records), labels,
-                      fiscal_year, capacity(inv), tuple(allocations), inv.budget.timezone)
+    return ReportData(inv.env, costs.months, costs.allocation, costs.budget, costs.records,
+                      labels, fiscal_year, capacity(inv), costs.per_month, inv.budget.timezone)
 
 
 def capacity(inv: Inventory) -> dict[str, tuple[int, int, Decimal, int]]:

@@ -51,9 +51,9 @@ from koumbit_infra.budget.propose import Proposal, amortisation_end, propose
 from koumbit_infra.budget.render import render_csv, render_html, render_proposal
 from koumbit_infra.budget.scenario import NO_CHANGE, Scenario, load_scenario
 from koumbit_infra.cost import Ledger, Month, PrometheusUsage, ReservedOnly, close_month
-from koumbit_infra.cost.budget import project_budget
-from koumbit_infra.cost.prices import ResourcePrices
-from koumbit_infra.cost.synthetic import PLANS, inventory_from
+from koumbit_infra.cost.allocation.prices import ResourcePrices
+from koumbit_infra.cost.ledger.budget_projection import project_budget
+from koumbit_infra.cost.usage.synthetic import PLANS, inventory_from
 from koumbit_infra.inventory import Inventory, InventoryError, Role
 from koumbit_infra.inventory.models import (
     GIB,

@@ -16,7 +16,7 @@ from koumbit_infra.cost import (
     Usage,
     allocate,
 )
-from koumbit_infra.cost.synthetic import inventory_from
+from koumbit_infra.cost.usage.synthetic import inventory_from
 from koumbit_infra.inventory import Role
 from koumbit_infra.inventory.models import (
     GIB,

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from koumbit_infra.cost import Ledger, Month, RecordedUsage, Usage, allocate
-from koumbit_infra.cost.apportion import apportion, to_cents
-from koumbit_infra.cost.content import content_hash
-from koumbit_infra.cost.synthetic import PLANS, inventory_from
+from koumbit_infra.cost.cents import apportion, to_cents
+from koumbit_infra.cost.ledger.stored_month import content_hash
+from koumbit_infra.cost.usage.synthetic import PLANS, inventory_from
 from koumbit_infra.inventory import Role
 from koumbit_infra.inventory.models import (
     GIB,

@@ -21,10 +21,10 @@ from koumbit_infra.cost import (
     allocate,
     close_month,
 )
-from koumbit_infra.cost.apportion import from_cents
-from koumbit_infra.cost.content import cents_text, content_hash
-from koumbit_infra.cost.ledger import LedgerTampered, NothingToRevise, RevisionNeeded
-from koumbit_infra.cost.ledger_schema import SCHEMA
+from koumbit_infra.cost.cents import from_cents
+from koumbit_infra.cost.ledger.schema import SCHEMA
+from koumbit_infra.cost.ledger.store import LedgerTampered, NothingToRevise, RevisionNeeded
+from koumbit_infra.cost.ledger.stored_month import cents_text, content_hash
 from koumbit_infra.envs import load_env
 
 MAY = Month(2026, 5)

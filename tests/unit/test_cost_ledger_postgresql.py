@@ -23,16 +23,16 @@ import pytest
 from click.testing import CliRunner
 
 from koumbit_infra.cost import Ledger, Month, RecordedUsage, Usage, close_month
-from koumbit_infra.cost.budget import project_budget
 from koumbit_infra.cost.cli import cost_group
-from koumbit_infra.cost.ledger import (
+from koumbit_infra.cost.ledger.budget_projection import project_budget
+from koumbit_infra.cost.ledger.schema import SCHEMA
+from koumbit_infra.cost.ledger.store import (
     LedgerError,
     LedgerTampered,
     RevisionNeeded,
     ledger_label,
 )
-from koumbit_infra.cost.ledger_schema import SCHEMA
-from koumbit_infra.cost.publish import cost_exposition
+from koumbit_infra.cost.publishing.textfile import cost_exposition
 from koumbit_infra.envs import load_env
 from koumbit_infra.report.cli import report_command
 

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from koumbit_infra.cost import Ledger, Month, close_month
 from koumbit_infra.cost.cli import cost_group
-from koumbit_infra.cost.metrics import CostCollector
+from koumbit_infra.cost.publishing.metrics import CostCollector
 from koumbit_infra.envs import CHECKOUT, load_env
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "prometheus"

@@ -212,7 +212,7 @@ def test_a_failing_fetch_is_a_clear_error():
 
 
 def test_monitoring_server_is_chosen_from_the_inventory():
-    from koumbit_infra.cost.prometheus_ssh import MonitoringServerError, monitoring_server
+    from koumbit_infra.cost.usage.prometheus_ssh import MonitoringServerError, monitoring_server
 
     lab = load_env("lab")
     assert monitoring_server(lab, None) == "mon1"

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from koumbit_infra.cost import Ledger, Month, close_month
 from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Inventory
-from koumbit_infra.report import ReportData, gather, render_csv, render_html
+from koumbit_infra.report import ReportData, render_csv, render_html, report_data
 from koumbit_infra.report.catalogue import CATALOGUE
 from koumbit_infra.report.chart import bar_chart
 from koumbit_infra.report.cli import report_command
@@ -31,7 +31,7 @@ def lab() -> Inventory:
 
 @pytest.fixture(scope="module")
 def data(lab: Inventory) -> ReportData:
-    return gather(lab, MONTH, None)
+    return report_data(lab, MONTH, None)
 
 
 def test_french_html_names_clients_and_formats_money_for_fr_ca(data: ReportData) -> None:
@@ -87,7 +87,7 @@ def test_a_closed_month_is_read_from_the_ledger(lab: Inventory, tmp_path: Path) 
     path = tmp_path / "ledger.sqlite"
     with Ledger.open(path) as ledger:
         close_month(lab, MONTH, ledger)
-    data = gather(lab, MONTH, path)
+    data = report_data(lab, MONTH, path)
     assert data.closed and data.record is not None and data.record.version == 1
     assert data.budget.closed == (MONTH,)
     html = render_html(data, "fr")
@@ -96,7 +96,7 @@ def test_a_closed_month_is_read_from_the_ledger(lab: Inventory, tmp_path: Path) 
 
 
 def test_a_missing_ledger_is_not_created(lab: Inventory, tmp_path: Path) -> None:
-    gather(lab, MONTH, tmp_path / "absent.sqlite")
+    report_data(lab, MONTH, tmp_path / "absent.sqlite")
     assert not (tmp_path / "absent.sqlite").exists()
 
 

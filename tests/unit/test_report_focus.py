@@ -12,10 +12,10 @@ import pytest
 from focuscheck import focus_validation
 
 from koumbit_infra.cost import Ledger, Month, RecordedUsage, ReservedOnly, close_month
-from koumbit_infra.cost.synthetic import generated_inventory, generated_usage
+from koumbit_infra.cost.usage.synthetic import generated_inventory, generated_usage
 from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Inventory
-from koumbit_infra.report import ReportData, gather, render
+from koumbit_infra.report import ReportData, render, report_data
 from koumbit_infra.report.focus import COLUMNS, column_sums
 
 MONTH = Month.parse("2026-11")
@@ -32,7 +32,7 @@ def lab_closed(lab: Inventory, tmp_path_factory: pytest.TempPathFactory) -> Repo
     ledger_path = tmp_path_factory.mktemp("focus") / "ledger.sqlite"
     with Ledger.open(ledger_path) as ledger:
         close_month(lab, MONTH, ledger, source=ReservedOnly(), revision=None)
-    return gather(lab, MONTH, ledger_path)
+    return report_data(lab, MONTH, ledger_path)
 
 
 def _validated(text: str, path: Path) -> dict[str, tuple[str, str, list[str]]]:
@@ -59,7 +59,7 @@ def test_generated_2000_client_month_passes_every_rule(tmp_path: Path) -> None:
     with Ledger.open(ledger_path) as ledger:
         close_month(inv, MONTH, ledger, source=RecordedUsage(generated_usage(inv, MONTH)),
                     revision=None)
-    data = gather(inv, MONTH, ledger_path)
+    data = report_data(inv, MONTH, ledger_path)
     text = render(data, "en", "focus").decode()
     results = _validated(text, tmp_path / "generated.csv")
     assert len(results) == 133
@@ -108,7 +108,7 @@ def test_months_are_utc_instants_of_montreal_midnights(lab_closed: ReportData) -
 
 def test_a_fiscal_year_export_has_each_month_on_its_own_rows(lab: Inventory) -> None:
     months = [Month(2026, 4), Month(2026, 5)]
-    data = gather(lab, months, None, fiscal_year="2026-2027")
+    data = report_data(lab, months, None, fiscal_year="2026-2027")
     rows = list(csv.DictReader(io.StringIO(render(data, "en", "focus").decode())))
     starts = sorted({r["ChargePeriodStart"] for r in rows})
     assert starts == ["2026-04-01T04:00:00Z", "2026-05-01T04:00:00Z"]
@@ -120,7 +120,7 @@ def test_a_client_name_written_as_a_formula_stays_text(lab: Inventory, tmp_path:
     hostile = lab.clients[0].model_copy(update={"name": "=HYPERLINK(\"http://x.test\",\"a\")"})
     inv = Inventory(lab.env, lab.root, lab.settings, lab.admins, lab.servers, lab.plans,
                     (hostile, *lab.clients[1:]), lab.budget)
-    text = render(gather(inv, MONTH, None), "fr", "focus").decode()
+    text = render(report_data(inv, MONTH, None), "fr", "focus").decode()
     names = {r["BillingAccountName"] for r in csv.DictReader(io.StringIO(text))}
     assert "'=HYPERLINK(\"http://x.test\",\"a\")" in names
     assert not any(n.startswith(("=", "+", "-", "@")) for n in names)

@@ -21,9 +21,9 @@ from pdfcheck import pdf_text
 from test_report import data, lab
 
 from koumbit_infra.cost import Ledger, Month, RecordedUsage, Usage, close_month
-from koumbit_infra.cost.ledger import LedgerTampered
+from koumbit_infra.cost.ledger.store import LedgerTampered
 from koumbit_infra.inventory import Inventory
-from koumbit_infra.report import ReportData, gather, render, render_csv, render_html
+from koumbit_infra.report import ReportData, render, render_csv, render_html, report_data
 from koumbit_infra.report.catalogue import Lang
 from koumbit_infra.report.cli import report_command
 from koumbit_infra.report.csvcell import FORMULA_STARTS, text_cell
@@ -209,7 +209,7 @@ def revised_ledger(lab: Inventory, tmp_path: Path) -> Path:
 
 def test_a_month_report_says_it_shows_a_revision_and_why(lab: Inventory,
                                                          revised_ledger: Path) -> None:
-    data = gather(lab, MAY, revised_ledger)
+    data = report_data(lab, MAY, revised_ledger)
     assert data.record is not None and data.record.version == 2
     html = render_html(data, "fr")
     assert ("Mois clôturé dans le registre : version 2, le 2026-06-02T00:00:00+00:00;"
@@ -221,12 +221,12 @@ def test_a_month_report_says_it_shows_a_revision_and_why(lab: Inventory,
 def test_a_fiscal_year_report_names_the_revised_months(lab: Inventory, revised_ledger: Path,
                                                         tmp_path: Path) -> None:
     months = [Month(2026, 4), MAY]
-    data = gather(lab, months, revised_ledger, fiscal_year="2026-2027")
+    data = report_data(lab, months, revised_ledger, fiscal_year="2026-2027")
     pdf = tmp_path / "year.pdf"
     pdf.write_bytes(render(data, "fr", "pdf"))
     assert ("Versions révisées : mai 2026, version 2 (usage <tardif> de web1)."
             in _flat(pdf_text(pdf)))
-    unrevised = gather(lab, months, None, fiscal_year="2026-2027")
+    unrevised = report_data(lab, months, None, fiscal_year="2026-2027")
     assert "révisées" not in render_html(unrevised, "fr")
 
 
@@ -236,7 +236,7 @@ def test_a_report_of_a_tampered_month_is_refused(lab: Inventory, revised_ledger:
         db.execute("UPDATE cost_client SET name = 'Autre' WHERE client = 'theatre-quartier'"
                    " AND version = 2")
     with pytest.raises(LedgerTampered, match=r"2026-05 \(lab\) version 2 no longer matches"):
-        gather(lab, MAY, revised_ledger)
+        report_data(lab, MAY, revised_ledger)
     out = tmp_path / "report.pdf"
     result = CliRunner().invoke(report_command, [
         "--month", "2026-05", "--ledger", str(revised_ledger), "--out", str(out)])

@@ -12,9 +12,9 @@ import pytest
 from pdfcheck import first_page_dark_share, pdf_text, pdf_title, png_pixels
 
 from koumbit_infra.cost import Month
-from koumbit_infra.cost.synthetic import generated_inventory
+from koumbit_infra.cost.usage.synthetic import generated_inventory
 from koumbit_infra.envs import load_env
-from koumbit_infra.report import ReportData, gather, render
+from koumbit_infra.report import ReportData, render, report_data
 from koumbit_infra.report.catalogue import Lang
 from koumbit_infra.report.html import context
 from koumbit_infra.report.pdf import (
@@ -36,7 +36,7 @@ from koumbit_infra.report.pdf import (
 @pytest.mark.parametrize("lang", ["fr", "en"])
 def test_pdf_has_the_client_table_and_a_first_page_not_blank(lang: Lang, tmp_path: Path) -> None:
     inv = load_env("lab")
-    data = gather(inv, Month.parse("2026-11"), None)
+    data = report_data(inv, Month.parse("2026-11"), None)
     pdf = tmp_path / f"report-{lang}.pdf"
     pdf.write_bytes(render(data, lang, "pdf"))
     text = pdf_text(pdf)
@@ -76,7 +76,7 @@ def _shown(value: str) -> str:
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
 def test_pdf_shows_everything_the_html_shows(lang: Lang, tmp_path: Path) -> None:
-    data = gather(load_env("lab"), Month.parse("2026-11"), None)
+    data = report_data(load_env("lab"), Month.parse("2026-11"), None)
     ctx = context(data, lang)
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(render(data, lang, "pdf"))
@@ -103,7 +103,7 @@ def test_pdf_shows_everything_the_html_shows(lang: Lang, tmp_path: Path) -> None
 
 @pytest.fixture(scope="module")
 def big() -> ReportData:
-    return gather(generated_inventory(300, 700), Month.parse("2026-11"), None)
+    return report_data(generated_inventory(300, 700), Month.parse("2026-11"), None)
 
 
 def test_a_long_client_table_runs_over_pages_with_its_header_on_each(
@@ -127,7 +127,7 @@ def test_a_long_client_table_runs_over_pages_with_its_header_on_each(
 def test_fiscal_year_pdf_in_english(tmp_path: Path) -> None:
     lab = load_env("lab")
     months = [Month(2026, m) for m in range(4, 12)]
-    data = gather(lab, months, None, fiscal_year="2026-2027")
+    data = report_data(lab, months, None, fiscal_year="2026-2027")
     pdf = tmp_path / "year.pdf"
     pdf.write_bytes(render(data, "en", "pdf"))
     text = _flat(pdf_text(pdf))

@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from koumbit_infra.cost import Ledger, Month, ReservedOnly, allocate, close_month
-from koumbit_infra.cost.combine import combine
-from koumbit_infra.cost.synthetic import generated_inventory
+from koumbit_infra.cost.publishing.period_costs import combine
+from koumbit_infra.cost.usage.synthetic import generated_inventory
 from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Inventory, Role, SiteState
 from koumbit_infra.inventory.models import GIB
-from koumbit_infra.report import gather, render_csv, render_html
+from koumbit_infra.report import render_csv, render_html, report_data
 from koumbit_infra.report.cli import fiscal_year_months, report_command
 from koumbit_infra.report.data import capacity
 
@@ -62,7 +62,7 @@ def test_fiscal_year_report_says_how_many_months_are_closed(
     ledger_path = tmp_path / "ledger.sqlite"
     with Ledger.open(ledger_path) as ledger:
         close_month(lab, Month(2026, 4), ledger)
-    data = gather(lab, FIRST_HALF, ledger_path, fiscal_year="2026-2027")
+    data = report_data(lab, FIRST_HALF, ledger_path, fiscal_year="2026-2027")
     assert (data.closed_count, data.closed) == (1, False)
     french = render_html(data, "fr")
     assert "année financière 2026-2027 (avril 2026 à septembre 2026)" in french
@@ -96,7 +96,7 @@ def test_cli_fiscal_year_writes_the_report(tmp_path: Path) -> None:
 
 
 def test_servers_show_what_was_promised_against_what_they_have(lab: Inventory) -> None:
-    data = gather(lab, Month(2026, 11), None)
+    data = report_data(lab, Month(2026, 11), None)
     # web2: 5 sites promised 75 GiB of its 80; PHP memory 13.75 GiB on a 4 GiB server.
     assert data.capacity["web2"] == (75, 80, Decimal("13.75"), 4)
     french, english = render_html(data, "fr"), render_html(data, "en")

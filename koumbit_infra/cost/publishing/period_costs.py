@@ -1,5 +1,8 @@
-"""Several months' allocations added up, for a quarter's or a fiscal year's report.
+"""A period's costs as reports read them: each month closed or computed, added up.
 
+``period_costs`` is the one way reports (and anything else outside the cost model) read
+cost results: each month from the ledger when it was closed there, else allocated from
+the inventory (reservations only), the months added up, and the fiscal year's budget.
 Amounts are already to the cent in each month, so the sums are exact and the
 invariant (allocated + idle == total) still holds for the whole period.
 """
@@ -8,12 +11,55 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
+from koumbit_infra.cost.allocation.allocator import allocate
+from koumbit_infra.cost.ledger.budget_projection import BudgetProjection, project_budget
+from koumbit_infra.cost.ledger.store import CloseRecord, Ledger
+from koumbit_infra.cost.period import Month
 from koumbit_infra.cost.results import Allocation
+from koumbit_infra.cost.usage.records import ReservedOnly
+from koumbit_infra.inventory import Inventory
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PeriodCosts:
+    """One period of one environment: its months' allocations, their sum, and the budget."""
+
+    months: tuple[Month, ...]
+    allocation: Allocation  # the period's months added up
+    per_month: tuple[Allocation, ...]  # each month's own allocation
+    records: tuple[CloseRecord | None, ...]  # per month: the ledger's version, or None
+    budget: BudgetProjection
+
+
+def period_costs(
+    inv: Inventory, months: Month | Sequence[Month], ledger_path: Path | str | None
+) -> PeriodCosts:
+    """Each month from the ledger if it was closed there, else computed (reserved only).
+
+    A missing ledger file is not created: an empty in-memory ledger stands in for it.
+    ``ledger_path`` may also be a PostgreSQL URL. LedgerTampered if a closed month's rows
+    were changed.
+    """
+    wanted = (months,) if isinstance(months, Month) else tuple(months)
+    if not wanted:
+        raise ValueError("a report needs at least one month")
+    allocations: list[Allocation] = []
+    records: list[CloseRecord | None] = []
+    with Ledger.open_existing(ledger_path) as ledger:
+        for month in wanted:
+            closed = ledger.read(inv.env, month)  # LedgerTampered if its rows were changed
+            records.append(closed.record if closed else None)
+            allocations.append(closed.allocation if closed else allocate(inv, month,
+                                                                         ReservedOnly()))
+        budget = project_budget(inv, ledger)
+    return PeriodCosts(wanted, combine(allocations), tuple(allocations), tuple(records), budget)
 
 
 def combine(allocations: Sequence[Allocation]) -> Allocation:

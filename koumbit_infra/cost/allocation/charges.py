@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from koumbit_infra.cost.accounts import client_cost
-from koumbit_infra.cost.apportion import apportion, from_cents, to_cents
+from koumbit_infra.cost.allocation.client_cost import client_cost
+from koumbit_infra.cost.allocation.shared_weights import spread_weights
+from koumbit_infra.cost.allocation.site_facts import SiteFacts
+from koumbit_infra.cost.cents import apportion, from_cents, to_cents
 from koumbit_infra.cost.period import Month
 from koumbit_infra.cost.results import (
     Allocation,
@@ -23,8 +25,6 @@ from koumbit_infra.cost.results import (
     SiteCost,
     SiteServerCost,
 )
-from koumbit_infra.cost.sites import SiteFacts
-from koumbit_infra.cost.spread import spread_weights
 from koumbit_infra.inventory import PlacedSite
 
 ZERO = Decimal(0)
@@ -61,7 +61,7 @@ class MonthWork:
         return {domain: h / hours for domain, h in self.hosted.items()}
 
 
-def gather(
+def rounded_allocation(
     work: MonthWork, usage_label: str, amounts: dict[str, Decimal], charges: list[Charge]
 ) -> Allocation:
     """The month's allocation, to the cent, from each cost line's amount and its charges.

@@ -16,7 +16,7 @@
    by ``budget.shared_policy``. Idle is kept on its own line, and also spread
    the same way into each site's ``idle_share_cad`` for the full-cost view.
 5. Everything is computed unrounded, then rounded once to the cent by
-   largest remainder, top down (``gather``), so allocated + idle == total.
+   largest remainder, top down (``charges.rounded_allocation``), so allocated + idle == total.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from koumbit_infra.cost.demand import RESOURCES, ZERO, Demand, demand
-from koumbit_infra.cost.gather import Charge, MonthWork, gather
+from koumbit_infra.cost.allocation.charges import Charge, MonthWork, rounded_allocation
+from koumbit_infra.cost.allocation.demand import RESOURCES, ZERO, Demand, demand
+from koumbit_infra.cost.allocation.prices import Resource, ResourcePrices
+from koumbit_infra.cost.allocation.shared_weights import spread_weights
+from koumbit_infra.cost.allocation.site_facts import SiteFacts
 from koumbit_infra.cost.period import Month
-from koumbit_infra.cost.prices import Resource, ResourcePrices
 from koumbit_infra.cost.results import Allocation, CostLine, LineKind
-from koumbit_infra.cost.sites import SiteFacts
-from koumbit_infra.cost.spread import spread_weights
-from koumbit_infra.cost.usage import ReservedOnly, Usage, UsageSource
+from koumbit_infra.cost.usage.records import ReservedOnly, Usage, UsageSource
 from koumbit_infra.inventory import Inventory, Role, Server
 
 
@@ -86,7 +86,7 @@ class Allocator:
                             budget_line.per_month_cad, budget_line.name_en or "")
             amounts[line.budget_key] = amounts.get(line.budget_key, ZERO) + line.amount_cad
             charges.append(Charge(line, spread=everyone))
-        return gather(work, usage_label, amounts, charges)
+        return rounded_allocation(work, usage_label, amounts, charges)
 
 
 def allocate(

@@ -25,8 +25,8 @@ from pathlib import Path
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from koumbit_infra.cost.budget import BudgetProjection, project_budget
-from koumbit_infra.cost.ledger import Ledger, is_database_url
+from koumbit_infra.cost.ledger.budget_projection import BudgetProjection, project_budget
+from koumbit_infra.cost.ledger.store import Ledger, is_database_url
 from koumbit_infra.cost.results import Allocation
 from koumbit_infra.inventory import Inventory
 

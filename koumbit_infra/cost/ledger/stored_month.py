@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from koumbit_infra.cost.apportion import from_cents, to_cents
+from koumbit_infra.cost.cents import from_cents, to_cents
 from koumbit_infra.cost.period import Month
 from koumbit_infra.cost.results import (
     Allocation,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from koumbit_infra.cost.allocate import allocate
-from koumbit_infra.cost.ledger import CloseResult, Ledger
+from koumbit_infra.cost.allocation.allocator import allocate
+from koumbit_infra.cost.allocation.prices import ResourcePrices
+from koumbit_infra.cost.ledger.git_revision import inventory_revision
+from koumbit_infra.cost.ledger.store import CloseResult, Ledger
 from koumbit_infra.cost.period import Month
-from koumbit_infra.cost.prices import ResourcePrices
-from koumbit_infra.cost.revision import inventory_revision
-from koumbit_infra.cost.usage import UsageSource
+from koumbit_infra.cost.usage.records import UsageSource
 from koumbit_infra.inventory import Inventory
 
 _UNSET = "<read from git>"

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from koumbit_infra.cost import Allocator, Month, RecordedUsage, Usage, allocate
-from koumbit_infra.cost.content import content_hash
-from koumbit_infra.cost.synthetic import generated_inventory, generated_usage, inventory_from
+from koumbit_infra.cost.ledger.stored_month import content_hash
+from koumbit_infra.cost.usage.synthetic import generated_inventory, generated_usage, inventory_from
 from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Role
 from koumbit_infra.inventory.models import Server, ServerCost, Size

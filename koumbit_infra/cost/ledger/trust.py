@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from koumbit_infra.cost.content import StoredMonth, cents_text
+from koumbit_infra.cost.ledger.stored_month import StoredMonth, cents_text
 from koumbit_infra.cost.period import Month
 
 REASON_MAX_CHARS = 500

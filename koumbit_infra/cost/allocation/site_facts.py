@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from koumbit_infra.cost.allocation.reservation import Reservation, hosted_hours, reservation
 from koumbit_infra.cost.period import Month
-from koumbit_infra.cost.reservation import Reservation, hosted_hours, reservation
 from koumbit_infra.inventory import Inventory, PlacedSite, Role, Server
 
 

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from itertools import pairwise
 
-from koumbit_infra.cost.apportion import CENT
+from koumbit_infra.cost.cents import CENT
 from koumbit_infra.cost.period import Month
 from koumbit_infra.cost.results import ClientCost
 from koumbit_infra.inventory import Client, Inventory, Plan

@@ -5,7 +5,7 @@ revision and a content hash. Closing again with identical results changes
 nothing. Closing with different results adds version n+1 and keeps every earlier
 version: freely while the month runs (usage grows), but once a version was closed
 after the month ended only with a reason (``--revise``), recorded with the new
-version (see ``ledger_trust``). Readers take the latest version unless they ask
+version (see ``ledger.trust``). Readers take the latest version unless they ask
 for another, and every read checks the rows against the version's content hash.
 """
 
@@ -21,10 +21,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from koumbit_infra.cost.apportion import from_cents, to_cents
-from koumbit_infra.cost.content import ClientRow, LineRow, StoredMonth, lines_digest
-from koumbit_infra.cost.ledger_schema import ADDED_COLUMNS, SCHEMA
-from koumbit_infra.cost.ledger_trust import (
+from koumbit_infra.cost.cents import from_cents, to_cents
+from koumbit_infra.cost.ledger.schema import ADDED_COLUMNS, SCHEMA
+from koumbit_infra.cost.ledger.stored_month import ClientRow, LineRow, StoredMonth, lines_digest
+from koumbit_infra.cost.ledger.trust import (
     LedgerError,
     LedgerTampered,
     NothingToRevise,
@@ -206,6 +206,14 @@ class Ledger:
         path = Path(where)
         path.parent.mkdir(parents=True, exist_ok=True)
         return cls(sqlite3.connect(path))
+
+    @classmethod
+    def open_existing(cls, where: Path | str | None) -> Ledger:
+        """The ledger at ``where`` if there is one; else an empty ledger in memory, so a
+        reader of a missing file neither fails nor creates it."""
+        if where is not None and ledger_exists(where):
+            return cls.open(where)
+        return cls(sqlite3.connect(":memory:"))
 
     def disconnect(self) -> None:
         self._db.close()

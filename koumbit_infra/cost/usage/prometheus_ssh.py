@@ -12,8 +12,8 @@ import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from koumbit_infra.cost.prometheus import PrometheusUsage
-from koumbit_infra.cost.usage import UsageSourceError
+from koumbit_infra.cost.usage.prometheus import PrometheusUsage
+from koumbit_infra.cost.usage.records import UsageSourceError
 from koumbit_infra.inventory import Inventory, Role
 from koumbit_infra.monitoring.prometheus import LISTEN
 

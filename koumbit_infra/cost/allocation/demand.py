@@ -6,11 +6,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
 
+from koumbit_infra.cost.allocation.prices import Resource
+from koumbit_infra.cost.allocation.reservation import Reservation
+from koumbit_infra.cost.allocation.site_facts import SiteFacts
 from koumbit_infra.cost.period import Month
-from koumbit_infra.cost.prices import Resource
-from koumbit_infra.cost.reservation import Reservation
-from koumbit_infra.cost.sites import SiteFacts
-from koumbit_infra.cost.usage import Usage
+from koumbit_infra.cost.usage.records import Usage
 
 ZERO = Decimal(0)
 SECONDS_PER_HOUR = 3600

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from koumbit_infra.cost.period import Month
-from koumbit_infra.cost.usage import Usage
+from koumbit_infra.cost.usage.records import Usage
 from koumbit_infra.inventory import Inventory, Role
 from koumbit_infra.inventory import synthetic as inventory_synthetic
 from koumbit_infra.inventory.models import (

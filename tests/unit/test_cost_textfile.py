@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from koumbit_infra.cost import Ledger, Month, close_month
 from koumbit_infra.cost.cli import cost_group
-from koumbit_infra.cost.publish import (
+from koumbit_infra.cost.publishing.textfile import (
     TEXTFILE,
     TEXTFILE_DIR,
     PublishError,

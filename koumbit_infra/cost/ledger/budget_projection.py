@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from koumbit_infra.cost.apportion import CENT
-from koumbit_infra.cost.ledger import Ledger
+from koumbit_infra.cost.cents import CENT
+from koumbit_infra.cost.ledger.store import Ledger
 from koumbit_infra.cost.period import Month, months_between
 from koumbit_infra.inventory import Budget, Inventory
 

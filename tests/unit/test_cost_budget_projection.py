@@ -6,7 +6,7 @@ import sqlite3
 from decimal import Decimal
 
 from koumbit_infra.cost import Ledger, Month, close_month, project, project_budget
-from koumbit_infra.cost.budget import fiscal_months, planned_lines
+from koumbit_infra.cost.ledger.budget_projection import fiscal_months, planned_lines
 from koumbit_infra.envs import load_env
 
 D = Decimal

@@ -3,7 +3,7 @@
 The figures change only when a month is closed, so they are a batch job's
 output, and Prometheus's answer for those is node_exporter's textfile
 collector: ``koumbit-infra cost publish`` renders the metrics of
-``koumbit_infra.cost.metrics`` from the ledger and the inventory, here, and
+``koumbit_infra.cost.publishing.metrics`` from the ledger and the inventory, here, and
 writes them as one file on the monitoring server, in the directory Debian's
 node_exporter reads by default. The monitoring server's Prometheus scrapes
 them with the rest of that server's node metrics (job ``node``).
@@ -28,8 +28,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from koumbit_infra.cost.ledger import LedgerError, ledger_exists
-from koumbit_infra.cost.metrics import CostCollector
+from koumbit_infra.cost.ledger.store import LedgerError, ledger_exists
+from koumbit_infra.cost.publishing.metrics import CostCollector
 from koumbit_infra.inventory import Inventory
 
 # Debian's prometheus-node-exporter reads *.prom files here (its default

@@ -35,7 +35,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from koumbit_infra.cost.period import Month
-from koumbit_infra.cost.usage import Usage, UsageSourceError
+from koumbit_infra.cost.usage.records import Usage, UsageSourceError
 
 CPU = "koumbit_site_cpu_seconds_total"
 DISK = "koumbit_site_disk_bytes"
