@@ -3,20 +3,28 @@
 The first run is a *first converge* only on a freshly created lab (no server
 carries the deploy's firewall yet); on an already deployed lab it is reported
 as a converge with the number of changes it made. The re-run must change
-nothing. Optionally (--lynis) runs lynis on a server and prints its
-hardening index. Prints figures; asserts only the no-change re-run.
-Usage (root, lab up): .venv/bin/python bench/deploy.py [--reruns N] [--lynis web1]
+nothing (target, issue 16: at most 5 s). ``--before REV`` also times the
+deploy code of an earlier commit (checked out in a temporary worktree) on the
+same lab, its runs alternating with this checkout's, and prints the ratio.
+Optionally (--lynis) runs lynis on a server and prints its hardening index.
+Prints figures; asserts only the no-change re-runs.
+Usage (root, lab up):
+  .venv/bin/python bench/deploy.py [--reruns N] [--before REV] [--lynis web1]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from koumbit_infra.envs import load_env
@@ -27,17 +35,40 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("koumbit-infra"))
 
 
-def deploy() -> tuple[float, int, int, int]:
-    """Seconds, exit status, operations changed, operation errors."""
+def deploy(tree: Path | None = None) -> tuple[float, int, int, int]:
+    """Seconds, exit status, operations changed, operation errors.
+
+    ``tree``: an earlier checkout whose deploy code runs instead (through pyinfra,
+    as its ``koumbit-infra deploy`` did), for a before/after comparison.
+    """
+    if tree is None:
+        argv, cwd, env = [CLI, "deploy", "--env", "lab", "--json"], ROOT, None
+    else:
+        pyinfra = str(Path(sys.executable).with_name("pyinfra"))
+        argv = [pyinfra, "-y", "inventory/lab.py", "deploys/all.py", "--json"]
+        cwd, env = tree, {**os.environ, "PYTHONPATH": str(tree)}
     start = time.perf_counter()
-    done = subprocess.run([CLI, "deploy", "--env", "lab", "--json"], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     try:
         totals = json.loads(done.stdout)["results"]["totals"]
     except (json.JSONDecodeError, KeyError, TypeError):
         totals = {"success": -1, "error": -1}
     return seconds, done.returncode, totals["success"], totals["error"]
+
+
+@contextlib.contextmanager
+def checkout(rev: str) -> Iterator[Path]:
+    """A temporary worktree of ``rev`` (removed afterwards)."""
+    with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), rev], cwd=ROOT,
+                       check=True)
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT,
+                           check=False)
 
 
 def already_deployed() -> bool:
@@ -63,19 +94,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reruns", type=int, default=3)
     parser.add_argument("--lynis", metavar="SERVER", default=None)
+    parser.add_argument("--before", metavar="REV", default=None,
+                        help="also time the deploy code of this git revision")
     args = parser.parse_args()
 
     kind = "converge (lab already deployed)" if already_deployed() else "first converge"
     seconds, status, changed, errors = deploy()
     print(f"{kind:<34} {seconds:7.1f} s  exit {status}  changed {changed}  errors {errors}")
-    times = []
-    for _ in range(args.reruns):
-        seconds, status, changed, errors = deploy()
-        times.append(seconds)
-        print(f"{'no-change re-run':<34} {seconds:7.1f} s  exit {status}  changed {changed}"
-              f"  errors {errors}")
-        assert status == 0 and changed == 0, "a re-run must change nothing"
-    print(f"{'re-run median':<34} {statistics.median(times):7.1f} s  (target: under 60 s)")
+    with contextlib.ExitStack() as stack:
+        before = stack.enter_context(checkout(args.before)) if args.before else None
+        times: dict[str, list[float]] = {"after": [], "before": []}
+        for _ in range(args.reruns):
+            for label, tree in (("after", None), ("before", before)):
+                if label == "before" and tree is None:
+                    continue
+                seconds, status, changed, errors = deploy(tree)
+                times[label].append(seconds)
+                name = "no-change re-run" + (f" ({args.before})" if tree else "")
+                print(f"{name:<34} {seconds:7.1f} s  exit {status}  changed {changed}"
+                      f"  errors {errors}")
+                assert status == 0 and changed == 0, "a re-run must change nothing"
+    after = statistics.median(times["after"])
+    print(f"{'re-run median':<34} {after:7.1f} s  (target, issue 16: at most 5 s)")
+    if times["before"]:
+        earlier = statistics.median(times["before"])
+        print(f"{'re-run median ' + args.before:<34} {earlier:7.1f} s  (ratio before/after"
+              f" {earlier / after:.1f})")
     if args.lynis:
         print(f"{'lynis hardening index ' + args.lynis:<34} {lynis_index(args.lynis):>7}"
               "  (target: 80 or more)")
