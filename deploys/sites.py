@@ -20,7 +20,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
 from pyinfra.operations import server, systemd
 
-from koumbit_infra.converge import call, converge, need, need_now
+from koumbit_infra.converge import call, converge, need, need_now, surveying
 from koumbit_infra.deploykit import current
 from koumbit_infra.envs import CHECKOUT
 from koumbit_infra.inventory import Cms, Role, SiteState
@@ -141,6 +141,10 @@ def sites() -> None:
     need_now(ops.files_written,
              name="Sites: maintenance page, WordPress installer, archive tools",
              files=list(server_files(inv, srv)))
+    if surveying():
+        # The site operations read only the batched sites fact above: nothing more to
+        # survey, and rendering every site's files again would cost each pass.
+        return
     for site in host.loop(gone):
         ops.when_needed(ops.absent,
                         name=f"{site.domain}: absent (archived, archive verified, then removed)",
