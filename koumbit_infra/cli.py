@@ -1,8 +1,9 @@
 """The ``koumbit-infra`` command.
 
-Exit status: 0 success (warnings may be printed); 1 unexpected failure;
-2 invalid inventory or usage (nothing was touched); 3 lab failure;
-deploys return pyinfra's own exit status.
+Exit status: 0 success (warnings may be printed); 1 unexpected failure, or a step
+that failed on a server; 2 invalid inventory or usage (nothing was touched); 3 lab
+failure; deploys return pyinfra's own exit status. The status of every failure a
+person can act on is its KoumbitError's, set where it is raised (koumbit_infra.errors).
 """
 
 from __future__ import annotations
