@@ -12,9 +12,9 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
 from koumbit_infra.deploykit import current, write, write_all
-from koumbit_infra.exporter.unit import TEMPLATE
 from koumbit_infra.inventory import Role
 from koumbit_infra.monitoring import bundle, database, exporter, install
+from koumbit_infra.monitoring.exporter import TEMPLATE
 from koumbit_infra.operations import packages, services
 from koumbit_infra.serverconf.files import ConfigFile, monitoring_files
 

@@ -1,6 +1,7 @@
 """The exporter's configuration file: what it measures, where, and how often.
 
-The deploy renders this file from the inventory (``render.render_config``),
+The deploy renders this file from the inventory
+(``koumbit_infra.monitoring.exporter.render_config``),
 so the exporter never reads the inventory itself. Format: TOML, read with the
 standard library. Every key is listed in ``EXAMPLE`` below; an unknown or
 invalid key stops the exporter with the file and the key named (exit 2).

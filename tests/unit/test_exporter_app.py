@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from koumbit_infra.exporter.app import Exporter, Seams, build
 from koumbit_infra.exporter.database import DatabaseError
-from koumbit_infra.exporter.unit import NGINX_LOG_FORMAT_TEMPLATE, TEMPLATE, ExporterUnit
+from koumbit_infra.monitoring.exporter import NGINX_LOG_FORMAT_TEMPLATE, TEMPLATE, ExporterUnit
 
 TEMPLATES = Path(__file__).parents[2] / "templates"
 ALPHA = {"server": "web1", "site": SITES[0][0], "client": SITES[0][2]}

@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from fixtures.exporter.fakes import config_text
 
 from koumbit_infra.envs import load_env
-from koumbit_infra.exporter.cli import exporter_command
 from koumbit_infra.exporter.config import EXAMPLE, ConfigError, load_config, parse_config
-from koumbit_infra.exporter.render import render_config
+from koumbit_infra.monitoring.cli import exporter_command
+from koumbit_infra.monitoring.exporter import render_config
 
 
 def test_example_is_valid() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import subprocess
 import sys
@@ -12,7 +13,6 @@ import pytest
 
 from koumbit_infra.envs import load_env
 from koumbit_infra.exporter.config import RefreshSeconds, parse_config
-from koumbit_infra.exporter.unit import TEMPLATE
 from koumbit_infra.inventory import Role
 from koumbit_infra.monitoring import bundle
 from koumbit_infra.monitoring.database import (
@@ -21,7 +21,7 @@ from koumbit_infra.monitoring.database import (
     ExporterAccountState,
     create_commands,
 )
-from koumbit_infra.monitoring.exporter import LAB_REFRESH, exporter_config, exporter_unit
+from koumbit_infra.monitoring.exporter import LAB_REFRESH, TEMPLATE, exporter_config, exporter_unit
 from koumbit_infra.templating import render
 
 
@@ -43,6 +43,48 @@ def test_bundle_holds_the_exporter_and_its_libraries_only() -> None:
         "__init__.py", "exporter"}
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert {(m.uid, m.gid, m.mtime) for m in members} == {(0, 0, 1_700_000_000)}
+
+
+EXPORTER = Path(bundle.__file__).parents[1] / "exporter"
+
+
+def foreign_imports(source: str, module: str) -> list[str]:
+    """Modules ``source`` (the module ``module``) imports that the bundle does not hold."""
+    package = module.rpartition(".")[0]
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module_name = ".".join(p for p in (base, node.module or "") if p)
+            # What is imported may be a module itself (`from koumbit_infra import inventory`).
+            names = [f"{module_name}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found += [name for name in names
+                  if name.split(".")[0] not in (*sys.stdlib_module_names, *bundle.LIBRARIES)
+                  and name not in ("koumbit_infra", "koumbit_infra.exporter")
+                  and not name.startswith("koumbit_infra.exporter.")]
+    return found
+
+
+def test_exporter_imports_nothing_the_bundle_leaves_behind() -> None:
+    """Every module under exporter/ imports only itself, the standard library and LIBRARIES."""
+    modules = sorted(EXPORTER.rglob("*.py"))
+    assert len(modules) > 10
+    found = {path.name: foreign_imports(path.read_text(), f"koumbit_infra.exporter.{path.stem}")
+             for path in modules}
+    assert {name: bad for name, bad in found.items() if bad} == {}
+
+
+@pytest.mark.parametrize("line", [
+    "import click", "from koumbit_infra.inventory import Server", "import yaml",
+    "from koumbit_infra import monitoring", "from ..monitoring import bundle",
+    "def f():\n    from koumbit_infra.sites.layout import SITES_ROOT",
+])
+def test_a_controller_import_in_the_exporter_is_found(line: str) -> None:
+    assert foreign_imports(line, "koumbit_infra.exporter.app") != []
 
 
 def test_bundle_runs_with_the_standard_library_alone(tmp_path: Path) -> None:
