@@ -28,6 +28,7 @@ measures the exporter, not FPM or MariaDB.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import json
 import os
@@ -91,7 +92,7 @@ def serve(config_path: Path) -> None:
     started = time.perf_counter()
     config = load_config(config_path)
     loaded = time.perf_counter() - started
-    config = config.model_copy(update={"port": 0})  # any free port
+    config = dataclasses.replace(config, port=0)  # any free port
     fpm = RECORDED_FPM.read_bytes()
     sizes = "".join(f"{s.system_name}\t{1_000_000 + i}\n" for i, s in enumerate(config.sites))
     uids = {s.system_name: 200_000 + i for i, s in enumerate(config.sites)}

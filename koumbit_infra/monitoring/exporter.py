@@ -10,7 +10,7 @@ values the deploy uses.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from koumbit_infra.exporter.config import DEFAULT_CONFIG, DEFAULT_PORT, RefreshSeconds
@@ -118,7 +118,7 @@ def render_config(
         f"memory_bytes = {server.memory_bytes}",
         "",
         "[refresh_seconds]",
-        *(f"{k} = {_toml(v)}" for k, v in refresh.model_dump().items()),
+        *(f"{k} = {_toml(v)}" for k, v in asdict(refresh).items()),
         "",
         "[database]",
         f"enabled = {_toml(server.has(Role.DB))}",

@@ -7,6 +7,7 @@ import gzip
 import shutil
 import subprocess
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import jinja2
@@ -117,7 +118,7 @@ def test_promtool_check_metrics(tmp_path: Path) -> None:
 
 
 def test_http_server_answers_plain_and_gzip(tmp_path: Path) -> None:
-    config = make_config(tmp_path).model_copy(update={"port": 0})  # any free port
+    config = replace(make_config(tmp_path), port=0)  # any free port
     exporter = build(config, Seams(users=users))
     exporter.start()
     assert gc.get_freeze_count() > 0  # what lives as long as the process: out of gc's walks
