@@ -41,6 +41,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from koumbit_infra.sites.layout import FPM_STATUS_PATH, FPM_STATUS_SOCKET, SITE_CGROUP
+
 RECORDED_FPM = (Path(__file__).parents[1] / "tests/fixtures/exporter/fpm-status-php8.2.json")
 LOG_LINE = json.dumps({"time": "2026-11-27T05:00:00-05:00", "host": "x", "status": 200,
                        "bytes_sent": 5120, "request_time": 0.05,
@@ -57,7 +59,8 @@ def generate(root: Path, sites: int) -> Path:
         'server = "bench1"', 'listen_address = "127.0.0.1"', "port = 19100",
         "[capacity]", f"disk_bytes = {2000 * 1024**3}", f"memory_bytes = {256 * 1024**3}",
         "[paths]", f'sites_root = "{root}/srv/sites"', f'log_root = "{root}/logs"',
-        f'cgroup_root = "{root}/cgroup"',
+        f'cgroup_root = "{root}/cgroup"', f'php_status_path = "{FPM_STATUS_PATH}"',
+        f'php_status_socket = "{FPM_STATUS_SOCKET}"', f'site_cgroup = "{SITE_CGROUP}"',
         "[refresh_seconds]", "disk = 5", "database = 2", "cpu = 2", "traffic = 2", "php = 2",
         "[database]", "enabled = true",
     ]

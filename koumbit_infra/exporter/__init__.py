@@ -5,7 +5,8 @@
 the range the Prometheus wiki "Default port allocations" gave to exporters
 (fully allocated since 2023), and outside its continuation just above 10000.
 
-Layout on a web server (the site deploys follow it)
+Layout on a web server (koumbit_infra/sites/layout.py defines it; the deploy
+writes it into the configuration's ``[paths]``)
 ---------------------------------------------------
 - ``/srv/sites/<system_name>/``: one tree per site, holding ``web/`` (code),
   ``files/`` (uploads), ``tmp/``, ``sessions/`` and ``logs/``. Everything under

@@ -53,14 +53,14 @@ port = 19100
 disk_bytes = 85899345920
 memory_bytes = 4294967296
 
-[paths]                          # {system_name} is replaced by each site's
+[paths]                          # from sites/layout.py; {system_name}: each site's
 sites_root = "/srv/sites"
 log_root = "/var/log/nginx/sites"
-proc_root = "/proc"
-cgroup_root = "/sys/fs/cgroup"
 site_cgroup = "koumbit.slice/koumbit-sites.slice/koumbit-sites-{system_name}.slice"
 php_status_socket = "/run/php/{system_name}.status.sock"
 php_status_path = "/fpm-status"
+proc_root = "/proc"              # optional, as here
+cgroup_root = "/sys/fs/cgroup"   # optional, as here
 
 [refresh_seconds]                # how often each background measurement runs
 disk = 300
@@ -122,15 +122,22 @@ class Capacity:
 
 @dataclass(frozen=True, kw_only=True)
 class Paths:
-    sites_root: Annotated[Path, absolute_path] = Path("/srv/sites")
-    log_root: Annotated[Path, absolute_path] = Path("/var/log/nginx/sites")
+    """Where the server keeps what the exporter reads.
+
+    The site layout has no default here: the deploy writes it from the one
+    place that defines it (koumbit_infra/sites/layout.py), so the exporter
+    cannot drift from where the sites really are. The kernel's own files
+    keep their usual places unless a test points them at a fixture tree.
+    """
+
+    sites_root: Annotated[Path, absolute_path]
+    log_root: Annotated[Path, absolute_path]
+    site_cgroup: Annotated[str, _template]
+    php_status_socket: Annotated[str, _template]
+    php_status_path: Annotated[str, string(pattern=r"/[A-Za-z0-9_./-]*",
+                                         what="a path such as /fpm-status")]
     proc_root: Annotated[Path, absolute_path] = Path("/proc")
     cgroup_root: Annotated[Path, absolute_path] = Path("/sys/fs/cgroup")
-    site_cgroup: Annotated[str, _template] = (
-        "koumbit.slice/koumbit-sites.slice/koumbit-sites-{system_name}.slice")
-    php_status_socket: Annotated[str, _template] = "/run/php/{system_name}.status.sock"
-    php_status_path: Annotated[str, string(pattern=r"/[A-Za-z0-9_./-]*",
-                                         what="a path such as /fpm-status")] = "/fpm-status"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,7 +223,7 @@ class ExporterConfig:
     listen_address: Annotated[str, address] = "127.0.0.1"
     port: Annotated[int, whole(1, 65535)] = DEFAULT_PORT
     capacity: Capacity
-    paths: Paths = Paths()
+    paths: Paths
     refresh_seconds: RefreshSeconds = RefreshSeconds()
     disk: Disk = Disk()
     database: Database = Database()

@@ -18,11 +18,27 @@ from koumbit_infra.inventory import Inventory, PlacedSite, Role, Server, SiteSta
 from koumbit_infra.inventory.models import MIB
 from koumbit_infra.monitoring.bundle import LAUNCHER
 from koumbit_infra.monitoring.database import OPTION_FILE
+from koumbit_infra.sites.layout import (
+    FPM_STATUS_PATH,
+    FPM_STATUS_SOCKET,
+    SITE_CGROUP,
+    SITE_LOG_ROOT,
+    SITES_ROOT,
+)
 
 CONFIG_PATH = str(DEFAULT_CONFIG)
 UNIT_PATH = "/etc/systemd/system/koumbit-exporter.service"
 TEMPLATE = Path("etc/systemd/system/koumbit-exporter.service.j2")
 NGINX_LOG_FORMAT_TEMPLATE = Path("etc/nginx/conf.d/koumbit-log-format.conf.j2")
+
+# The exporter's [paths]: where the site deploys put what it reads.
+PATHS = {
+    "sites_root": SITES_ROOT,
+    "log_root": SITE_LOG_ROOT,
+    "site_cgroup": SITE_CGROUP,
+    "php_status_socket": FPM_STATUS_SOCKET,
+    "php_status_path": FPM_STATUS_PATH,
+}
 
 # The lab's tests watch a file appear in a site within one refresh: disk and
 # database every 15 s there, instead of every 300 s (sites are tiny in the lab).
@@ -45,8 +61,8 @@ class ExporterUnit:
     config_path: str = CONFIG_PATH
     php_socket_group: str = "www-data"
     database_defaults: str | None = OPTION_FILE
-    sites_root: str = "/srv/sites"
-    log_root: str = "/var/log/nginx/sites"
+    sites_root: str = SITES_ROOT
+    log_root: str = SITE_LOG_ROOT
     allowed_scrapers: tuple[str, ...] = ()
 
 
@@ -116,6 +132,9 @@ def render_config(
         "[capacity]",
         f"disk_bytes = {server.disk_bytes}",
         f"memory_bytes = {server.memory_bytes}",
+        "",
+        "[paths]",
+        *(f"{k} = {_toml(v)}" for k, v in PATHS.items()),
         "",
         "[refresh_seconds]",
         *(f"{k} = {_toml(v)}" for k, v in asdict(refresh).items()),

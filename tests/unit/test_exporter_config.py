@@ -70,6 +70,7 @@ def test_a_value_where_a_table_belongs_is_named() -> None:
         parse_config('server = "web1"\ncapacity = 3\nsites = [1]\ndisk = "scan"\n', "x.toml")
     assert str(caught.value).splitlines() == [
         "x.toml: capacity: must be a table, not 3",
+        "x.toml: paths: missing (this key is required)",
         "x.toml: disk: must be a table, not \"scan\"",
         "x.toml: sites[0] (?): must be a table, not 1",
     ]
@@ -123,6 +124,12 @@ def test_lab_inventory_renders_a_valid_config_for_each_server() -> None:
         assert [s.domain for s in config.local_sites] == expected
         assert config.capacity.disk_bytes == server.disk_bytes
         assert render_config(inventory, server.name) == text  # same text on every run
+
+
+def test_example_paths_are_the_deployed_ones() -> None:
+    """EXAMPLE documents the format; its [paths] may not drift from sites/layout.py's."""
+    rendered = parse_config(render_config(load_env("lab"), "web1"), "web1").paths
+    assert parse_config(EXAMPLE, "example").paths == rendered
 
 
 def test_rendered_site_carries_plan_values() -> None:

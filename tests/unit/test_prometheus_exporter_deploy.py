@@ -14,6 +14,7 @@ import pytest
 
 from koumbit_infra.envs import load_env
 from koumbit_infra.exporter.config import RefreshSeconds, parse_config
+from koumbit_infra.exporter.traffic import log_path
 from koumbit_infra.inventory import Role
 from koumbit_infra.monitoring import bundle
 from koumbit_infra.monitoring.database import (
@@ -23,6 +24,8 @@ from koumbit_infra.monitoring.database import (
     create_commands,
 )
 from koumbit_infra.monitoring.exporter import LAB_REFRESH, TEMPLATE, exporter_config, exporter_unit
+from koumbit_infra.sites.files import layouts, site_files
+from koumbit_infra.sites.layout import SITE_LOG_ROOT, SITES_ROOT
 from koumbit_infra.templating import render
 
 
@@ -175,6 +178,24 @@ def test_config_of_every_server_is_valid(env: str) -> None:
         assert config.refresh_seconds == expected
 
 
+def test_exporter_reads_where_the_site_deploys_write() -> None:
+    """Each path the exporter opens for a site is the one sites/layout.py gives that site."""
+    inv = load_env("lab")
+    server = inv.server("web1")
+    paths = parse_config(exporter_config(inv, server), "web1").paths
+    sites = layouts(inv, server)
+    pools = 0
+    for site in sites:
+        assert paths.sites_root / site.name == Path(site.root)
+        assert log_path(paths.log_root, site.name) == site.access_log
+        assert paths.php_status_socket.format(system_name=site.name) == site.fpm_status_socket
+        for pool in (f.content for f in site_files(site) if f.dest == site.pool_file):
+            assert f"pm.status_listen = {site.fpm_status_socket}\n" in pool
+            assert f"pm.status_path = {paths.php_status_path}\n" in pool
+            pools += 1
+    assert len(sites) > 1 and pools > 1
+
+
 def test_lab_only_refreshes_disk_often() -> None:
     assert LAB_REFRESH.disk == 15
     assert RefreshSeconds().disk == 300  # production keeps the documented interval
@@ -186,10 +207,10 @@ def test_unit_per_role() -> None:
     mon1 = render(str(TEMPLATE), exporter=exporter_unit(inv, inv.server("mon1")))
     assert f"ExecStart={bundle.LAUNCHER} exporter --config /etc/koumbit/exporter.toml" in web1
     assert f"LoadCredential=mariadb.cnf:{OPTION_FILE}" in web1
-    assert "ReadOnlyPaths=/srv/sites /var/log/nginx/sites" in web1
+    assert f"ReadOnlyPaths={SITES_ROOT} {SITE_LOG_ROOT}" in web1
     assert "LoadCredential" not in mon1
     # No site trees off the web role: optional, or systemd refuses to start the unit.
-    assert "ReadOnlyPaths=-/srv/sites -/var/log/nginx/sites" in mon1
+    assert f"ReadOnlyPaths=-{SITES_ROOT} -{SITE_LOG_ROOT}" in mon1
     monitors = " ".join(str(s.address) for s in inv.servers_with(Role.MONITOR))
     assert f"IPAddressAllow=localhost {monitors}" in web1
 
