@@ -41,8 +41,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from koumbit_infra.sites.layout import FPM_STATUS_PATH, FPM_STATUS_SOCKET, SITE_CGROUP
-
 RECORDED_FPM = (Path(__file__).parents[1] / "tests/fixtures/exporter/fpm-status-php8.2.json")
 LOG_LINE = json.dumps({"time": "2026-11-27T05:00:00-05:00", "host": "x", "status": 200,
                        "bytes_sent": 5120, "request_time": 0.05,
@@ -55,6 +53,9 @@ def name(i: int) -> str:
 
 def generate(root: Path, sites: int) -> Path:
     """A tree of ``sites`` sites and the exporter's configuration for them; the config path."""
+    # Here, not at the top: the exporter's child process must not carry the inventory's imports.
+    from koumbit_infra.sites.layout import FPM_STATUS_PATH, FPM_STATUS_SOCKET, SITE_CGROUP
+
     lines = [
         'server = "bench1"', 'listen_address = "127.0.0.1"', "port = 19100",
         "[capacity]", f"disk_bytes = {2000 * 1024**3}", f"memory_bytes = {256 * 1024**3}",
