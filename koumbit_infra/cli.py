@@ -28,7 +28,7 @@ LAZY_COMMANDS = {
     "deploy": "koumbit_infra.deploy_cli:deploy",
     "site": "koumbit_infra.sites.cli:site_group",
     "run": "koumbit_infra.sites.cli:run_command",
-    "exporter": "koumbit_infra.exporter.cli:exporter_command",
+    "exporter": "koumbit_infra.monitoring.cli:exporter_command",
     "cost": "koumbit_infra.cost.cli:cost_group",
     "report": "koumbit_infra.report.cli:report_command",
     "budget": "koumbit_infra.budget.cli:budget_group",
