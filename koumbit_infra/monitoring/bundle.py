@@ -55,6 +55,7 @@ _LAUNCHER_TEXT = f"""\
 #!/usr/bin/python3 -IS
 # Installed by koumbit-infra (koumbit_infra/monitoring/bundle.py): the exporter
 # runs from {LIB_DIR} only.
+import sys
 
 sys.path.insert(0, "{LIB_DIR}")
 from koumbit_infra.exporter.__main__ import main

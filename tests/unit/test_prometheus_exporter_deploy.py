@@ -151,6 +151,13 @@ def test_bundle_runs_on_the_system_python_alone(tmp_path: Path) -> None:
     launcher = (tmp_path / "bin/koumbit-exporter").read_text()
     assert launcher.startswith("#!/usr/bin/python3 -IS\n")
     assert f'sys.path.insert(0, "{bundle.LIB_DIR}")' in launcher
+    # The launcher itself, as systemd and the deploy's --check run it (lib/ moved here).
+    (tmp_path / "bin/here").write_text(launcher.replace(bundle.LIB_DIR, str(lib)))
+    ran = subprocess.run([SYSTEM_PYTHON, "-I", "-S", str(tmp_path / "bin/here"), "--config",
+                          str(config), "--check"], capture_output=True, text=True, check=False,
+                         timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith(f"{config}: valid, ")
 
 
 def test_standalone_entry_point_refuses_a_bad_config(tmp_path: Path,
