@@ -44,15 +44,15 @@ def _sql_list(names: tuple[str, ...]) -> str:
 
 
 class SitesState(FactBase[SitesStateData]):
-    """Everything the site operations decide on, for ``names`` and ``paths``.
+    """Everything the site operations decide on, for ``names`` and the paths on stdin.
 
-    ``names`` are system names (``[a-z][a-z0-9_]*``), ``paths`` every file,
-    directory and link the deploy manages; both come from the inventory.
+    ``names`` are system names (``[a-z][a-z0-9_]*``); the ``path_count`` paths
+    (every file, directory and link the deploy manages) are sent on standard
+    input, one a line (``_stdin``); both come from the inventory.
     """
 
-    def command(self, names: tuple[str, ...], paths: tuple[str, ...],
+    def command(self, names: tuple[str, ...], path_count: int = 0,
                 timers: tuple[str, ...] = (), certificates: tuple[str, ...] = ()) -> str:
-        quoted = " ".join(shlex.quote(p) for p in paths)
         users = " ".join(names)
         # Names are system names (the inventory's own pattern), not user input.
         query = (
@@ -62,16 +62,19 @@ class SitesState(FactBase[SitesStateData]):
             f" WHERE Host = 'localhost' AND User IN ({_sql_list(names)})"
         )
         parts = [
-            # A few processes for every path of every site (a loop forking stat and
+            # The paths come on standard input, one a line: with hundreds of sites
+            # they outgrow the 128 KiB a single command line may hold. A few
+            # processes for every path of every site (a loop forking stat and
             # sha256sum per path cost seconds at 50 sites). Missing paths print
             # nothing; find never follows a link. Only root's regular files are
             # hashed (the files the deploy writes): a site's own paths could be
             # swapped for a FIFO or a link before sha256sum opens them, and the
             # timeout bounds even that.
-            f"find {quoted} -maxdepth 0 -printf 'P|%y|%u|%g|%m|%l|%p\\n' 2>/dev/null;"
-            f" find {quoted} -maxdepth 0 -type f -user root -print0 2>/dev/null"
-            f" | timeout 60 xargs -0r sha256sum 2>/dev/null | sed 's/^/H|/'"
-            if paths else "true",
+            "IFS=$(printf '\\n.'); IFS=${IFS%.}; set -f; set -- $(cat); set +f; unset IFS;"
+            " find \"$@\" -maxdepth 0 -printf 'P|%y|%u|%g|%m|%l|%p\\n' 2>/dev/null;"
+            " find \"$@\" -maxdepth 0 -type f -user root -print0 2>/dev/null"
+            " | timeout 60 xargs -0r sha256sum 2>/dev/null | sed 's/^/H|/'"
+            if path_count else "true",
             f"getent passwd {users} | cut -d: -f1 | sed 's/^/U|/'" if names else "true",
             "if command -v mariadb >/dev/null; then echo M; "
             f"mariadb --batch --skip-column-names -e {shlex.quote(query)} 2>/dev/null"

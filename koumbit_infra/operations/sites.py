@@ -37,10 +37,12 @@ def sites_state(names: Iterable[str], paths: Iterable[str], timers: Iterable[str
     one round trip per host and per run, whatever the number of sites.
     """
     if host.name not in _STATE:
+        listed = sorted(set(paths))
         _STATE[host.name] = host.get_fact(SitesState, names=tuple(names),
-                                          paths=tuple(sorted(set(paths))),
+                                          path_count=len(listed),
                                           timers=tuple(timers),
-                                          certificates=tuple(certificates))
+                                          certificates=tuple(certificates),
+                                          _stdin=listed)
     return _STATE[host.name]
 
 

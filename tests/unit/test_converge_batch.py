@@ -56,6 +56,13 @@ def _batched(run: converge._HostRun, asked: list[tuple[type[FactBase[Any]], dict
     return run.answers
 
 
+def _no_atime(value: Any) -> Any:
+    """A file fact without its access time, which reading a file for its hash moves."""
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "atime"}
+    return value
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     (tmp_path / "file").write_text("content\n")
@@ -82,7 +89,8 @@ def test_one_stat_answers_every_file_directory_and_link_fact_as_pyinfra(
     assert keys <= set(answers)
     for key in keys:
         cls, path = key[0], eval(key[1])[0][1]
-        assert answers[key] == _pyinfra_answer(cls, path=path), (cls.__name__, path)
+        assert _no_atime(answers[key]) == _no_atime(_pyinfra_answer(cls, path=path)), \
+            (cls.__name__, path)
     fifo = converge._key_and_command(Sha1File, (), {"path": str(tree / "fifo")})[0]
     assert _batched(converge._HostRun(), [(Sha1File, {"path": str(tree / "fifo")})],
                     monkeypatch)[fifo] is None
