@@ -129,10 +129,13 @@ def test_fact_process_reads_every_kind_of_line() -> None:
 
 
 def test_fact_command_is_one_shell_line_for_all_sites() -> None:
-    command = SitesState().command(names=("a", "b"), paths=("/srv/sites/a", "/srv/sites/b"),
+    command = SitesState().command(names=("a", "b"), path_count=2,
                                    timers=("koumbit-site-a.timer",))
     assert command.count("mariadb --batch") == 1
     assert command.count("find ") == 2 and command.count("sha256sum") == 1
     # Only root's regular files are hashed, never a site's FIFO or link, and bounded.
     assert "-type f -user root" in command and "timeout 60 xargs" in command
     assert "getent passwd a b" in command
+    # The paths come on standard input, so no number of sites outgrows a command line.
+    assert "/srv/sites/" not in command and "$(cat)" in command
+    assert "$(cat)" not in SitesState().command(names=("a",), path_count=0)
