@@ -30,7 +30,7 @@ DEFAULT_DEBIAN = Debian.TRIXIE
 HOST_RELEASES = (Debian.BOOKWORM,)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Php:
     """One PHP version as Debian packages it: packages, FPM service, paths, binaries."""
 

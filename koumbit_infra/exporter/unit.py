@@ -19,6 +19,7 @@ class ExporterUnit:
     the service as the credential ``mariadb.cnf``; None on a server without
     the db role. ``allowed_scrapers``: addresses of the monitoring servers;
     when given, systemd drops packets from any other address (IPAddressAllow).
+    ``php_services``: the PHP-FPM units of the server's release, started before it.
     """
 
     executable: str = "/usr/local/bin/koumbit-infra"
@@ -28,3 +29,9 @@ class ExporterUnit:
     sites_root: str = "/srv/sites"
     log_root: str = "/var/log/nginx/sites"
     allowed_scrapers: tuple[str, ...] = ()
+    php_services: tuple[str, ...] = ()
+
+    @property
+    def after(self) -> str:
+        """The units it starts after: the network, MariaDB and the release's PHP-FPM."""
+        return " ".join(("network-online.target", "mariadb.service", *self.php_services))

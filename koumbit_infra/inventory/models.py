@@ -52,6 +52,7 @@ from koumbit_infra.releases import (
     DEFAULT_DEBIAN,
     RELEASES,
     Debian,
+    Php,
     Release,
     release,
     releases_shipping,
@@ -174,6 +175,11 @@ class Server(_Model):
     def release(self) -> Release:
         """What the server's Debian release provides (packages, paths, versions)."""
         return RELEASES[self.debian]
+
+    @property
+    def php(self) -> tuple[Php, ...]:
+        """The PHP versions it offers, as Debian packages them (the default first)."""
+        return tuple(Php(v) for v in self.php_versions)
 
     def has(self, role: Role) -> bool:
         return role in self.roles

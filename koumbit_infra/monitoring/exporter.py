@@ -45,4 +45,5 @@ def exporter_unit(inv: Inventory, server: Server) -> ExporterUnit:
         sites_root=optional + defaults.sites_root,
         log_root=optional + defaults.log_root,
         allowed_scrapers=scrapers,
+        php_services=tuple(f"{php.fpm_service}.service" for php in server.php),
     )
