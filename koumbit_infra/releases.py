@@ -96,6 +96,9 @@ class Release:
     wordpress: str
     # WordPress's default theme of that version, a Recommends of Debian's wordpress.
     wordpress_theme: str
+    # The archive's keyring as the release's own debian-archive-keyring names it
+    # (trixie's names it .pgp, as its installer's sources do).
+    archive_keyring: str
     # Names that have not changed between 12 and 13 but are still the release's to say.
     mariadb_server_package: str = "mariadb-server"
     mariadb_service: str = "mariadb"
@@ -145,12 +148,14 @@ BOOKWORM = Release(
     nginx="1.22.1", systemd=252, python3="3.11", prometheus="2.42", alertmanager="0.25",
     blackbox_exporter="0.23", pebble="2.4", restic="0.14", age="1.1", composer="2.5",
     wordpress="6.1", wordpress_theme="wordpress-theme-twentytwentythree",
+    archive_keyring="/usr/share/keyrings/debian-archive-keyring.gpg",
 )
 TRIXIE = Release(
     debian=Debian.TRIXIE, codename="trixie", php=Php("8.4"), mariadb="11.8",
     nginx="1.26.3", systemd=257, python3="3.13", prometheus="2.53", alertmanager="0.28",
     blackbox_exporter="0.26", pebble="2.6", restic="0.18", age="1.2", composer="2.8",
     wordpress="6.8", wordpress_theme="wordpress-theme-twentytwentyfive",
+    archive_keyring="/usr/share/keyrings/debian-archive-keyring.pgp",
 )
 RELEASES: dict[Debian, Release] = {r.debian: r for r in (BOOKWORM, TRIXIE)}
 
