@@ -5,7 +5,8 @@ a few files and a JSON access log) under a temporary directory, runs the
 exporter on 127.0.0.1 in its own process with every background refresh
 looping (intervals of a few seconds, so refreshes overlap the scrapes),
 scrapes /metrics 200 times as Prometheus does (gzip, keep-alive), and prints
-p50/p99 and the exporter's RSS. In the same run, prometheus-node-exporter
+p50/p99, the exporter's RSS and the time it took to read and validate its
+configuration. In the same run, prometheus-node-exporter
 (if installed) is started on 127.0.0.1:9100, scraped the same way, stopped.
 
 With ``--huge N``, one run instead measures a site planting N files in one
@@ -27,6 +28,7 @@ measures the exporter, not FPM or MariaDB.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import json
 import os
@@ -51,11 +53,15 @@ def name(i: int) -> str:
 
 def generate(root: Path, sites: int) -> Path:
     """A tree of ``sites`` sites and the exporter's configuration for them; the config path."""
+    # Here, not at the top: the exporter's child process must not carry the inventory's imports.
+    from koumbit_infra.sites.layout import FPM_STATUS_PATH, FPM_STATUS_SOCKET, SITE_CGROUP
+
     lines = [
         'server = "bench1"', 'listen_address = "127.0.0.1"', "port = 19100",
         "[capacity]", f"disk_bytes = {2000 * 1024**3}", f"memory_bytes = {256 * 1024**3}",
         "[paths]", f'sites_root = "{root}/srv/sites"', f'log_root = "{root}/logs"',
-        f'cgroup_root = "{root}/cgroup"',
+        f'cgroup_root = "{root}/cgroup"', f'php_status_path = "{FPM_STATUS_PATH}"',
+        f'php_status_socket = "{FPM_STATUS_SOCKET}"', f'site_cgroup = "{SITE_CGROUP}"',
         "[refresh_seconds]", "disk = 5", "database = 2", "cpu = 2", "traffic = 2", "php = 2",
         "[database]", "enabled = true",
     ]
@@ -87,14 +93,17 @@ def serve(config_path: Path) -> None:
     from koumbit_infra.exporter.memory import tune_malloc
 
     tune_malloc()  # where `python3 -m koumbit_infra.exporter` does it: before the config
-    config = load_config(config_path).model_copy(update={"port": 0})  # any free port
+    started = time.perf_counter()
+    config = load_config(config_path)
+    loaded = time.perf_counter() - started
+    config = dataclasses.replace(config, port=0)  # any free port
     fpm = RECORDED_FPM.read_bytes()
     sizes = "".join(f"{s.system_name}\t{1_000_000 + i}\n" for i, s in enumerate(config.sites))
     uids = {s.system_name: 200_000 + i for i, s in enumerate(config.sites)}
     exporter = build(config, Seams(users=lambda: uids, php_status=lambda s, p: fpm,
                                    database_query=lambda: sizes))
     exporter.start()
-    print(exporter.port, flush=True)
+    print(exporter.port, f"{loaded:.3f}", flush=True)
     while True:
         time.sleep(3600)
 
@@ -154,7 +163,10 @@ def run_exporter(config: Path, scrapes: int, label: str,
                              stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None
-        port = int(child.stdout.readline())
+        port_text, loaded = child.stdout.readline().split()
+        port = int(port_text)
+        print(f"{label:<34} configuration read and validated in {float(loaded) * 1000:.0f} ms",
+              flush=True)
         time.sleep(8)  # first refreshes done; later ones keep running during the scrapes
         times, size = scrape(port, scrapes)
         rss = rss_mib(child.pid)

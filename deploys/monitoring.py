@@ -13,9 +13,9 @@ from pyinfra.operations import files, systemd
 
 from koumbit_infra.converge import converge, need, ran
 from koumbit_infra.deploykit import current, write, write_all
-from koumbit_infra.exporter.unit import TEMPLATE
 from koumbit_infra.inventory import Role
 from koumbit_infra.monitoring import bundle, database, exporter
+from koumbit_infra.monitoring.exporter import TEMPLATE
 from koumbit_infra.operations import monitoring as monitoring_ops
 from koumbit_infra.operations import packages, services
 from koumbit_infra.serverconf.files import ConfigFile, monitoring_files

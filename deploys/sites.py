@@ -20,10 +20,10 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
 from pyinfra.operations import server, systemd
 
-from koumbit_infra.converge import call, converge, need, need_now
+from koumbit_infra.converge import call, converge, need, need_now, surveying
 from koumbit_infra.deploykit import current
-from koumbit_infra.envs import CHECKOUT
 from koumbit_infra.inventory import Cms, Role, SiteState
+from koumbit_infra.lab.paths import DRUPAL_WIRING
 from koumbit_infra.operations import packages
 from koumbit_infra.operations import sites as ops
 from koumbit_infra.operations import tls as tls_ops
@@ -40,7 +40,7 @@ from koumbit_infra.sites.layout import RELOAD_PENDING, REMOVE, WP_INSTALLER, Sit
 
 # The lab's codebases; production takes an upstream release and composer.
 LAB_WORDPRESS = "/usr/share/wordpress"
-LAB_DRUPAL_WIRING = str(CHECKOUT / "tests" / "fixtures" / "drupal-wiring")
+LAB_DRUPAL_WIRING = str(DRUPAL_WIRING)
 WORDPRESS_VERSION = "6.6.2"
 DRUPAL_VERSION = "^10.3"
 
@@ -142,6 +142,10 @@ def sites() -> None:
     need_now(ops.files_written,
              name="Sites: maintenance page, WordPress installer, archive tools",
              files=list(server_files(inv, srv)))
+    if surveying():
+        # The site operations read only the batched sites fact above: nothing more to
+        # survey, and rendering every site's files again would cost each pass.
+        return
     for site in host.loop(gone):
         ops.when_needed(ops.absent,
                         name=f"{site.domain}: absent (archived, archive verified, then removed)",

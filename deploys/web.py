@@ -16,6 +16,7 @@ from koumbit_infra.deploykit import current, write, write_all
 from koumbit_infra.inventory import Role
 from koumbit_infra.operations import packages, services
 from koumbit_infra.serverconf.files import ConfigFile, web_config
+from koumbit_infra.sites.layout import SITE_LOG_ROOT
 from koumbit_infra.templating import TEMPLATE_DIR
 
 # Written by the exporter: the access-log format every site's vhost uses.
@@ -40,7 +41,7 @@ def nginx() -> None:
     # Debian's welcome site would answer for any host name.
     changed.append(need(files.link, name="nginx: Debian default site removed",
                         path="/etc/nginx/sites-enabled/default", present=False))
-    need(files.directory, name="nginx: per-site log dir", path="/var/log/nginx/sites",
+    need(files.directory, name="nginx: per-site log dir", path=SITE_LOG_ROOT,
          user="root", group="adm", mode="750")
     need(files.directory, name="nginx: ACME challenge root", path="/var/www/letsencrypt",
          user="root", group="root", mode="755")

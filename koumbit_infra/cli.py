@@ -1,8 +1,9 @@
 """The ``koumbit-infra`` command.
 
-Exit status: 0 success (warnings may be printed); 1 unexpected failure;
-2 invalid inventory or usage (nothing was touched); 3 lab failure;
-deploys return pyinfra's own exit status.
+Exit status: 0 success (warnings may be printed); 1 unexpected failure, or a step
+that failed on a server; 2 invalid inventory or usage (nothing was touched); 3 lab
+failure; deploys return pyinfra's own exit status. The status of every failure a
+person can act on is its KoumbitError's, set where it is raised (koumbit_infra.errors).
 """
 
 from __future__ import annotations
@@ -14,35 +15,11 @@ from pathlib import Path
 
 import click
 
-from koumbit_infra.envs import DEFAULT_ENV, load_env
-from koumbit_infra.inventory import Inventory, InventoryError
+from koumbit_infra.clikit import env_option, inventory_option, open_inventory
+from koumbit_infra.envs import load_env
+from koumbit_infra.errors import KoumbitError
+from koumbit_infra.inventory import InventoryError
 from koumbit_infra.summary import render_text, summarise
-
-env_option = click.option(
-    "--env", default=DEFAULT_ENV, show_default=True,
-    help="Environment: a folder under inventory/ (lab is the embedded default).",
-)
-inventory_option = click.option(
-    "--inventory", "inventory_dir", type=click.Path(file_okay=False, path_type=Path),
-    default=None, help="Folder holding the environments (default: ./inventory).",
-)
-
-
-def load_or_exit(env: str, inventory_dir: Path | None = None) -> Inventory:
-    """Load an environment; on problems print each as file:line and exit 2."""
-    try:
-        inv = load_env(env, inventory_dir)
-    except InventoryError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        errors = sum(p.severity.value == "error" for p in exc.problems)
-        click.echo(f"inventory '{env}' is invalid: {errors} error(s); no server was contacted",
-                   err=True)
-        sys.exit(InventoryError.exit_code)
-    for warning in inv.warnings:
-        click.echo(str(warning), err=True)
-    return inv
-
 
 # Sub-commands live beside their code and are imported only when used, so
 # `koumbit-infra check` does not pay for importing pyinfra or prometheus_client.
@@ -51,14 +28,27 @@ LAZY_COMMANDS = {
     "deploy": "koumbit_infra.deploy_cli:deploy",
     "site": "koumbit_infra.sites.cli:site_group",
     "run": "koumbit_infra.sites.cli:run_command",
-    "exporter": "koumbit_infra.exporter.cli:exporter_command",
+    "exporter": "koumbit_infra.monitoring.cli:exporter_command",
     "cost": "koumbit_infra.cost.cli:cost_group",
     "report": "koumbit_infra.report.cli:report_command",
     "budget": "koumbit_infra.budget.cli:budget_group",
 }
 
 
-class LazyGroup(click.Group):
+class TopGroup(click.Group):
+    """The ``koumbit-infra`` group: sub-commands loaded when used, KoumbitError handled here.
+
+    Every failure a person can act on is a KoumbitError raised wherever it is found;
+    this is the one place that turns it into its message on stderr and its exit status.
+    """
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KoumbitError as exc:
+            click.echo(exc.explain(), err=True)
+            ctx.exit(exc.exit_code)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         found = [name for name in LAZY_COMMANDS if self._module_exists(name)]
         return sorted([*super().list_commands(ctx), *found])
@@ -83,7 +73,7 @@ class LazyGroup(click.Group):
             return False
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=TopGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="koumbit-infra")
 def main() -> None:
     """koumbit-infra: inventory, lab, deploys, exporter and costs of the Infra team.
@@ -108,7 +98,7 @@ def check(env: str, inventory_dir: Path | None, as_json: bool) -> None:
             sys.exit(InventoryError.exit_code)
         click.echo(json.dumps({"valid": True, **summarise(inv)}, indent=2, ensure_ascii=False))
         return
-    click.echo(render_text(summarise(load_or_exit(env, inventory_dir))))
+    click.echo(render_text(summarise(open_inventory(env, inventory_dir))))
 
 
 @main.command()

@@ -216,7 +216,7 @@ def need_now(op: Any, **kwargs: Any) -> OperationMeta | None:
     (the sites' batched fact), so later work cannot make that decision stale.
     """
     run = _run()
-    if run.surveying or not _has_work(op, kwargs):
+    if not _has_work(op, kwargs) or run.surveying:
         return None
     run.lazy = True
     run.added += 1

@@ -1,6 +1,7 @@
 """``koumbit-infra deploy``: every server concern (deploys/all.py) through pyinfra.
 
-The inventory is validated first (exit 2, nothing contacted, if invalid);
+The inventory is validated first (exit 2, nothing contacted, if invalid), from the
+folder --inventory, KOUMBIT_INVENTORY or the defaults choose, as every command does;
 then pyinfra runs from the venv this program runs from, and its exit status
 is returned as is.
 """
@@ -14,7 +15,13 @@ from pathlib import Path
 
 import click
 
-from koumbit_infra.envs import CHECKOUT, inventory_base
+from koumbit_infra.clikit import (
+    env_option,
+    inventory_option,
+    open_inventory,
+    pyinfra_inventory_file,
+)
+from koumbit_infra.envs import CHECKOUT
 
 DEPLOY_FILE = CHECKOUT / "deploys" / "all.py"
 
@@ -35,24 +42,24 @@ def pyinfra_argv(env_file: Path, deploy_file: Path, limit: str | None, dry: bool
 
 
 @click.command()
-@click.option("--env", default="lab", show_default=True,
-              help="Environment: a folder under inventory/ with its <env>.py beside it.")
+@env_option
+@inventory_option
 @click.option("--limit", default=None, help="Only this host or group (pyinfra --limit).")
 @click.option("--dry", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--json", "json_output", is_flag=True,
               help="pyinfra's JSON results on stdout (used by tests and bench).")
 @click.option("--deploy-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=DEPLOY_FILE, show_default=True, help="Deploy file to run.")
-def deploy(env: str, limit: str | None, dry: bool, json_output: bool, deploy_file: Path) -> None:
-    """Converge the servers of ENV to the inventory (pyinfra's exit status)."""
-    from koumbit_infra.cli import load_or_exit
+def deploy(*, env: str, inventory_dir: Path | None, limit: str | None, dry: bool,
+           json_output: bool, deploy_file: Path) -> None:
+    """Converge the servers of ENV to the inventory (pyinfra's exit status).
 
-    load_or_exit(env)  # exit 2 with every problem, before any host is contacted
-    env_file = inventory_base() / f"{env}.py"
-    if not env_file.is_file():
-        click.echo(f"no pyinfra inventory file {env_file}", err=True)
-        sys.exit(2)
-    argv = pyinfra_argv(env_file.resolve(), deploy_file.resolve(), limit, dry, json_output)
+    pyinfra reads <inventory folder>/<env>.py, from the same folder as the
+    inventory that was checked.
+    """
+    open_inventory(env, inventory_dir)  # exit 2 with every problem, before any host is contacted
+    env_file = pyinfra_inventory_file(env, inventory_dir)
+    argv = pyinfra_argv(env_file, deploy_file.resolve(), limit, dry, json_output)
     # pyinfra imports deploys/ from its working directory: the checkout.
     done = subprocess.run(argv, cwd=CHECKOUT, check=False,
                           env={**os.environ, "PYTHONPATH": str(CHECKOUT)})

@@ -33,3 +33,8 @@ def inventory_base(explicit: Path | None = None) -> Path:
 def load_env(env: str = DEFAULT_ENV, base: Path | None = None) -> Inventory:
     """Load and validate ``inventory/<env>``; raises InventoryError with every problem."""
     return load_inventory(inventory_base(base) / env)
+
+
+def pyinfra_file(env: str = DEFAULT_ENV, base: Path | None = None) -> Path:
+    """``<inventory folder>/<env>.py``: the environment as pyinfra reads it, same precedence."""
+    return inventory_base(base) / f"{env}.py"

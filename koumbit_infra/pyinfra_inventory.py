@@ -22,10 +22,9 @@ def groups(env_dir: Path) -> dict[str, list[HostEntry]]:
     try:
         inv = cached_inventory(env_dir.resolve())
     except InventoryError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print(f"inventory '{env_dir.name}' is invalid; no server was contacted", file=sys.stderr)
-        raise SystemExit(InventoryError.exit_code) from None
+        # pyinfra is not koumbit-infra's command: say it the same way here, and stop it.
+        print(exc.explain(), file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
     hosts = {s.name: (s.name, host_data(inv, s.name)) for s in inv.servers}
     out: dict[str, list[HostEntry]] = {
         role.value: [hosts[s.name] for s in inv.servers_with(role)] for role in Role

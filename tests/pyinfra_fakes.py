@@ -84,7 +84,9 @@ def typed(tp: Any, value: Any) -> Any:
         return FakeChange(bool(value))
     if origin in (dict, Mapping) or tp in (dict, Mapping):
         key_t, value_t = get_args(tp) or (Any, Any)
-        return {typed(key_t, k): typed(value_t, v) for k, v in dict(value).items()}
+        # JSON keys are strings: an int key (a batch answer's index) is written "0".
+        return {typed(key_t, int(k) if key_t is int and isinstance(k, str) else k):
+                typed(value_t, v) for k, v in dict(value).items()}
     if origin in (list, tuple, frozenset, set) or tp in (list, tuple, frozenset, set):
         item_t = (get_args(tp) or (Any,))[0]
         container = origin or tp

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import re
-import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import cast
 
 import click
 
-from koumbit_infra.cli import env_option, inventory_option, load_or_exit
-from koumbit_infra.cost import Ledger, LedgerError, PrometheusUsage, UsageSourceError
+from koumbit_infra.clikit import env_option, inventory_option, open_inventory
+from koumbit_infra.cost import Ledger, PrometheusUsage
 from koumbit_infra.cost.cli import ledger_option_saying
-from koumbit_infra.inventory import InventoryError
 from koumbit_infra.report.catalogue import LANGS, Lang
 
 DEFAULT_DIR = Path("var/reports")
@@ -65,36 +63,25 @@ def propose_command(
 
     if prometheus_url and prometheus_server:
         raise click.UsageError("give --prometheus or --prometheus-on, not both")
-    inv = load_or_exit(env, inventory_dir)
+    inv = open_inventory(env, inventory_dir)
     months = fiscal_year_span(inv, fiscal_year)
     scenario = NO_CHANGE
     if scenario_path is not None:
-        try:
-            scenario = load_scenario(scenario_path, inv, months[0].start, months[-1].end)
-        except InventoryError as exc:
-            for problem in exc.problems:
-                click.echo(str(problem), err=True)
-            click.echo(f"scenario '{scenario_path}' is invalid: {len(exc.problems)} error(s);"
-                       " nothing was written", err=True)
-            sys.exit(2)
-    try:
-        with ExitStack() as stack:
-            growth: GrowthSource | None = None
-            if prometheus_server:
-                from koumbit_infra.cost import monitoring_server, prometheus_over_ssh
+        scenario = load_scenario(scenario_path, inv, months[0].start, months[-1].end)
+    with ExitStack() as stack:
+        growth: GrowthSource | None = None
+        if prometheus_server:
+            from koumbit_infra.cost import monitoring_server, prometheus_over_ssh
 
-                server = monitoring_server(
-                    inv, None if prometheus_server == "-" else prometheus_server)
-                growth = PrometheusGrowth(stack.enter_context(
-                    prometheus_over_ssh(inv, server)))
-                click.echo(f"growth: read from the Prometheus on {server} (through SSH)")
-            elif prometheus_url:
-                growth = PrometheusGrowth(PrometheusUsage(prometheus_url, zone=inv.budget.zone))
-            with Ledger.open_existing(ledger_path) as ledger:
-                proposal = propose(inv, fiscal_year, ledger, scenario=scenario, growth=growth)
-    except (UsageSourceError, LedgerError) as exc:
-        click.echo(f"error: {exc}; nothing was written", err=True)
-        sys.exit(2)
+            server = monitoring_server(
+                inv, None if prometheus_server == "-" else prometheus_server)
+            growth = PrometheusGrowth(stack.enter_context(
+                prometheus_over_ssh(inv, server)))
+            click.echo(f"growth: read from the Prometheus on {server} (through SSH)")
+        elif prometheus_url:
+            growth = PrometheusGrowth(PrometheusUsage(prometheus_url, zone=inv.budget.zone))
+        with Ledger.open_existing(ledger_path) as ledger:
+            proposal = propose(inv, fiscal_year, ledger, scenario=scenario, growth=growth)
     for warning in proposal.warnings:
         click.echo(f"warning: {warning}", err=True)
     path = out or DEFAULT_DIR / f"{env}-budget-{fiscal_year}-{lang}.{fmt}"

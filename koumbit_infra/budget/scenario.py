@@ -26,6 +26,7 @@ from koumbit_infra.inventory.fields import Day, Name, Slug, Title
 from koumbit_infra.inventory.models import LineChange, _Model
 from koumbit_infra.inventory.money import Cad
 from koumbit_infra.inventory.pydantic_problems import problems_from
+from koumbit_infra.inventory.text import escaped
 from koumbit_infra.inventory.yamlsource import YamlDocument, YamlSyntaxError, load_yaml
 
 
@@ -86,22 +87,26 @@ NO_CHANGE = Scenario()
 
 def load_scenario(path: Path, inv: Inventory, first: date, end: date) -> Scenario:
     """The scenario at ``path``, checked against ``inv`` and the year [first, end);
-    InventoryError with every problem otherwise."""
+    InventoryError with every problem otherwise (nothing written: exit 2)."""
     try:
         doc = load_yaml(path)
     except YamlSyntaxError as exc:
-        raise InventoryError([exc.problem]) from None
+        raise _invalid(path, [exc.problem]) from None
     if not isinstance(doc.data, dict):
-        raise InventoryError([Problem(path, 1, "scenario is empty or not a mapping of keys",
+        raise _invalid(path, [Problem(path, 1, "scenario is empty or not a mapping of keys",
                                       "write the keys a scenario takes (see the README)")])
     try:
         scenario = Scenario.model_validate(doc.data)
     except ValidationError as exc:
-        raise InventoryError(problems_from(exc, doc, Scenario)) from None
+        raise _invalid(path, problems_from(exc, doc, Scenario)) from None
     problems = scenario_problems(scenario, doc, inv, first, end)
     if problems:
-        raise InventoryError(problems)
+        raise _invalid(path, problems)
     return scenario
+
+
+def _invalid(path: Path, problems: list[Problem]) -> InventoryError:
+    return InventoryError(problems, f"scenario '{escaped(str(path))}'", "nothing was written")
 
 
 def scenario_problems(

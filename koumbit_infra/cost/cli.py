@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import NoReturn
 import click
 from click.decorators import FC
 
-from koumbit_infra.cli import env_option, inventory_option, load_or_exit
+from koumbit_infra.clikit import env_option, inventory_option, open_inventory
 from koumbit_infra.cost.ledger.budget_projection import project_budget
 from koumbit_infra.cost.ledger.closing import close_month
 from koumbit_infra.cost.ledger.store import (
@@ -19,8 +18,6 @@ from koumbit_infra.cost.ledger.store import (
     CloseRecord,
     CloseResult,
     Ledger,
-    LedgerError,
-    RevisionNeeded,
     ledger_exists,
     ledger_label,
     ledger_location,
@@ -29,7 +26,8 @@ from koumbit_infra.cost.ledger.trust import revise_reason
 from koumbit_infra.cost.period import Month
 from koumbit_infra.cost.results import Allocation
 from koumbit_infra.cost.usage.prometheus import PrometheusUsage
-from koumbit_infra.cost.usage.records import ReservedOnly, UsageSource, UsageSourceError
+from koumbit_infra.cost.usage.records import ReservedOnly, UsageSource
+from koumbit_infra.errors import KoumbitError
 from koumbit_infra.inventory import Inventory
 
 USAGE_ERROR = 2
@@ -63,23 +61,7 @@ def _reason(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(str(exc)) from None
 
 
-class _LedgerGroup(click.Group):
-    """Every cost command: a ledger that refuses (tampered, revision needed) exits 2."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except LedgerError as exc:
-            click.echo(f"error: {exc}", err=True)
-            if isinstance(exc, RevisionNeeded):
-                click.echo(f"To record these figures as version {exc.version + 1}, run the same"
-                           ' command again with --revise "why the figures changed";'
-                           f" cost show {exc.month} --env {exc.env} shows version {exc.version}.",
-                           err=True)
-            ctx.exit(USAGE_ERROR)
-
-
-@click.group("cost", cls=_LedgerGroup)
+@click.group("cost")
 def cost_group() -> None:
     """Costs per site and client, closed monthly into a ledger, and the Infra budget."""
 
@@ -107,29 +89,25 @@ def close_command(
     MONTH was closed after it ended, different figures need --revise "why": without it
     the command says what changed, writes nothing and exits 2.
     """
-    inv = load_or_exit(env, inventory_dir)
+    inv = open_inventory(env, inventory_dir)
     if prometheus_url and prometheus_server:
         raise click.UsageError("give --prometheus or --prometheus-on, not both")
-    try:
-        if prometheus_server:
-            from koumbit_infra.cost.usage import prometheus_ssh
+    if prometheus_server:
+        from koumbit_infra.cost.usage import prometheus_ssh
 
-            server = prometheus_ssh.monitoring_server(inv, None if prometheus_server == "-"
-                                              else prometheus_server)
-            with prometheus_ssh.prometheus_over_ssh(inv, server) as source:
-                click.echo(f"usage: read from the Prometheus on {server} (through SSH)")
-                result = _close(inv, month, ledger_path, source, reason)
-        elif prometheus_url:
-            click.echo(f"usage: read from {prometheus_url}")
-            result = _close(inv, month, ledger_path,
-                            PrometheusUsage(prometheus_url, zone=inv.budget.zone), reason)
-        else:
-            click.echo("usage: reserved only (no --prometheus): every site is charged its"
-                       " reservation")
-            result = _close(inv, month, ledger_path, ReservedOnly(), reason)
-    except UsageSourceError as exc:
-        click.echo(f"error: {exc}; nothing was written", err=True)
-        sys.exit(USAGE_ERROR)
+        server = prometheus_ssh.monitoring_server(inv, None if prometheus_server == "-"
+                                                  else prometheus_server)
+        with prometheus_ssh.prometheus_over_ssh(inv, server) as source:
+            click.echo(f"usage: read from the Prometheus on {server} (through SSH)")
+            result = _close(inv, month, ledger_path, source, reason)
+    elif prometheus_url:
+        click.echo(f"usage: read from {prometheus_url}")
+        result = _close(inv, month, ledger_path,
+                        PrometheusUsage(prometheus_url, zone=inv.budget.zone), reason)
+    else:
+        click.echo("usage: reserved only (no --prometheus): every site is charged its"
+                   " reservation")
+        result = _close(inv, month, ledger_path, ReservedOnly(), reason)
     record = result.record
     for warning in record.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -168,9 +146,8 @@ def show_command(month: Month, env: str, ledger_path: Path | str, version: int |
         count = len(ledger.versions(env, month))
     if found is None:
         if version is not None and count:
-            click.echo(f"{month} ({env}) has no version {version}: its versions are 1 to"
-                       f" {count}", err=True)
-            sys.exit(USAGE_ERROR)
+            raise KoumbitError(f"{month} ({env}) has no version {version}: its versions are"
+                               f" 1 to {count}", USAGE_ERROR)
         _not_closed(month, env, ledger_path)
     click.echo(version_line(found.record, count))
     click.echo(render_clients(found.allocation))
@@ -186,9 +163,8 @@ def version_line(record: CloseRecord, count: int) -> str:
 
 
 def _not_closed(month: Month, env: str, ledger_path: Path | str) -> NoReturn:
-    click.echo(f"{month} ({env}) is not closed in {ledger_label(ledger_path)};"
-               f" run: koumbit-infra cost close {month} --env {env}", err=True)
-    sys.exit(USAGE_ERROR)
+    raise KoumbitError(f"{month} ({env}) is not closed in {ledger_label(ledger_path)};"
+                       f" run: koumbit-infra cost close {month} --env {env}", USAGE_ERROR)
 
 
 def render_clients(allocation: Allocation) -> str:
@@ -223,7 +199,7 @@ def _amounts(amounts: tuple[Decimal, ...]) -> str:
 @ledger_option
 def budget_command(env: str, inventory_dir: Path | None, ledger_path: Path | str) -> None:
     """Print the fiscal year: allocated, spent, run-rate, projection and variance per line."""
-    inv = load_or_exit(env, inventory_dir)
+    inv = open_inventory(env, inventory_dir)
     with Ledger.open(ledger_path) as ledger:
         projection = project_budget(inv, ledger)
     click.echo(f"fiscal year {projection.fiscal_year}: {len(projection.closed)} of"
@@ -255,16 +231,12 @@ def publish_command(
     Written as node_exporter's textfile there (koumbit_cost.prom); run it after
     each close. The same figures published again change nothing.
     """
-    from koumbit_infra.cost.publishing.textfile import PublishError, cost_exposition, publish
+    from koumbit_infra.cost.publishing.textfile import cost_exposition, publish
     from koumbit_infra.cost.usage import prometheus_ssh
 
-    inv = load_or_exit(env, inventory_dir)
-    try:
-        target = prometheus_ssh.monitoring_server(inv, None if server == "-" else server)
-        done = publish(inv, target, cost_exposition(inv, ledger_path))
-    except (PublishError, UsageSourceError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(USAGE_ERROR)
+    inv = open_inventory(env, inventory_dir)
+    target = prometheus_ssh.monitoring_server(inv, None if server == "-" else server)
+    done = publish(inv, target, cost_exposition(inv, ledger_path))
     what = "published" if done.changed else "unchanged"
     click.echo(f"cost metrics {what}: {done.server}:{done.path} ({done.size} bytes),"
                " scraped by its Prometheus with the node metrics")
@@ -288,11 +260,10 @@ def metrics_command(
 
     from koumbit_infra.cost.publishing.metrics import CostCollector
 
-    inv = load_or_exit(env, inventory_dir)
+    inv = open_inventory(env, inventory_dir)
     if not ledger_exists(ledger_path):
-        click.echo(f"{ledger_label(ledger_path)}: no ledger yet; close a month first"
-                   " (koumbit-infra cost close YYYY-MM)", err=True)
-        sys.exit(USAGE_ERROR)
+        raise KoumbitError(f"{ledger_label(ledger_path)}: no ledger yet; close a month first"
+                           " (koumbit-infra cost close YYYY-MM)", USAGE_ERROR)
     registry = CollectorRegistry()
     registry.register(CostCollector(inv, ledger_path))
     # Blocked before the server thread starts, so only sigwait below receives them.

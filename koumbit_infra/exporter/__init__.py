@@ -5,7 +5,8 @@
 the range the Prometheus wiki "Default port allocations" gave to exporters
 (fully allocated since 2023), and outside its continuation just above 10000.
 
-Layout on a web server (the site deploys follow it)
+Layout on a web server (koumbit_infra/sites/layout.py defines it; the deploy
+writes it into the configuration's ``[paths]``)
 ---------------------------------------------------
 - ``/srv/sites/<system_name>/``: one tree per site, holding ``web/`` (code),
   ``files/`` (uploads), ``tmp/``, ``sessions/`` and ``logs/``. Everything under
@@ -132,9 +133,10 @@ mid-scan) never stops the others. Rendering happens after each refresh
 (exposition.py), so a scrape joins bytes already rendered.
 
 Memory (``bench/exporter.py``, RSS after 200 scrapes with every refresh
-looping): about 37 MiB with a handful of sites, of which pydantic and its
-schemas are about 18 (imported to validate the configuration), then about
-2.5 KB per site: 40 MiB at 1,000 sites, 62 MiB at 10,000. Per site the
+looping): about 27 MiB with a handful of sites, then about 2.5 KB per site:
+31 MiB at 1,000 sites, 53 MiB at 10,000. (Validating the configuration with
+pydantic cost about 10 MiB more, and tied the bundle to one Python version:
+validation.py replaced it.) Per site the
 exporter keeps one slotted SiteEntry and its label tuple, one log tail and
 64 bytes of traffic totals, and one value per collector; renders work in
 parts of 1,000 samples; glibc malloc is held to two arenas and fixed

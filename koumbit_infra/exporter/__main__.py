@@ -1,8 +1,8 @@
 """``python3 -m koumbit_infra.exporter``: the exporter without the rest of koumbit-infra.
 
 On a server the exporter runs from /opt/koumbit-exporter with Debian's
-python3 and only the libraries it needs at run time (prometheus_client and
-pydantic, shipped beside it by the monitoring deploy); click, yaml and the
+python3 and only the library it needs at run time (prometheus_client, pure
+Python, shipped beside it by the monitoring deploy); click, yaml and the
 inventory stay on the admin's machine. Same options and exit statuses as
 ``koumbit-infra exporter``; a leading ``exporter`` word is accepted so the
 systemd unit's command line is the same for both.

@@ -7,8 +7,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -119,5 +120,5 @@ def build(config: ExporterConfig, seams: Seams | None = None) -> Exporter:
 
 def with_roots(config: ExporterConfig, **roots: Path) -> ExporterConfig:
     """``config`` with some [paths] replaced (fixture trees, the bench's generated tree)."""
-    paths = config.paths.model_copy(update=roots)
-    return config.model_copy(update={"paths": paths})
+    changes: dict[str, Any] = dict(roots)
+    return replace(config, paths=replace(config.paths, **changes))

@@ -1,33 +1,36 @@
 """The exporter's configuration file: what it measures, where, and how often.
 
-The deploy renders this file from the inventory (``render.render_config``),
-so the exporter never reads the inventory itself. Format: TOML, read with the
-standard library. Every key is listed in ``EXAMPLE`` below; an unknown or
-invalid key stops the exporter with the file and the key named (exit 2).
+The deploy renders this file from the inventory
+(``koumbit_infra.monitoring.exporter.render_config``),
+so the exporter never reads the inventory itself. Format: TOML, read and
+validated with the standard library (each field's check is in its annotation,
+see validation.py). Every key is listed in ``EXAMPLE`` below; an unknown or
+invalid key stops the exporter with the file and the key named (exit 2), every
+problem at once.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import field, fields
+from dataclasses import dataclass, field
 from enum import StrEnum
-from ipaddress import ip_address
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    StrictStr,
-    ValidationError,
-    model_validator,
+from koumbit_infra.exporter.validation import (
+    Problems,
+    Tables,
+    above_zero,
+    absolute_path,
+    address,
+    choice,
+    flag,
+    read,
+    string,
+    then,
+    whole,
 )
-from pydantic.dataclasses import dataclass
 
 DEFAULT_CONFIG = Path("/etc/koumbit/exporter.toml")
 
@@ -38,7 +41,7 @@ DEFAULT_PORT = 19100
 
 _T = TypeVar("_T")
 
-_SYSTEM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_SYSTEM_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 EXAMPLE = """\
 # /etc/koumbit/exporter.toml: rendered by the deploy from the inventory.
@@ -50,14 +53,14 @@ port = 19100
 disk_bytes = 85899345920
 memory_bytes = 4294967296
 
-[paths]                          # {system_name} is replaced by each site's
+[paths]                          # from sites/layout.py; {system_name}: each site's
 sites_root = "/srv/sites"
 log_root = "/var/log/nginx/sites"
-proc_root = "/proc"
-cgroup_root = "/sys/fs/cgroup"
 site_cgroup = "koumbit.slice/koumbit-sites.slice/koumbit-sites-{system_name}.slice"
 php_status_socket = "/run/php/{system_name}.status.sock"
 php_status_path = "/fpm-status"
+proc_root = "/proc"              # optional, as here
+cgroup_root = "/sys/fs/cgroup"   # optional, as here
 
 [refresh_seconds]                # how often each background measurement runs
 disk = 300
@@ -99,29 +102,10 @@ class ConfigError(Exception):
     exit_code = 2
 
 
-def _system_name(value: str) -> str:
-    if not _SYSTEM_NAME.match(value):
-        raise ValueError(f"'{value}' is not a system name ([a-z][a-z0-9_]*, at most 32)")
-    return value
-
-
-def _address(value: str) -> str:
-    ip_address(value)  # ValueError names the bad address
-    return value
-
-
-def _template(value: str) -> str:
-    if "{system_name}" not in value:
+def _template(value: object) -> str:
+    if not isinstance(value, str) or "{system_name}" not in value:
         raise ValueError(f"'{value}' must contain {{system_name}}")
     return value
-
-
-SystemName = Annotated[StrictStr, AfterValidator(_system_name)]
-Template = Annotated[str, AfterValidator(_template)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class DiskMethod(StrEnum):
@@ -130,49 +114,55 @@ class DiskMethod(StrEnum):
     PROJECT_QUOTA = "project_quota"
 
 
-class Capacity(_Model):
-    disk_bytes: int = Field(gt=0)
-    memory_bytes: int = Field(gt=0)
+@dataclass(frozen=True, kw_only=True)
+class Capacity:
+    disk_bytes: Annotated[int, whole(1)]
+    memory_bytes: Annotated[int, whole(1)]
 
 
-class Paths(_Model):
-    sites_root: Path = Path("/srv/sites")
-    log_root: Path = Path("/var/log/nginx/sites")
-    proc_root: Path = Path("/proc")
-    cgroup_root: Path = Path("/sys/fs/cgroup")
-    site_cgroup: Template = "koumbit.slice/koumbit-sites.slice/koumbit-sites-{system_name}.slice"
-    php_status_socket: Template = "/run/php/{system_name}.status.sock"
-    php_status_path: str = Field("/fpm-status", pattern=r"^/[A-Za-z0-9_./-]*$")
+@dataclass(frozen=True, kw_only=True)
+class Paths:
+    """Where the server keeps what the exporter reads.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)  # str -> Path
+    The site layout has no default here: the deploy writes it from the one
+    place that defines it (koumbit_infra/sites/layout.py), so the exporter
+    cannot drift from where the sites really are. The kernel's own files
+    keep their usual places unless a test points them at a fixture tree.
+    """
 
-
-class RefreshSeconds(_Model):
-    disk: float = Field(300, gt=0)
-    database: float = Field(300, gt=0)
-    cpu: float = Field(15, gt=0)
-    traffic: float = Field(15, gt=0)
-    php: float = Field(15, gt=0)
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)  # int -> float
+    sites_root: Annotated[Path, absolute_path]
+    log_root: Annotated[Path, absolute_path]
+    site_cgroup: Annotated[str, _template]
+    php_status_socket: Annotated[str, _template]
+    php_status_path: Annotated[str, string(pattern=r"/[A-Za-z0-9_./-]*",
+                                         what="a path such as /fpm-status")]
+    proc_root: Annotated[Path, absolute_path] = Path("/proc")
+    cgroup_root: Annotated[Path, absolute_path] = Path("/sys/fs/cgroup")
 
 
-class Disk(_Model):
-    method: DiskMethod = DiskMethod.SCAN
-    site_budget_seconds: float = Field(30, gt=0)
-    quota_filesystem: str = "/srv"
-    repquota: str = "/usr/sbin/repquota"
+@dataclass(frozen=True, kw_only=True)
+class RefreshSeconds:
+    disk: Annotated[float, above_zero] = 300.0
+    database: Annotated[float, above_zero] = 300.0
+    cpu: Annotated[float, above_zero] = 15.0
+    traffic: Annotated[float, above_zero] = 15.0
+    php: Annotated[float, above_zero] = 15.0
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)  # str -> enum
+
+@dataclass(frozen=True, kw_only=True)
+class Disk:
+    method: Annotated[DiskMethod, choice(DiskMethod)] = DiskMethod.SCAN
+    site_budget_seconds: Annotated[float, above_zero] = 30.0
+    quota_filesystem: Annotated[str, string()] = "/srv"
+    repquota: Annotated[str, string()] = "/usr/sbin/repquota"
 
 
-class Database(_Model):
-    enabled: bool = False
-    client: str = "/usr/bin/mariadb"
-    defaults_file: str = "mariadb.cnf"
-    timeout_seconds: float = Field(60, gt=0)
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+@dataclass(frozen=True, kw_only=True)
+class Database:
+    enabled: Annotated[bool, flag] = False
+    client: Annotated[str, string()] = "/usr/bin/mariadb"
+    defaults_file: Annotated[str, string()] = "mariadb.cnf"
+    timeout_seconds: Annotated[float, above_zero] = 60.0
 
 
 _shared: dict[object, object] = {}
@@ -183,33 +173,39 @@ def _share(value: _T) -> _T:
     return _shared.setdefault(value, value)  # type: ignore[return-value]
 
 
-Shared = Annotated[StrictStr, Field(min_length=1), AfterValidator(_share)]
-SharedInt = Annotated[StrictInt, Field(gt=0), AfterValidator(_share)]
+def _system_name(value: object) -> str:
+    if not isinstance(value, str) or not _SYSTEM_NAME.fullmatch(value):
+        raise ValueError(f"'{value}' is not a system name ([a-z][a-z0-9_]*, at most 32)")
+    return value
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, config=ConfigDict(extra="forbid"))
+_shared_text = then(string(), _share)
+_shared_count = then(whole(1), _share)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SiteEntry:
     """One site of the configuration, as compact as Python allows.
 
     A server holds up to ~10,000 of these for the life of the exporter: a
-    slotted dataclass (no per-instance dict, about 140 bytes) validated by
-    pydantic like a model, with repeated strings and integers shared, and the
-    label tuple every collector keys its snapshot by made once here.
+    slotted dataclass (no per-instance dict, about 140 bytes) with repeated
+    strings and integers shared, and the label tuple every collector keys its
+    snapshot by made once here.
     """
 
-    domain: Annotated[StrictStr, Field(min_length=3)]
-    system_name: SystemName
-    server: Shared
-    client: Shared
-    cms: Shared
-    plan: Shared
-    solidarity: StrictBool
-    disk_quota_bytes: SharedInt
-    php_workers: SharedInt
-    php_memory_limit_bytes: SharedInt
-    project_id: Annotated[StrictInt, Field(gt=0)] | None = None
+    domain: Annotated[str, string(min_length=3)]
+    system_name: Annotated[str, _system_name]
+    server: Annotated[str, _shared_text]
+    client: Annotated[str, _shared_text]
+    cms: Annotated[str, _shared_text]
+    plan: Annotated[str, _shared_text]
+    solidarity: Annotated[bool, flag]
+    disk_quota_bytes: Annotated[int, _shared_count]
+    php_workers: Annotated[int, _shared_count]
+    php_memory_limit_bytes: Annotated[int, _shared_count]
+    project_id: Annotated[int | None, whole(1)] = None
     # A disabled site keeps its files and database (still measured) but has no pool.
-    php_pool: StrictBool = True
+    php_pool: Annotated[bool, flag] = True
     # Values of the (server, site, client) labels every per-site metric carries.
     labels: tuple[str, str, str] = field(init=False, repr=False, compare=False)
 
@@ -221,33 +217,17 @@ class SiteEntry:
         return self.php_workers * self.php_memory_limit_bytes
 
 
-class ExporterConfig(_Model):
-    server: str = Field(min_length=1)
-    listen_address: Annotated[str, AfterValidator(_address)] = "127.0.0.1"
-    port: int = Field(DEFAULT_PORT, ge=1, le=65535)
+@dataclass(frozen=True, kw_only=True)
+class ExporterConfig:
+    server: Annotated[str, string()]
+    listen_address: Annotated[str, address] = "127.0.0.1"
+    port: Annotated[int, whole(1, 65535)] = DEFAULT_PORT
     capacity: Capacity
-    paths: Paths = Paths()
+    paths: Paths
     refresh_seconds: RefreshSeconds = RefreshSeconds()
     disk: Disk = Disk()
     database: Database = Database()
-    sites: tuple[SiteEntry, ...] = ()
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
-
-    @model_validator(mode="after")
-    def _unique(self) -> ExporterConfig:
-        for key in ("domain", "system_name"):
-            seen: set[str] = set()
-            for site in self.sites:
-                value = getattr(site, key)
-                if value in seen:
-                    raise ValueError(f"two sites share {key} '{value}'")
-                seen.add(value)
-        if self.disk.method is DiskMethod.PROJECT_QUOTA:
-            missing = [s.domain for s in self.local_sites if s.project_id is None]
-            if missing:
-                raise ValueError(f"disk.method project_quota needs sites.project_id: {missing}")
-        return self
+    sites: Annotated[tuple[SiteEntry, ...], Tables(SiteEntry, "a site's keys", "domain")] = ()
 
     @property
     def local_sites(self) -> tuple[SiteEntry, ...]:
@@ -255,20 +235,21 @@ class ExporterConfig(_Model):
         return tuple(s for s in self.sites if s.server == self.server)
 
 
-def _key(loc: tuple[int | str, ...], data: object) -> str:
-    """A dotted key such as ``sites[3].php_workers (example.org)``."""
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts[-1] += f"[{item}]"
-        else:
-            parts.append(str(item))
-    key = ".".join(parts) or "(top level)"
-    if len(loc) >= 2 and loc[0] == "sites" and isinstance(loc[1], int) and isinstance(data, dict):
-        sites = data.get("sites")
-        if isinstance(sites, list) and loc[1] < len(sites) and isinstance(sites[loc[1]], dict):
-            key += f" ({sites[loc[1]].get('domain', '?')})"
-    return key
+def _check_sites(config: ExporterConfig, problems: Problems) -> None:
+    """What no single site shows: names used twice, project quotas without project ids."""
+    for key in ("domain", "system_name"):
+        seen: set[str] = set()
+        for index, site in enumerate(config.sites):
+            value = getattr(site, key)
+            if value in seen:
+                problems.add(f"sites[{index}].{key} ({site.domain})",
+                             f"two sites share {key} '{value}'")
+            seen.add(value)
+    if config.disk.method is DiskMethod.PROJECT_QUOTA:
+        for index, site in enumerate(config.sites):
+            if site.server == config.server and site.project_id is None:
+                problems.add(f"sites[{index}].project_id ({site.domain})",
+                             "missing: disk.method project_quota needs each local site's")
 
 
 def parse_config(text: str, source: str) -> ExporterConfig:
@@ -277,26 +258,13 @@ def parse_config(text: str, source: str) -> ExporterConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    try:
-        return ExporterConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = [
-            f"{source}: {_key(err['loc'], data)}: {_message(err)}" for err in exc.errors()
-        ]
-        raise ConfigError("\n".join(lines)) from None
-
-
-def _message(err: Any) -> str:
-    """pydantic's message, said plainly where it speaks of Python rather than the file."""
-    if err["type"] not in ("extra_forbidden", "unexpected_keyword_argument"):
-        return str(err["msg"])
-    loc = err["loc"]
-    if loc[:1] == ("sites",):
-        return "unknown key (a site's keys: " + ", ".join(
-            f.name for f in fields(SiteEntry) if f.init) + ")"
-    if len(loc) == 1:
-        return "unknown key (top-level keys: " + ", ".join(ExporterConfig.model_fields) + ")"
-    return "unknown key"
+    problems = Problems()
+    config = read(ExporterConfig, data, "", problems, keys="top-level keys")
+    if config is not None:
+        _check_sites(config, problems)
+    if config is None or problems.lines:
+        raise ConfigError("\n".join(f"{source}: {line}" for line in problems.lines))
+    return config
 
 
 def load_config(path: Path) -> ExporterConfig:

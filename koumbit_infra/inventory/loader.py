@@ -13,6 +13,7 @@ from koumbit_infra.inventory.models import BudgetFile, Client, PlansFile, Server
 from koumbit_infra.inventory.planning import planning_problems
 from koumbit_infra.inventory.problems import InventoryError, Problem, Severity
 from koumbit_infra.inventory.pydantic_problems import problems_from
+from koumbit_infra.inventory.text import escaped
 from koumbit_infra.inventory.yamlsource import YamlDocument, YamlSyntaxError, load_yaml
 
 M = TypeVar("M", bound=BaseModel)
@@ -39,12 +40,13 @@ def load_inventory(root: Path, *, display_base: Path | None = None) -> Inventory
             return path
 
     problems: list[Problem] = []
+    subject = f"inventory '{escaped(root.name)}'"
 
     if not root.is_dir():
         raise InventoryError([
             Problem(shown(root), 1, "inventory folder not found",
                     "give an existing inventory/<env> folder (see --env)")
-        ])
+        ], subject)
 
     docs: dict[str, YamlDocument] = {}
     for name in _TOP_FILES:
@@ -85,7 +87,7 @@ def load_inventory(root: Path, *, display_base: Path | None = None) -> Inventory
         problems += planning_problems(budget_file, docs["budget.yaml"])
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors or not (servers_file and plans_file and budget_file):
-        raise InventoryError(problems)
+        raise InventoryError(problems, subject)
     return Inventory(
         env=root.name,
         root=root,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from koumbit_infra.errors import KoumbitError
 from koumbit_infra.inventory.text import escaped
 
 
@@ -44,11 +45,18 @@ class Problem:
         }
 
 
-class InventoryError(Exception):
-    """The inventory is invalid: carries every problem, so all are reported at once."""
+class InventoryError(KoumbitError):
+    """The inventory is invalid: carries every problem, so all are reported at once.
+
+    The message is one ``file:line`` line per problem, then what was refused
+    (``subject``), how many errors, and what that means (``outcome``).
+    """
 
     exit_code = 2
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], subject: str = "the inventory",
+                 outcome: str = "no server was contacted") -> None:
         self.problems = sorted(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+        errors = sum(p.severity is Severity.ERROR for p in self.problems)
+        super().__init__("\n".join([*(str(p) for p in self.problems),
+                                    f"{subject} is invalid: {errors} error(s); {outcome}"]))

@@ -2,46 +2,25 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 import click
 
-from koumbit_infra.cli import env_option, inventory_option, load_or_exit
+from koumbit_infra.clikit import env_option, inventory_option, open_inventory
 from koumbit_infra.lab import lifecycle
 from koumbit_infra.lab.errors import LabError
 from koumbit_infra.lab.model import LabServer, LabStatus, lab_servers
 from koumbit_infra.lab.ssh import ssh_argv
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 def _progress(message: str) -> None:
     click.echo(f"lab: {message}", err=True)
 
 
-def _lab_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """LabError becomes its message on stderr and exit status 3, without a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except LabError as exc:
-            click.echo(f"lab: error: {exc.message}", err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper
-
-
 def _servers(env: str, inventory_dir: Path | None) -> tuple[LabServer, ...]:
-    inv = load_or_exit(env, inventory_dir)
+    inv = open_inventory(env, inventory_dir)
     if not inv.settings.lab:
         raise LabError(
             f"environment {env!r} is not a lab (its settings have lab: false); "
@@ -92,7 +71,6 @@ def lab_group() -> None:
 @inventory_option
 @click.option("--timeout", default=lifecycle.BOOT_TIMEOUT_S, show_default=True,
               help="Seconds to wait for the servers to boot.")
-@_lab_errors
 def up(env: str, inventory_dir: Path | None, timeout: float) -> None:
     """Create, repair or start every server until all answer SSH (quick when already up)."""
     servers = _servers(env, inventory_dir)
@@ -103,7 +81,6 @@ def up(env: str, inventory_dir: Path | None, timeout: float) -> None:
 @env_option
 @inventory_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-@_lab_errors
 def status(env: str, inventory_dir: Path | None, as_json: bool) -> None:
     """Show each server: running, address, SSH, and `systemctl is-system-running`."""
     lab = lifecycle.status(_servers(env, inventory_dir))
@@ -116,7 +93,6 @@ def status(env: str, inventory_dir: Path | None, as_json: bool) -> None:
 @lab_group.command()
 @env_option
 @inventory_option
-@_lab_errors
 def down(env: str, inventory_dir: Path | None) -> None:
     """Shut the servers down cleanly, keeping their disks (`up` boots them again)."""
     _report(lifecycle.down(_servers(env, inventory_dir), progress=_progress), "down")
@@ -127,7 +103,6 @@ def down(env: str, inventory_dir: Path | None) -> None:
 @inventory_option
 @click.option("--purge", is_flag=True,
               help="Also remove the base image, the apt cache and the lab SSH key.")
-@_lab_errors
 def destroy(env: str, inventory_dir: Path | None, purge: bool) -> None:
     """Stop everything; remove the servers' disks, the bridge and the apt proxy.
 
@@ -143,7 +118,6 @@ def destroy(env: str, inventory_dir: Path | None, purge: bool) -> None:
 @inventory_option
 @click.argument("name")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@_lab_errors
 def ssh(env: str, inventory_dir: Path | None, name: str, command: tuple[str, ...]) -> None:
     """Open a root shell on server NAME, or run COMMAND there (after `--`)."""
     servers = {s.name: s for s in _servers(env, inventory_dir)}

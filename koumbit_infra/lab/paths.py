@@ -17,6 +17,11 @@ from koumbit_infra.releases import Debian
 DEFAULT_ROOT = Path("/var/lib/koumbit-lab")
 ROOT_ENV = "KOUMBIT_LAB_ROOT"
 
+# Codebases the lab's sites get where production downloads a release (the lab
+# reaches no archive but Debian's); shipped inside the package, beside this file.
+CODEBASES = Path(__file__).parent / "codebases"
+DRUPAL_WIRING = CODEBASES / "drupal-wiring"
+
 
 @dataclass(frozen=True)
 class LabPaths:

@@ -288,7 +288,7 @@ def wordpress_installed(site: SiteLayout, installer: str) -> Generator[str, None
 
 @operation()
 def drupal_code_copied(site: SiteLayout, source: str) -> Generator[str, None, None]:
-    """The lab's Drupal-wiring codebase (tests/fixtures/drupal-wiring) as the site's code."""
+    """The lab's Drupal-wiring codebase (koumbit_infra/lab/codebases/) as the site's code."""
     if site.code_marker in _current().paths:
         return
     # Uploaded into root's own home (0700), then written by the site's user.

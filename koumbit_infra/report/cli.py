@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-import sys
 from datetime import date
 from pathlib import Path
 from typing import cast
 
 import click
 
-from koumbit_infra.cli import env_option, inventory_option, load_or_exit
-from koumbit_infra.cost import LedgerError, Month, ledger_label, months_between
+from koumbit_infra.clikit import env_option, inventory_option, open_inventory
+from koumbit_infra.cost import Month, ledger_label, months_between
 from koumbit_infra.cost.cli import ledger_option_saying
 from koumbit_infra.inventory import Inventory
 from koumbit_infra.report import FORMATS, LANGS, Format, Lang, render, report_data
@@ -66,19 +65,15 @@ def report_command(
     """Write the report of a month or a fiscal year: budget, clients, solidarity, servers."""
     if (month is None) == (fiscal_year is None):
         raise click.UsageError("give either --month YYYY-MM or --fiscal-year YYYY-YYYY")
-    inv = load_or_exit(env, inventory_dir)
-    try:
-        if month is not None:
-            data = report_data(inv, month, ledger_path)
-            period = str(month)
-        else:
-            assert fiscal_year is not None
-            months = fiscal_year_months(inv, fiscal_year, date.today())
-            data = report_data(inv, months, ledger_path, fiscal_year=fiscal_year)
-            period = fiscal_year
-    except LedgerError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    inv = open_inventory(env, inventory_dir)
+    if month is not None:
+        data = report_data(inv, month, ledger_path)
+        period = str(month)
+    else:
+        assert fiscal_year is not None
+        months = fiscal_year_months(inv, fiscal_year, date.today())
+        data = report_data(inv, months, ledger_path, fiscal_year=fiscal_year)
+        period = fiscal_year
     if not data.closed:
         click.echo(f"{period} ({env}): {data.closed_count} of {len(data.months)} month(s) closed"
                    f" in {ledger_label(ledger_path)}; the others are computed with reserved"

@@ -14,8 +14,8 @@ from datetime import datetime
 
 from fabric import Connection
 
+from koumbit_infra.sites.errors import SiteCommandError, must
 from koumbit_infra.sites.layout import ARCHIVE, RESTIC, RESTORE, SiteLayout
-from koumbit_infra.sites.remote import SiteCommandError, must
 
 
 @dataclass(frozen=True)

@@ -7,31 +7,23 @@ SSH settings are pyinfra's own (see ``koumbit_infra.remote``).
 
 from __future__ import annotations
 
+import shlex
 import sys
 import tempfile
-from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from koumbit_infra.envs import inventory_base
+from koumbit_infra.clikit import (
+    env_option,
+    inventory_option,
+    open_inventory,
+    pyinfra_inventory_file,
+)
 from koumbit_infra.inventory import Inventory, Role, SiteState
 from koumbit_infra.inventory.models import CertificateAuthority
-from koumbit_infra.sites.remote import SiteCommandError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-env_option = click.option("--env", default="lab", show_default=True,
-                          help="Environment: a folder under inventory/.")
-
-
-def _inventory(env: str) -> Inventory:
-    from koumbit_infra.cli import load_or_exit
-
-    return load_or_exit(env)
+from koumbit_infra.sites.errors import SiteCommandError
 
 
 def _ca_file(inv: Inventory) -> str | None:
@@ -42,20 +34,6 @@ def _ca_file(inv: Inventory) -> str | None:
     return None
 
 
-def user_errors(func: F) -> F:
-    """SiteCommandError becomes its message on stderr and its exit code, no traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except SiteCommandError as exc:
-            click.echo(exc.message, err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper  # type: ignore[return-value]
-
-
 @click.group("site")
 def site_group() -> None:
     """Act on one site now: backup, restore, clone, migrate, verify."""
@@ -63,14 +41,14 @@ def site_group() -> None:
 
 @site_group.command("backup")
 @env_option
+@inventory_option
 @click.argument("domain")
-@user_errors
-def backup_command(env: str, domain: str) -> None:
+def backup_command(env: str, inventory_dir: Path | None, domain: str) -> None:
     """Back DOMAIN up now (files, database, secrets), verified by a test restore."""
     from koumbit_infra.remote import connect
     from koumbit_infra.sites import backups, selection
 
-    inv = _inventory(env)
+    inv = open_inventory(env, inventory_dir)
     site = selection.one(inv, domain)
     with connect(inv, site.placed.site.server) as conn:
         snapshot = backups.backup(conn, site)
@@ -79,20 +57,20 @@ def backup_command(env: str, domain: str) -> None:
 
 @site_group.command("restore")
 @env_option
+@inventory_option
 @click.argument("domain")
 @click.option("--snapshot", default=None, help="Snapshot id (or its start) to restore.")
 @click.option("--at", "at", default=None,
               help="Point in time (ISO 8601, e.g. 2026-11-27T06:00+00:00): the last snapshot"
                    " taken at or before it.")
 @click.option("--list", "list_only", is_flag=True, help="Only list the site's snapshots.")
-@user_errors
-def restore_command(env: str, domain: str, snapshot: str | None, at: str | None,
-                    list_only: bool) -> None:
+def restore_command(*, env: str, inventory_dir: Path | None, domain: str,
+                    snapshot: str | None, at: str | None, list_only: bool) -> None:
     """Restore DOMAIN from its latest snapshot, a given one, or a point in time."""
     from koumbit_infra.remote import connect
     from koumbit_infra.sites import backups, selection
 
-    inv = _inventory(env)
+    inv = open_inventory(env, inventory_dir)
     site = selection.one(inv, domain)
     when = None
     if at:
@@ -112,24 +90,27 @@ def restore_command(env: str, domain: str, snapshot: str | None, at: str | None,
         before = backups.restore(conn, site, chosen)
     click.echo(f"{site.domain}: restored from {chosen.id[:8]}"
                f" ({chosen.time.isoformat(timespec='seconds')})")
-    _say_undo(site.domain, before, env)
+    _say_undo(site.domain, before, env, inventory_dir)
 
 
-def _say_undo(domain: str, snapshots: list[str], env: str) -> None:
+def _say_undo(domain: str, snapshots: list[str], env: str, inventory_dir: Path | None) -> None:
     """How to get back what a command replaced: the verified archive it took first."""
+    where = f" --inventory {shlex.quote(str(inventory_dir))}" if inventory_dir else ""
     for snap in snapshots:
         click.echo(f"{domain}: what was replaced is in verified snapshot {snap[:8]}; to undo:"
-                   f" koumbit-infra site restore {domain} --env {env} --snapshot {snap}")
+                   f" koumbit-infra site restore {domain} --env {env}{where} --snapshot {snap}")
 
 
 @site_group.command("clone")
 @env_option
+@inventory_option
 @click.argument("domain")
 @click.argument("new_domain")
 @click.option("--force", is_flag=True,
               help="Replace NEW_DOMAIN's content (archived and verified first).")
-@user_errors
-def clone_command(env: str, domain: str, new_domain: str, force: bool) -> None:
+def clone_command(
+    *, env: str, inventory_dir: Path | None, domain: str, new_domain: str, force: bool,
+) -> None:
     """Copy DOMAIN's content onto NEW_DOMAIN (a staging copy, on any server).
 
     NEW_DOMAIN must be in the inventory and deployed; it keeps its own user,
@@ -140,24 +121,26 @@ def clone_command(env: str, domain: str, new_domain: str, force: bool) -> None:
     from koumbit_infra.remote import connect
     from koumbit_infra.sites import copy, selection
 
-    inv = _inventory(env)
+    inv = open_inventory(env, inventory_dir)
     src, dst = selection.one(inv, domain), selection.one(inv, new_domain)
     if src.name == dst.name:
         raise SiteCommandError("a site cannot be cloned onto itself", 2)
     with connect(inv, src.placed.site.server) as a, connect(inv, dst.placed.site.server) as b:
         before = copy.copy_content(a, src, b, dst, force=force)
     click.echo(f"{src.domain} copied onto {dst.domain}")
-    _say_undo(dst.domain, before, env)
+    _say_undo(dst.domain, before, env, inventory_dir)
 
 
 @site_group.command("migrate")
 @env_option
+@inventory_option
 @click.argument("domain")
 @click.option("--to", "target", required=True, help="Web server to move the site to.")
 @click.option("--force", is_flag=True,
               help="Even if TARGET already has this site (its copy there is archived first).")
-@user_errors
-def migrate_command(env: str, domain: str, target: str, force: bool) -> None:
+def migrate_command(
+    *, env: str, inventory_dir: Path | None, domain: str, target: str, force: bool,
+) -> None:
     """Move DOMAIN to another server: copy, verify there, disable (keep) the source.
 
     The site is created on the target from a scratch copy of the inventory,
@@ -169,7 +152,7 @@ def migrate_command(env: str, domain: str, target: str, force: bool) -> None:
     """
     from koumbit_infra.sites import migrate, selection
 
-    inv = _inventory(env)
+    inv = open_inventory(env, inventory_dir)
     site = selection.one(inv, domain)
     if target not in {s.name for s in inv.servers_with(Role.WEB)}:
         raise SiteCommandError(f"{target} is not a web server of '{env}'", 2)
@@ -183,16 +166,16 @@ def migrate_command(env: str, domain: str, target: str, force: bool) -> None:
 
 @site_group.command("verify")
 @env_option
+@inventory_option
 @click.argument("domain")
-@user_errors
-def verify_command(env: str, domain: str) -> None:
+def verify_command(env: str, inventory_dir: Path | None, domain: str) -> None:
     """Re-assert DOMAIN from the inventory; list what had drifted; check it answers."""
     from koumbit_infra.sites import selection
     from koumbit_infra.sites.verify import verify
 
-    inv = _inventory(env)
+    inv = open_inventory(env, inventory_dir)
     site = selection.one(inv, domain)
-    verdict = verify(inv, inventory_base() / f"{env}.py", site, _ca_file(inv))
+    verdict = verify(inv, pyinfra_inventory_file(env, inventory_dir), site, _ca_file(inv))
     for line in verdict.drift:
         click.echo(f"drift corrected: {line}")
     expected = 503 if site.state is SiteState.DISABLED else 200
@@ -204,21 +187,22 @@ def verify_command(env: str, domain: str) -> None:
 
 @click.command("run", context_settings={"ignore_unknown_options": True})
 @env_option
+@inventory_option
 @click.option("--sites", "selector", required=True, help="Which sites (see below).")
 @click.option("--parallel", default=8, show_default=True, help="Sites at once.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@user_errors
-def run_command(env: str, selector: str, parallel: int, command: tuple[str, ...]) -> None:
+def run_command(
+    *, env: str, inventory_dir: Path | None, selector: str, parallel: int,
+    command: tuple[str, ...],
+) -> None:
     """Run COMMAND as each selected site's user, in its code folder, in parallel.
 
     Example: koumbit-infra run --sites cms:wordpress -- php wp-cron.php
     """
-    import shlex
-
     from koumbit_infra.sites.runner import run_on_sites
     from koumbit_infra.sites.selection import select
 
-    inv = _inventory(env)
+    inv = open_inventory(env, inventory_dir)
     results = run_on_sites(inv, select(inv, selector), shlex.join(command), parallel)
     for r in results:
         mark = "ok" if r.result.ok else f"FAILED (exit {r.result.exit_code})"

@@ -20,9 +20,9 @@ from fabric import Connection
 from koumbit_infra.inventory import Cms
 from koumbit_infra.remote import run
 from koumbit_infra.sites.backups import archived
+from koumbit_infra.sites.errors import SiteCommandError, must
 from koumbit_infra.sites.files import site_links
 from koumbit_infra.sites.layout import DUMP_ROOT, IMPORT, SiteLayout
-from koumbit_infra.sites.remote import SiteCommandError, must
 from koumbit_infra.sites.shell import as_site, locked
 from koumbit_infra.sites.variant import Clients
 

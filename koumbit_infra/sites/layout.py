@@ -34,6 +34,16 @@ WORK_ROOT = f"{SITES_ROOT}/.koumbit-work"
 PHP_CLI_ROOT = "/etc/koumbit/php-cli"
 # Where each pool's sockets are (<site>.sock, <site>.status.sock).
 FPM_RUN_DIR = "/run/php"
+# Each pool's status socket, and the path its status page answers on (the
+# exporter asks it over FastCGI; {system_name} is the site's).
+FPM_STATUS_SOCKET = f"{FPM_RUN_DIR}/{{system_name}}.status.sock"
+FPM_STATUS_PATH = "/fpm-status"
+# nginx's logs of each site: <site>.access.log (read by the exporter), <site>.error.log.
+SITE_LOG_ROOT = "/var/log/nginx/sites"
+# The cgroup v2 slice, under /sys/fs/cgroup, where a site's processes are
+# counted when it exists; no deploy makes one yet, so the exporter counts the
+# site user's processes instead.
+SITE_CGROUP = "koumbit.slice/koumbit-sites.slice/koumbit-sites-{system_name}.slice"
 # What a site's PHP may never call, in FPM and on the command line alike.
 PHP_DISABLED_FUNCTIONS = "exec,passthru,shell_exec,system,proc_open,popen,pcntl_exec"
 # Touched before any configuration change, removed after nginx, PHP-FPM and
@@ -236,7 +246,11 @@ class SiteLayout:
 
     @property
     def fpm_status_socket(self) -> str:
-        return f"{FPM_RUN_DIR}/{self.name}.status.sock"
+        return FPM_STATUS_SOCKET.format(system_name=self.name)
+
+    @property
+    def fpm_status_path(self) -> str:
+        return FPM_STATUS_PATH
 
     @property
     def fpm_service(self) -> str:
@@ -252,7 +266,11 @@ class SiteLayout:
 
     @property
     def access_log(self) -> str:
-        return f"/var/log/nginx/sites/{self.name}.access.log"
+        return f"{SITE_LOG_ROOT}/{self.name}.access.log"
+
+    @property
+    def error_log(self) -> str:
+        return f"{SITE_LOG_ROOT}/{self.name}.error.log"
 
     @property
     def cert_dir(self) -> str:

@@ -16,9 +16,9 @@ from pathlib import Path
 from koumbit_infra.inventory import Inventory, load_inventory
 from koumbit_infra.remote import connect
 from koumbit_infra.sites.copy import copy_content, exists, moved
+from koumbit_infra.sites.errors import SiteCommandError
 from koumbit_infra.sites.http import fetch
 from koumbit_infra.sites.layout import SiteLayout
-from koumbit_infra.sites.remote import SiteCommandError
 from koumbit_infra.sites.variant import write_variant
 from koumbit_infra.sites.verify import sites_deploy
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fnmatch import fnmatch
 
 from koumbit_infra.inventory import Inventory, SiteState
+from koumbit_infra.sites.errors import SiteCommandError
 from koumbit_infra.sites.layout import SiteLayout
-from koumbit_infra.sites.remote import SiteCommandError
 
 SELECTOR_HELP = (
     "Comma-separated terms, any of which selects a site: all, cms:wordpress, cms:drupal, "

@@ -16,9 +16,9 @@ from pathlib import Path
 from koumbit_infra.deploy_cli import pyinfra_argv
 from koumbit_infra.envs import CHECKOUT
 from koumbit_infra.inventory import Inventory
+from koumbit_infra.sites.errors import SiteCommandError
 from koumbit_infra.sites.http import fetch
 from koumbit_infra.sites.layout import SiteLayout
-from koumbit_infra.sites.remote import SiteCommandError
 
 SITES_DEPLOY = CHECKOUT / "deploys" / "sites.py"
 

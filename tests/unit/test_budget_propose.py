@@ -50,6 +50,7 @@ from koumbit_infra.budget.growth import PrometheusGrowth, fit
 from koumbit_infra.budget.propose import Proposal, amortisation_end, propose
 from koumbit_infra.budget.render import render_csv, render_html, render_proposal
 from koumbit_infra.budget.scenario import NO_CHANGE, Scenario, load_scenario
+from koumbit_infra.cli import main
 from koumbit_infra.cost import Ledger, Month, PrometheusUsage, ReservedOnly, close_month
 from koumbit_infra.cost.allocation.prices import ResourcePrices
 from koumbit_infra.cost.ledger.budget_projection import project_budget
@@ -328,13 +329,11 @@ def test_a_broken_scenario_names_each_problem_by_file_and_line(
 
 
 def test_the_command_refuses_a_broken_scenario_and_writes_nothing(tmp_path: Path) -> None:
-    from koumbit_infra.budget.cli import propose_command
-
     scenario = tmp_path / "s.yaml"
     scenario.write_text("add_clients:\n  - {count: 0, plan: essentiel, since: 2027-05-01,"
                         " server: web1}\n")
     out = tmp_path / "request.pdf"
-    done = CliRunner().invoke(propose_command, [
+    done = CliRunner().invoke(main, ["budget", "propose",
         "--fiscal-year", "2027-2028", "--scenario", str(scenario), "--ledger",
         str(tmp_path / "none.sqlite"), "--out", str(out)])
     assert done.exit_code == 2, done.output
@@ -343,11 +342,9 @@ def test_the_command_refuses_a_broken_scenario_and_writes_nothing(tmp_path: Path
 
 
 def test_the_command_writes_the_lab_request(tmp_path: Path) -> None:
-    from koumbit_infra.budget.cli import propose_command
-
     for fmt in ("pdf", "html", "csv"):
         out = tmp_path / f"request.{fmt}"
-        done = CliRunner().invoke(propose_command, [
+        done = CliRunner().invoke(main, ["budget", "propose",
             "--fiscal-year", "2027-2028", "--ledger", str(tmp_path / "none.sqlite"),
             "--lang", "en", "--format", fmt, "--out", str(out)])
         assert done.exit_code == 0, done.output

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from koumbit_infra.cli import main
 from koumbit_infra.cost import Ledger, Month, RecordedUsage, Usage, close_month
-from koumbit_infra.cost.cli import cost_group
 from koumbit_infra.cost.ledger.budget_projection import project_budget
 from koumbit_infra.cost.ledger.schema import SCHEMA
 from koumbit_infra.cost.ledger.store import (
@@ -34,7 +34,6 @@ from koumbit_infra.cost.ledger.store import (
 )
 from koumbit_infra.cost.publishing.textfile import cost_exposition
 from koumbit_infra.envs import load_env
-from koumbit_infra.report.cli import report_command
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 MONTHS = (Month(2026, 9), Month(2026, 10))
@@ -115,25 +114,25 @@ def test_an_unreachable_postgresql_ledger_is_a_clear_error(tmp_path: Path) -> No
 
 def test_the_cost_commands_take_a_postgresql_url(postgresql_url: str) -> None:
     runner = CliRunner()
-    closed = runner.invoke(cost_group, ["close", "2026-11", "--env", "lab",
+    closed = runner.invoke(main, ["cost", "close", "2026-11", "--env", "lab",
                                         "--ledger", postgresql_url])
     assert closed.exit_code == 0, closed.output
     assert "2026-11 (lab) closed as version 1: total 655.00 CAD" in closed.output
-    shown = runner.invoke(cost_group, ["show", "2026-11", "--env", "lab",
+    shown = runner.invoke(main, ["cost", "show", "2026-11", "--env", "lab",
                                        "--ledger", postgresql_url])
     assert shown.exit_code == 0, shown.output
     with Ledger.open(postgresql_url) as pg:
         allocation = pg.allocation("lab", Month(2026, 11))
     assert allocation is not None
     assert all(c.name[:38] in shown.output for c in allocation.clients)
-    budget = runner.invoke(cost_group, ["budget", "--env", "lab", "--ledger", postgresql_url])
+    budget = runner.invoke(main, ["cost", "budget", "--env", "lab", "--ledger", postgresql_url])
     assert budget.exit_code == 0, budget.output
     assert "allocated 9000.00 CAD" in budget.output
 
 
 def test_a_bad_postgresql_ledger_exits_2_without_showing_its_password(tmp_path: Path) -> None:
     url = f"postgresql://ledger:s3cret@/postgres?host={tmp_path}"
-    result = CliRunner().invoke(cost_group, ["budget", "--env", "lab", "--ledger", url])
+    result = CliRunner().invoke(main, ["cost", "budget", "--env", "lab", "--ledger", url])
     assert result.exit_code == 2
     assert "cannot open the PostgreSQL ledger" in result.output
     assert "s3cret" not in result.output
@@ -142,11 +141,11 @@ def test_a_bad_postgresql_ledger_exits_2_without_showing_its_password(tmp_path: 
 
 
 def test_the_report_reads_a_postgresql_ledger(postgresql_url: str, tmp_path: Path) -> None:
-    closed = CliRunner().invoke(cost_group, ["close", "2026-12", "--env", "lab",
+    closed = CliRunner().invoke(main, ["cost", "close", "2026-12", "--env", "lab",
                                              "--ledger", postgresql_url])
     assert closed.exit_code == 0, closed.output
     out = tmp_path / "report.csv"
-    made = CliRunner().invoke(report_command, [
+    made = CliRunner().invoke(main, ["report",
         "--month", "2026-12", "--env", "lab", "--lang", "fr", "--format", "csv",
         "--ledger", postgresql_url, "--out", str(out)])
     assert made.exit_code == 0, made.output

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry, generate_latest
 
+from koumbit_infra.cli import main
 from koumbit_infra.cost import Ledger, Month, close_month
-from koumbit_infra.cost.cli import cost_group
 from koumbit_infra.cost.publishing.metrics import CostCollector
 from koumbit_infra.envs import CHECKOUT, load_env
 
@@ -90,7 +90,7 @@ def test_budget_rules_pass_promtool_tests() -> None:
 
 
 def test_metrics_command_refuses_a_missing_ledger(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cost_group, ["metrics", "--ledger", str(tmp_path / "no.sqlite")])
+    result = CliRunner().invoke(main, ["cost", "metrics", "--ledger", str(tmp_path / "no.sqlite")])
     assert result.exit_code == 2
     assert "close a month first" in result.output
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from koumbit_infra.cli import main
 from koumbit_infra.cost import Ledger, Month, close_month
-from koumbit_infra.cost.cli import cost_group
 from koumbit_infra.cost.publishing.textfile import (
     TEXTFILE,
     TEXTFILE_DIR,
@@ -80,7 +80,7 @@ def test_the_staged_file_is_renamed_within_the_directory() -> None:
 
 
 def test_publish_on_a_server_that_does_not_monitor_exits_2(ledger_path: Path) -> None:
-    result = CliRunner().invoke(cost_group, ["publish", "--env", "lab", "--on", "web1",
+    result = CliRunner().invoke(main, ["cost", "publish", "--env", "lab", "--on", "web1",
                                              "--ledger", str(ledger_path)])
     assert result.exit_code == 2
     assert "'web1' is not a monitoring server of 'lab' (monitoring servers: mon1)" in (
@@ -88,7 +88,7 @@ def test_publish_on_a_server_that_does_not_monitor_exits_2(ledger_path: Path) ->
 
 
 def test_publish_without_a_ledger_exits_2_before_connecting(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cost_group, ["publish", "--env", "lab",
+    result = CliRunner().invoke(main, ["cost", "publish", "--env", "lab",
                                              "--ledger", str(tmp_path / "none.sqlite")])
     assert result.exit_code == 2
     assert "close a month first" in result.output

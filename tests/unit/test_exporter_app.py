@@ -7,6 +7,7 @@ import gzip
 import shutil
 import subprocess
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import jinja2
@@ -17,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from koumbit_infra.exporter.app import Exporter, Seams, build
 from koumbit_infra.exporter.database import DatabaseError
-from koumbit_infra.exporter.unit import NGINX_LOG_FORMAT_TEMPLATE, TEMPLATE, ExporterUnit
+from koumbit_infra.monitoring.exporter import NGINX_LOG_FORMAT_TEMPLATE, TEMPLATE, ExporterUnit
 
 TEMPLATES = Path(__file__).parents[2] / "templates"
 ALPHA = {"server": "web1", "site": SITES[0][0], "client": SITES[0][2]}
@@ -117,7 +118,7 @@ def test_promtool_check_metrics(tmp_path: Path) -> None:
 
 
 def test_http_server_answers_plain_and_gzip(tmp_path: Path) -> None:
-    config = make_config(tmp_path).model_copy(update={"port": 0})  # any free port
+    config = replace(make_config(tmp_path), port=0)  # any free port
     exporter = build(config, Seams(users=users))
     exporter.start()
     assert gc.get_freeze_count() > 0  # what lives as long as the process: out of gc's walks

@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from fixtures.exporter.fakes import config_text
 
 from koumbit_infra.envs import load_env
-from koumbit_infra.exporter.cli import exporter_command
 from koumbit_infra.exporter.config import EXAMPLE, ConfigError, load_config, parse_config
-from koumbit_infra.exporter.render import render_config
+from koumbit_infra.monitoring.cli import exporter_command
+from koumbit_infra.monitoring.exporter import render_config
 
 
 def test_example_is_valid() -> None:
@@ -37,13 +37,43 @@ def test_example_is_valid() -> None:
          "sites[0].colour (centre-femmes.test): unknown key (a site's keys: domain,"),
         (('system_name = "centre_femmes_test_d33127a7"', 'system_name = "Centre"'),
          "sites[0].system_name (centre-femmes.test)"),
+        # A name that only a line-anchored pattern would accept.
+        (('system_name = "centre_femmes_test_d33127a7"', 'system_name = "centre\\n"'),
+         "sites[0].system_name (centre-femmes.test): "),
+        (("port = 19100", "port = true"), "/etc x.toml: port: must be a whole number"),
+        (("disk_bytes = 85899345920", "disk_bytes = 8.5"), "capacity.disk_bytes: must be a whole"),
+        (("[capacity]", "[size]"), "/etc x.toml: capacity: missing (this key is required)"),
+        (("memory_bytes = 4294967296", ""), "capacity.memory_bytes: missing"),
+        (('proc_root = "/proc"', 'proc_root = "proc"'), "paths.proc_root: must be an absolute"),
+        (('proc_root = "/proc"', 'proc_root = "/proc"\nroot = "/"'),
+         "paths.root: unknown key (keys of [paths]: sites_root, log_root,"),
+        (('php_status_path = "/fpm-status"', 'php_status_path = "/status?x=1"'),
+         "paths.php_status_path: \"/status?x=1\" is not a path"),
+        (('php_status_socket = "/run/php/{system_name}.status.sock"',
+          'php_status_socket = "/run/php/status.sock"'), "paths.php_status_socket: "),
+        (("solidarity = false", 'solidarity = "no"'),
+         "sites[0].solidarity (centre-femmes.test): must be true or false"),
+        (('method = "scan"', 'method = "project_quota"'),
+         "sites[0].project_id (centre-femmes.test): missing: disk.method project_quota"),
     ],
 )
 def test_bad_key_is_named(change: tuple[str, str], message: str) -> None:
     assert change[0] in EXAMPLE
+    source = "/etc x.toml" if message.startswith("/etc x.toml") else "/etc/x.toml"
     with pytest.raises(ConfigError) as caught:
-        parse_config(EXAMPLE.replace(*change), "/etc/x.toml")
+        parse_config(EXAMPLE.replace(*change), source)
     assert message in str(caught.value)
+
+
+def test_a_value_where_a_table_belongs_is_named() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config('server = "web1"\ncapacity = 3\nsites = [1]\ndisk = "scan"\n', "x.toml")
+    assert str(caught.value).splitlines() == [
+        "x.toml: capacity: must be a table, not 3",
+        "x.toml: paths: missing (this key is required)",
+        "x.toml: disk: must be a table, not \"scan\"",
+        "x.toml: sites[0] (?): must be a table, not 1",
+    ]
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -94,6 +124,12 @@ def test_lab_inventory_renders_a_valid_config_for_each_server() -> None:
         assert [s.domain for s in config.local_sites] == expected
         assert config.capacity.disk_bytes == server.disk_bytes
         assert render_config(inventory, server.name) == text  # same text on every run
+
+
+def test_example_paths_are_the_deployed_ones() -> None:
+    """EXAMPLE documents the format; its [paths] may not drift from sites/layout.py's."""
+    rendered = parse_config(render_config(load_env("lab"), "web1"), "web1").paths
+    assert parse_config(EXAMPLE, "example").paths == rendered
 
 
 def test_rendered_site_carries_plan_values() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from fixtures.exporter.fakes import SITES, make_config, users, write_process
+from fixtures.exporter.fakes import SITES, make_config, site_cgroup, users, write_process
 from prometheus_client import CollectorRegistry
 
 from koumbit_infra.exporter.cpu import CpuCollector
@@ -95,8 +95,7 @@ def test_command_names_with_spaces_and_parentheses(tmp_path: Path) -> None:
 def test_cgroup_slice_wins_where_present(tmp_path: Path) -> None:
     proc, collector, registry = setup(tmp_path)
     write_process(proc, 100, ALPHA, utime=100, stime=0, start=5000)
-    slice_dir = (tmp_path / "sys/fs/cgroup/koumbit.slice/koumbit-sites.slice"
-                 / f"koumbit-sites-{SITES[0][1]}.slice")
+    slice_dir = site_cgroup(tmp_path, SITES[0][1])
     slice_dir.mkdir(parents=True)
     (slice_dir / "cpu.stat").write_text("usage_usec 12500000\nuser_usec 10000000\n")
     assert collector.refresh() == []
@@ -134,8 +133,7 @@ def test_private_memory_is_the_live_processes_own_pages(tmp_path: Path) -> None:
 def test_cgroup_memory_is_its_anonymous_memory(tmp_path: Path) -> None:
     proc, collector, registry = setup(tmp_path)
     write_process(proc, 100, ALPHA, utime=1, stime=0, start=5000, pages=(5000, 0))
-    slice_dir = (tmp_path / "sys/fs/cgroup/koumbit.slice/koumbit-sites.slice"
-                 / f"koumbit-sites-{SITES[0][1]}.slice")
+    slice_dir = site_cgroup(tmp_path, SITES[0][1])
     slice_dir.mkdir(parents=True)
     (slice_dir / "cpu.stat").write_text("usage_usec 1000000\n")
     (slice_dir / "memory.stat").write_text("anon 73400320\nfile 9999999\nkernel 4096\n")

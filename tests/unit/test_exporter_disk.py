@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -212,8 +213,7 @@ def test_repquota_rows_in_bytes() -> None:
 
 def test_user_quota_method_maps_uids_to_sites(tmp_path: Path) -> None:
     config = make_config(tmp_path)
-    config = config.model_copy(update={"disk": config.disk.model_copy(
-        update={"method": DiskMethod.USER_QUOTA})})
+    config = replace(config, disk=replace(config.disk, method=DiskMethod.USER_QUOTA))
     recorded = (HERE / "repquota-user.txt").read_text()
     collector = DiskCollector(config, users=users, repquota=lambda kind: recorded)
     assert collector.refresh() == []

@@ -1,4 +1,4 @@
-"""Files the lab writes: known_hosts, /etc/hosts, apt settings, apt-cacher-ng configuration."""
+"""Files the lab writes (known_hosts, /etc/hosts, apt settings, apt-cacher-ng) and ships."""
 
 from __future__ import annotations
 
@@ -141,3 +141,25 @@ def test_apt_cacher_ng_listens_only_on_the_bridge_and_uses_the_host_mirror() -> 
     assert "deb.debian.org/debian-security" in conf
     assert files["backends_debian"] == "http://m.example/debian/\n"
     assert files["backends_debian_security"] == "http://s.example/ds/\n"
+
+
+def test_lab_codebases_ship_with_the_package() -> None:
+    """The Drupal stand-in the lab's sites get is package data, valid PHP, in every install."""
+    import fnmatch
+    import subprocess
+    import tomllib
+
+    from koumbit_infra.lab.paths import CODEBASES, DRUPAL_WIRING
+
+    assert (DRUPAL_WIRING / "index.php").is_file()
+    package = CODEBASES.parents[1]
+    pyproject = tomllib.loads((package.parent / "pyproject.toml").read_text())
+    globs = pyproject["tool"]["setuptools"]["package-data"]["koumbit_infra"]
+    files = [p.relative_to(package).as_posix() for p in CODEBASES.rglob("*") if p.is_file()]
+    assert files and [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)] == []
+    php = shutil.which("php")
+    if php is None:
+        pytest.skip("php is not installed: index.php not linted")
+    lint = subprocess.run([php, "-l", str(DRUPAL_WIRING / "index.php")], capture_output=True,
+                          text=True, check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr

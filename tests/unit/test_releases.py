@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from koumbit_infra.exporter.unit import TEMPLATE, ExporterUnit
 from koumbit_infra.inventory import Inventory, Server, load_inventory
-from koumbit_infra.monitoring.exporter import exporter_unit
+from koumbit_infra.monitoring.exporter import TEMPLATE, ExporterUnit, exporter_unit
 from koumbit_infra.releases import BOOKWORM, RELEASES, TRIXIE, Debian, release
 from koumbit_infra.serverconf.files import all_files
 from koumbit_infra.sites.files import layouts, site_files

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from koumbit_infra.cli import main
 from koumbit_infra.cost import Ledger, Month, close_month
 from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Inventory
 from koumbit_infra.report import ReportData, render_csv, render_html, report_data
 from koumbit_infra.report.catalogue import CATALOGUE
 from koumbit_infra.report.chart import bar_chart
-from koumbit_infra.report.cli import report_command
 from koumbit_infra.report.focus_csv import COLUMNS
 from koumbit_infra.report.money import money
 
@@ -118,7 +118,7 @@ def test_cli_writes_to_the_default_path_and_prints_it(
     lang: str, fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(report_command, [
+    result = CliRunner().invoke(main, ["report",
         "--month", "2026-11", "--lang", lang, "--format", fmt, "--ledger", "absent.sqlite"])
     assert result.exit_code == 0, result.output
     expected = Path("var/reports") / f"lab-2026-11-{lang}.{fmt}"
@@ -127,7 +127,7 @@ def test_cli_writes_to_the_default_path_and_prints_it(
 
 
 def test_cli_refuses_a_bad_month() -> None:
-    result = CliRunner().invoke(report_command, ["--month", "2026-13"])
+    result = CliRunner().invoke(main, ["report", "--month", "2026-13"])
     assert result.exit_code == 2
 
 

@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from pdfcheck import pdf_text
 from test_report import data, lab
 
+from koumbit_infra.cli import main
 from koumbit_infra.cost import Ledger, Month, RecordedUsage, Usage, close_month
 from koumbit_infra.cost.ledger.store import LedgerTampered
 from koumbit_infra.inventory import Inventory
 from koumbit_infra.report import ReportData, render, render_csv, render_html, report_data
 from koumbit_infra.report.catalogue import Lang
-from koumbit_infra.report.cli import report_command
 from koumbit_infra.report.csvcell import FORMULA_STARTS, text_cell
 from koumbit_infra.report.html import context
 from koumbit_infra.report.pdf import (
@@ -238,7 +238,7 @@ def test_a_report_of_a_tampered_month_is_refused(lab: Inventory, revised_ledger:
     with pytest.raises(LedgerTampered, match=r"2026-05 \(lab\) version 2 no longer matches"):
         report_data(lab, MAY, revised_ledger)
     out = tmp_path / "report.pdf"
-    result = CliRunner().invoke(report_command, [
+    result = CliRunner().invoke(main, ["report",
         "--month", "2026-05", "--ledger", str(revised_ledger), "--out", str(out)])
     assert result.exit_code == 2
     assert "2026-05 (lab) version 2 no longer matches what was closed" in result.output

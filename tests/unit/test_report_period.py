@@ -12,6 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from koumbit_infra.cli import main
 from koumbit_infra.cost import Ledger, Month, ReservedOnly, allocate, close_month
 from koumbit_infra.cost.publishing.period_costs import combine
 from koumbit_infra.cost.usage.synthetic import generated_inventory
@@ -19,7 +20,7 @@ from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Inventory, Role, SiteState
 from koumbit_infra.inventory.models import GIB
 from koumbit_infra.report import render_csv, render_html, report_data
-from koumbit_infra.report.cli import fiscal_year_months, report_command
+from koumbit_infra.report.cli import fiscal_year_months
 from koumbit_infra.report.data import capacity
 
 FIRST_HALF = [Month(2026, m) for m in range(4, 10)]
@@ -78,16 +79,16 @@ def test_fiscal_year_report_says_how_many_months_are_closed(
 
 def test_cli_needs_exactly_one_period(tmp_path: Path) -> None:
     runner = CliRunner()
-    neither = runner.invoke(report_command, ["--format", "csv"])
+    neither = runner.invoke(main, ["report", "--format", "csv"])
     assert neither.exit_code == 2
     assert "either --month" in neither.output
-    both = runner.invoke(report_command, ["--month", "2026-11", "--fiscal-year", "2026-2027"])
+    both = runner.invoke(main, ["report", "--month", "2026-11", "--fiscal-year", "2026-2027"])
     assert both.exit_code == 2
 
 
 def test_cli_fiscal_year_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "year.csv"
-    result = CliRunner().invoke(report_command, [
+    result = CliRunner().invoke(main, ["report",
         "--fiscal-year", "2026-2027", "--format", "csv", "--lang", "fr",
         "--ledger", str(tmp_path / "none.sqlite"), "--out", str(out)])
     assert result.exit_code == 0, result.output

@@ -14,7 +14,7 @@ from koumbit_infra.inventory import load_inventory
 from koumbit_infra.remote import connect
 from koumbit_infra.sites.backups import Snapshot, choose
 from koumbit_infra.sites.copy import _links, moved
-from koumbit_infra.sites.remote import SiteCommandError
+from koumbit_infra.sites.errors import SiteCommandError
 from koumbit_infra.sites.runner import site_command
 from koumbit_infra.sites.selection import one, select
 from koumbit_infra.sites.variant import scratch_client, write_variant

@@ -12,12 +12,18 @@ import unicodedata
 
 from koumbit_infra.cost.ledger.stored_month import StoredMonth, cents_text
 from koumbit_infra.cost.period import Month
+from koumbit_infra.errors import KoumbitError
 
 REASON_MAX_CHARS = 500
 
 
-class LedgerError(Exception):
-    """The ledger cannot be opened or used as asked; nothing was read or written."""
+class LedgerError(KoumbitError):
+    """The ledger cannot be opened or used as asked; nothing was read or written (exit 2)."""
+
+    exit_code = 2
+
+    def explain(self) -> str:
+        return f"error: {self.message}"
 
 
 class LedgerTampered(LedgerError):
@@ -40,6 +46,12 @@ class RevisionNeeded(LedgerError):
         super().__init__(
             f"{month} ({env}) was closed as version {version} after the month ended, and"
             f" these inputs give other figures: {changes}; nothing was written")
+
+    def explain(self) -> str:
+        """The refusal, then how to record the new figures or see the kept ones."""
+        return (f"{super().explain()}\nTo record these figures as version {self.version + 1},"
+                ' run the same command again with --revise "why the figures changed";'
+                f" cost show {self.month} --env {self.env} shows version {self.version}.")
 
 
 class NothingToRevise(LedgerError):

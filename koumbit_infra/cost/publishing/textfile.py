@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from koumbit_infra.cost.ledger.store import LedgerError, ledger_exists
 from koumbit_infra.cost.publishing.metrics import CostCollector
+from koumbit_infra.errors import KoumbitError
 from koumbit_infra.inventory import Inventory
 
 # Debian's prometheus-node-exporter reads *.prom files here (its default
@@ -39,8 +40,13 @@ TEXTFILE = f"{TEXTFILE_DIR}/koumbit_cost.prom"
 _STAGED = f"{TEXTFILE_DIR}/.koumbit_cost.prom.next"  # not *.prom: node_exporter skips it
 
 
-class PublishError(Exception):
-    """The metrics could not be rendered or written; the server's file is unchanged."""
+class PublishError(KoumbitError):
+    """The metrics could not be rendered or written; the server's file is unchanged (exit 2)."""
+
+    exit_code = 2
+
+    def explain(self) -> str:
+        return f"error: {self.message}"
 
 
 @dataclass(frozen=True)

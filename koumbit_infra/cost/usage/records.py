@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from koumbit_infra.cost.period import Month
+from koumbit_infra.errors import KoumbitError
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,14 @@ class UsageSource(Protocol):
         ...
 
 
-class UsageSourceError(Exception):
-    """Usage could not be read; the message says from where and why."""
+class UsageSourceError(KoumbitError):
+    """Usage could not be read; the message says from where and why (exit 2)."""
 
     exit_code = 2
+
+    def explain(self) -> str:
+        # Usage is read before anything is recorded or published.
+        return f"error: {self.message}; nothing was written"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """``koumbit-infra exporter``: run the exporter in the foreground (systemd supervises it).
 
 The work is done by ``koumbit_infra.exporter.__main__`` (what servers run,
-without click); this command only gives it koumbit-infra's CLI and help.
+without click); this command only gives it koumbit-infra's CLI and help, so it
+lives here, on the controller's side, and is not shipped to servers.
 """
 
 from __future__ import annotations

@@ -9,16 +9,12 @@ import sys
 
 from fabric import Connection
 
+from koumbit_infra.errors import KoumbitError
 from koumbit_infra.remote import run
 
 
-class SiteCommandError(Exception):
-    """A user-facing failure: printed without a traceback, with its exit code."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
+class SiteCommandError(KoumbitError):
+    """A site command failed (exit 1) or was refused before acting (exit 2)."""
 
 
 def must(conn: Connection, command: str, what: str, timeout: float | None = 1800) -> str:
