@@ -83,24 +83,27 @@ def _files_of(inv: Inventory, name: str) -> dict[str, str]:
     return out
 
 
-def test_files_of_a_debian_13_web_server_name_php_8_4_and_nginx_1_26(lab: Inventory) -> None:
-    files = _files_of(lab, "web2")
-    assert "/etc/php/8.4/fpm/pool.d/koumbit-idle.conf" in files
-    assert not [d for d in files if "/etc/php/8.2/" in d]
+def _https_vhosts(files: dict[str, str], php: str, other_php: str) -> list[str]:
+    """The sites' HTTPS vhosts, once the PHP folders are checked to be the release's."""
+    assert f"/etc/php/{php}/fpm/pool.d/koumbit-idle.conf" in files
+    assert not [d for d in files if f"/etc/php/{other_php}/" in d]
     vhosts = [t for d, t in files.items() if d.startswith("/etc/nginx/sites-available/")
               and "000-default" not in d and "listen 443" in t]
-    assert vhosts and all("\thttp2 on;\n" in t and "ssl http2" not in t for t in vhosts)
+    assert vhosts
+    return vhosts
+
+
+def test_files_of_a_debian_13_web_server_name_php_8_4_and_nginx_1_26(lab: Inventory) -> None:
+    files = _files_of(lab, "web2")
+    vhosts = _https_vhosts(files, "8.4", "8.2")
+    assert all("\thttp2 on;\n" in t and "ssl http2" not in t for t in vhosts)
     crons = [t for d, t in files.items() if d.endswith(".service") and "/wp-cron.php" in t]
     assert crons and all("/usr/bin/php8.4 " in t for t in crons)
 
 
 def test_files_of_a_debian_12_web_server_keep_php_8_2_and_the_old_http2(lab: Inventory) -> None:
-    files = _files_of(lab, "web1")
-    assert "/etc/php/8.2/fpm/pool.d/koumbit-idle.conf" in files
-    assert not [d for d in files if "/etc/php/8.4/" in d]
-    vhosts = [t for d, t in files.items() if d.startswith("/etc/nginx/sites-available/")
-              and "000-default" not in d and "listen 443" in t]
-    assert vhosts and all("listen 443 ssl http2;" in t and "http2 on;" not in t for t in vhosts)
+    vhosts = _https_vhosts(_files_of(lab, "web1"), "8.2", "8.4")
+    assert all("listen 443 ssl http2;" in t and "http2 on;" not in t for t in vhosts)
 
 
 def test_the_exporter_starts_after_its_release_php_fpm(lab: Inventory) -> None:
