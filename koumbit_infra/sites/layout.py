@@ -163,6 +163,12 @@ class SiteLayout:
         return f"{self.root}/logs"
 
     @property
+    def php_error_log(self) -> str:
+        """Where the site's PHP (its pool and its CLI) logs errors: in its own folder,
+        so the site may swap it for anything; read it only as the site."""
+        return f"{self.logs}/php-error.log"
+
+    @property
     def secrets_dir(self) -> str:
         return f"{self.root}/secrets"
 
