@@ -3,9 +3,11 @@
 The first run is a *first converge* only on a freshly created lab (no server
 carries the deploy's firewall yet); on an already deployed lab it is reported
 as a converge with the number of changes it made. The re-run must change
-nothing (target, issue 16: at most 5 s). ``--before REV`` also times the
-deploy code of an earlier commit (checked out in a temporary worktree) on the
-same lab, its runs alternating with this checkout's, and prints the ratio.
+nothing (target, issue 16: at most 5 s). Then each server alone (``--limit``), grouped by
+its Debian release: the no-change deploy of a Debian 12 and of a Debian 13 server.
+``--before REV`` also times the deploy code of an earlier commit (checked out in a
+temporary worktree) on the same lab, its runs alternating with this checkout's, and
+prints the ratio.
 Optionally (--lynis) runs lynis on a server and prints its hardening index.
 Prints figures; asserts only the no-change re-runs.
 Usage (root, lab up):
@@ -35,14 +37,16 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("koumbit-infra"))
 
 
-def deploy(tree: Path | None = None) -> tuple[float, int, int, int]:
+def deploy(tree: Path | None = None, limit: str | None = None) -> tuple[float, int, int, int]:
     """Seconds, exit status, operations changed, operation errors.
 
     ``tree``: an earlier checkout whose deploy code runs instead (through pyinfra,
     as its ``koumbit-infra deploy`` did), for a before/after comparison.
+    ``limit``: only that server (this checkout only).
     """
     if tree is None:
-        argv, cwd, env = [CLI, "deploy", "--env", "lab", "--json"], ROOT, None
+        argv = [CLI, "deploy", "--env", "lab", "--json", *(["--limit", limit] if limit else [])]
+        cwd, env = ROOT, None
     else:
         pyinfra = str(Path(sys.executable).with_name("pyinfra"))
         argv = [pyinfra, "-y", "inventory/lab.py", "deploys/all.py", "--json"]
@@ -78,6 +82,23 @@ def already_deployed() -> bool:
         remote(s, paths, "grep -q koumbit-infra /etc/nftables.conf").returncode == 0
         for s in servers
     )
+
+
+def per_release(reruns: int) -> None:
+    """The no-change deploy of each server alone, printed per server and per release."""
+    by_release: dict[int, list[float]] = {}
+    for server in load_env("lab").servers:
+        debian = server.release.debian.value
+        for _ in range(reruns):
+            seconds, status, changed, errors = deploy(limit=server.name)
+            by_release.setdefault(debian, []).append(seconds)
+            name = f"no-change --limit {server.name} (Debian {debian})"
+            print(f"{name:<34} {seconds:7.1f} s  exit {status}  changed {changed}"
+                  f"  errors {errors}")
+            assert status == 0 and changed == 0, "a re-run must change nothing"
+    for debian, times in sorted(by_release.items()):
+        print(f"{f're-run median, Debian {debian} server':<34} {statistics.median(times):7.1f} s"
+              f"  ({len(times)} runs)")
 
 
 def lynis_index(name: str) -> str:
@@ -116,6 +137,7 @@ def main() -> None:
                 assert status == 0 and changed == 0, "a re-run must change nothing"
     after = statistics.median(times["after"])
     print(f"{'re-run median':<34} {after:7.1f} s  (target, issue 16: at most 5 s)")
+    per_release(args.reruns)
     if times["before"]:
         earlier = statistics.median(times["before"])
         print(f"{'re-run median ' + args.before:<34} {earlier:7.1f} s  (ratio before/after"

@@ -5,8 +5,12 @@ Run as root:  .venv/bin/python bench/lab.py [--cold | --warm-only] [--env lab]
 - warm up:   `up` with everything already running (target < 5 s);
 - restart:   `down` then `up`, disks kept;
 - re-create: `destroy` then `up` with the base image and apt cache kept (target < 90 s);
-- cold up:   only with --cold, which first removes the base image and the apt
-             cache (`destroy --purge`): everything is downloaded and bootstrapped again.
+- per release: re-create again, one release's servers at a time (each release's
+             boot from its own cached base);
+- cold up:   only with --cold, which first removes the base images and the apt
+             cache (`destroy --purge`): everything is downloaded and bootstrapped
+             again, one release at a time (its base built, then its servers booted);
+             the first release's figure also prepares the host (bridge, apt proxy).
 
 Restart, re-create and cold up interrupt and throw away whatever runs or was
 deployed on the servers; --warm-only times warm up alone and disturbs nothing.
@@ -20,6 +24,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 from koumbit_infra.envs import load_env
 from koumbit_infra.lab import LabError, LabServer, destroy, down, lab_servers, up
@@ -34,11 +39,28 @@ def timed(label: str, action: Callable[[], object]) -> float:
     return time.monotonic() - started
 
 
+def by_release(servers: tuple[LabServer, ...]) -> dict[str, tuple[LabServer, ...]]:
+    """The servers of each Debian release, oldest first, labelled with their names."""
+    groups: dict[int, list[LabServer]] = {}
+    for server in servers:
+        groups.setdefault(server.debian.value, []).append(server)
+    return {f"Debian {debian} ({', '.join(s.name for s in group)})": tuple(group)
+            for debian, group in sorted(groups.items())}
+
+
+def one_release_at_a_time(label: str, servers: tuple[LabServer, ...]) -> dict[str, float]:
+    """``up`` of each release's servers in turn (the lab is down or destroyed)."""
+    return {f"{label}, {release}": timed(f"{label}, {release}", partial(up, group))
+            for release, group in by_release(servers).items()}
+
+
 def measure(servers: tuple[LabServer, ...], cold: bool, warm_only: bool) -> dict[str, float]:
     figures: dict[str, float] = {}
     if cold:
         destroy(servers, purge=True)
-        figures["cold up"] = timed("cold up (no base image, no apt cache)", lambda: up(servers))
+        per_release = one_release_at_a_time("cold up", servers)
+        figures |= per_release
+        figures["cold up (all releases)"] = sum(per_release.values())
     else:
         up(servers)
     warm = [timed("warm up", lambda: up(servers)) for _ in range(5)]
@@ -50,6 +72,8 @@ def measure(servers: tuple[LabServer, ...], cold: bool, warm_only: bool) -> dict
     figures["restart (down then up)"] = timed("up after down", lambda: up(servers))
     destroy(servers)
     figures["re-create"] = timed("re-create after destroy, cache warm", lambda: up(servers))
+    destroy(servers)
+    figures |= one_release_at_a_time("re-create", servers)
     return figures
 
 
@@ -78,7 +102,7 @@ def main() -> int:
             ok = seconds < target
             missed += not ok
             verdict = f"  target < {target:.0f} s: {'ok' if ok else 'MISSED'}"
-        print(f"  {label:<24} {seconds:7.2f} s{verdict}")
+        print(f"  {label:<46} {seconds:7.2f} s{verdict}")
     return 1 if missed else 0
 
 

@@ -21,14 +21,16 @@ def database() -> None:
     inv, srv = current()
     if not srv.has(Role.DB):
         return
-    need(packages.installed, name="MariaDB packages", packages=["mariadb-server"])
+    need(packages.installed, name="MariaDB packages",
+         packages=[srv.release.mariadb_server_package])
     cfgs = database_files(inv, srv)
     changed = write_all(cfgs)
     # The buffer pool and the bind address are read at start only.
-    need(services.refreshed, name="MariaDB: restart for its new settings", service="mariadb",
+    need(services.refreshed, name="MariaDB: restart for its new settings",
+         service=srv.release.mariadb_service,
          files=[c.dest for c in cfgs], changes=ran(*changed), action="restart")
-    need(systemd.service, name="MariaDB: running", service="mariadb", running=True,
-         enabled=True)
+    need(systemd.service, name="MariaDB: running", service=srv.release.mariadb_service,
+         running=True, enabled=True)
     need(mariadb.secured,
          name="MariaDB: root by unix socket only, no anonymous user, no test db")
 

@@ -137,7 +137,8 @@ def sites() -> None:
     # rsync: koumbit-site-restore puts a tree back exactly (files made since removed).
     need(packages.installed, name="Sites: rsync package", packages=["rsync"])
     if lab and any(s.cms is Cms.WORDPRESS for s in live):
-        need(ops.wordpress_package, name="Sites: Debian's WordPress package (lab codebase)")
+        need(ops.wordpress_package, name="Sites: Debian's WordPress package (lab codebase)",
+             theme=srv.release.wordpress_theme, php=srv.release.php.metapackage)
     need_now(ops.files_written,
              name="Sites: maintenance page, WordPress installer, archive tools",
              files=list(server_files(inv, srv)))
@@ -163,16 +164,16 @@ def sites() -> None:
     def reload() -> bool:
         return pending or any(m.did_change() for m in found)
 
-    for version in host.loop(sorted({s.php_version for s in live})):
-        reloads(server.shell, name=f"Sites: PHP {version} configuration checked",
-                commands=[f"php-fpm{version} -t"], _if=reload)
+    for php in host.loop(sorted({s.php for s in live})):
+        reloads(server.shell, name=f"Sites: PHP {php.version} configuration checked",
+                commands=[php.fpm_check], _if=reload)
         # A reload starts new pools and stops the pools whose file is gone.
-        reloads(systemd.service, name=f"Sites: PHP {version} reloaded",
-                service=f"php{version}-fpm", reloaded=True, _if=reload)
-        sockets = [p for s in live if s.php_version == version and s.state is SiteState.ACTIVE
+        reloads(systemd.service, name=f"Sites: PHP {php.version} reloaded",
+                service=php.fpm_service, reloaded=True, _if=reload)
+        sockets = [p for s in live if s.php == php and s.state is SiteState.ACTIVE
                    for p in (s.fpm_socket, s.fpm_status_socket)]
-        ops.when_needed(ops.sockets_current, name=f"Sites: PHP {version} sockets as configured",
-                        service=f"php{version}-fpm", sockets=sockets)
+        ops.when_needed(ops.sockets_current, name=f"Sites: PHP {php.version} sockets as configured",
+                        service=php.fpm_service, sockets=sockets)
     reloads(server.shell, name="Sites: nginx configuration checked", commands=["nginx -t -q"],
             _if=reload)
     reloads(systemd.service, name="Sites: nginx reloaded", service="nginx", reloaded=True,

@@ -54,20 +54,17 @@ def nginx() -> None:
 def php_fpm() -> None:
     _, srv = current()
     php = web_config(srv).php
-    for version in host.loop(list(srv.php_versions)):
-        need(packages.installed, name=f"PHP {version} packages",
-             packages=[f"php{version}-fpm", f"php{version}-mysql", f"php{version}-gd",
-                       f"php{version}-xml", f"php{version}-mbstring", f"php{version}-curl",
-                       f"php{version}-zip", f"php{version}-intl"])
-        cfgs = list(php[version])
+    for fpm in host.loop(list(srv.php)):
+        need(packages.installed, name=f"PHP {fpm.version} packages", packages=list(fpm.packages))
+        cfgs = list(php[fpm.version])
         changed = write_all(cfgs)
         # One pool shared by every site would let sites read each other's files.
-        changed.append(need(files.file, name=f"PHP {version}: Debian www pool removed",
-                            path=f"/etc/php/{version}/fpm/pool.d/www.conf", present=False))
-        need(services.refreshed, name=f"PHP {version}: reload for its new config",
-             service=f"php{version}-fpm", files=[c.dest for c in cfgs],
-             changes=ran(*changed), check=f"php-fpm{version} -t")
-        need(systemd.service, name=f"PHP {version}: running", service=f"php{version}-fpm",
+        changed.append(need(files.file, name=f"PHP {fpm.version}: Debian www pool removed",
+                            path=fpm.pool_file("www"), present=False))
+        need(services.refreshed, name=f"PHP {fpm.version}: reload for its new config",
+             service=fpm.fpm_service, files=[c.dest for c in cfgs],
+             changes=ran(*changed), check=fpm.fpm_check)
+        need(systemd.service, name=f"PHP {fpm.version}: running", service=fpm.fpm_service,
              running=True, enabled=True)
 
 

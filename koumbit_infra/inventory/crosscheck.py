@@ -184,10 +184,15 @@ class _SiteChecks:
     ) -> None:
         # A web server without a reachable database is reported once, on the server.
         if site.php_version and site.php_version not in server.php_versions:
+            rel = server.release
+            hint = ("pick an offered version or add it to the server's php_versions"
+                    if rel.ships_php(site.php_version) else
+                    f"{rel.name} has PHP {rel.php.version}: remove php_version (the server's"
+                    f" default applies) or set {rel.php.version}, after checking the site"
+                    f" runs on it")
             self.add(doc, (*at, "php_version"),
                      f"PHP {site.php_version} is not offered on '{server.name}' "
-                     f"(offers {', '.join(server.php_versions)})",
-                     "pick an offered version or add it to the server's php_versions")
+                     f"(offers {', '.join(server.php_versions)})", hint)
         quota = site.disk_quota_gib or (plan.disk_quota_gib if plan else None)
         if quota is None:
             return

@@ -12,10 +12,19 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from koumbit_infra.inventory.fields import (
     AptProxy,
@@ -39,8 +48,19 @@ from koumbit_infra.inventory.fields import (
 )
 from koumbit_infra.inventory.money import Cad, Quantity
 from koumbit_infra.inventory.names import system_name
+from koumbit_infra.releases import (
+    DEFAULT_DEBIAN,
+    RELEASES,
+    Debian,
+    Php,
+    Release,
+    release,
+    releases_shipping,
+)
 
 GIB = 1024**3
+# The error type of a PHP version the server's release does not ship (see pydantic_problems).
+PHP_NOT_SHIPPED = "php_not_shipped"
 MIB = 1024**2
 MAX_QUOTA_GIB = 1_000_000
 
@@ -104,9 +124,16 @@ class Server(_Model):
     roles: frozenset[Role] = Field(description="Any of web, db, backup, monitor.", min_length=1)
     size: Size
     cost: ServerCost
+    debian: Debian = Field(
+        DEFAULT_DEBIAN,
+        description="Debian release the server runs (12 or 13); packages, paths and PHP"
+                    " follow it.",
+    )
     php_versions: Annotated[tuple[PhpVersion, ...], AfterValidator(at_least_one)] = Field(
-        ("8.2",), max_length=8,
-        description="PHP versions offered on a web server; the first is the default.",
+        (), max_length=8,
+        description="PHP versions offered on a web server, each shipped by its Debian release;"
+                    " the first is the default (default: the release's PHP, 8.2 on 12, 8.4"
+                    " on 13).",
     )
     database_server: Name | None = Field(
         None,
@@ -114,6 +141,45 @@ class Server(_Model):
         " (default: itself when it has the db role).",
     )
     since: Day | None = Field(None, description="Date the server entered service.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _release_php(cls, data: Any) -> Any:
+        """A server that names no PHP offers the one its Debian release ships."""
+        if not isinstance(data, dict) or "php_versions" in data:
+            return data
+        try:
+            php = release(int(data.get("debian", DEFAULT_DEBIAN))).php.version
+        except (TypeError, ValueError):
+            return data  # the bad release is reported on its own line
+        return {**data, "php_versions": (php,)}
+
+    @field_validator("php_versions")
+    @classmethod
+    def _shipped(cls, versions: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        debian = info.data.get("debian")
+        if debian is None:
+            return versions  # an unknown release already has its own problem
+        rel = RELEASES[debian]
+        for version in versions:
+            if not rel.ships_php(version):
+                others = [r.name for r in releases_shipping(version)]
+                elsewhere = f"; {' and '.join(others)} ships it" if others else ""
+                raise PydanticCustomError(
+                    PHP_NOT_SHIPPED,
+                    f"offers PHP {version}, which {rel.name} does not ship (it has"
+                    f" {', '.join(rel.php_versions)}){elsewhere}")
+        return versions
+
+    @property
+    def release(self) -> Release:
+        """What the server's Debian release provides (packages, paths, versions)."""
+        return RELEASES[self.debian]
+
+    @property
+    def php(self) -> tuple[Php, ...]:
+        """The PHP versions it offers, as Debian packages them (the default first)."""
+        return tuple(Php(v) for v in self.php_versions)
 
     def has(self, role: Role) -> bool:
         return role in self.roles

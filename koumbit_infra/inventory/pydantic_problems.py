@@ -39,6 +39,10 @@ def _describe(err: Any, loc: YamlPath, root: type[BaseModel]) -> tuple[str, str]
         description = _description(root, loc)
         what = f" ({description})" if description else ""
         return f"missing required key '{field}'", f"add '{loc[-1]}'{what}"
+    if kind == "php_not_shipped":
+        return f"{field}: {msg}", (
+            "list the PHP of the server's release, or set debian: to the release it really runs"
+        )
     if kind in {"enum", "literal_error"}:
         return f"{field}: {msg}", "use one of the values listed"
     if kind.startswith("date_"):

@@ -29,7 +29,7 @@ _VALIDATED = {
     "_slug": "slug",
     "_login": "login",
     "_name": "name",
-    "_php": "PHP version (\"8.2\")",
+    "_php": "PHP version (\"8.4\")",
     "_email": "e-mail address",
     "_text": "text on one line",
     "_gecos": "person's name",

@@ -68,8 +68,7 @@ def generate(shape: Shape) -> dict[str, Any]:
          "size": {"cpus": 8, "memory_gib": 32, "disk_gib": disk},
          "cost": ({"monthly_cad": "180.00"} if i % 2 == 0 else
                   {"purchase_cad": "7200.00", "amortisation_months": 60,
-                   "hosting_monthly_cad": "60.00"}),
-         "php_versions": ["8.2"]}
+                   "hosting_monthly_cad": "60.00"})}
         for i, name in enumerate(web)
     ]
     servers += [

@@ -1,4 +1,4 @@
-"""The lab: real Debian 12 servers booted with systemd-nspawn on this machine.
+"""The lab: real Debian 12 and 13 servers booted with systemd-nspawn on this machine.
 
 Call :func:`up` with the inventory's servers (anything with ``.name`` and
 ``.address``, converted by :func:`lab_servers`); reach them with the key and

@@ -56,7 +56,7 @@ def _report(lab: LabStatus, verb: str) -> None:
 
 @click.group("lab", context_settings={"help_option_names": ["-h", "--help"]})
 def lab_group() -> None:
-    """Real Debian 12 servers on this machine (systemd-nspawn), to try deploys on.
+    """Real Debian 12 and 13 servers on this machine (systemd-nspawn), to try deploys on.
 
     \b
     Needs root. Servers come from the environment (--env, default lab) and live on

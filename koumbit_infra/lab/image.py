@@ -1,4 +1,9 @@
-"""The base image: a Debian 12 minbase bootstrapped once, then copied for each server."""
+"""The base images: a minbase of each Debian release, bootstrapped once, copied for each server.
+
+One base per release (``paths.base_dir(debian)``); a server boots a copy of its
+release's base. Debian 12's recipe, paths and sources are those of the lab
+before it knew other releases, so an existing bookworm base stays valid.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,12 @@ from pathlib import Path
 
 from koumbit_infra.lab.errors import LabError
 from koumbit_infra.lab.hosttools import program
-from koumbit_infra.lab.mirror import SUITE, HostMirrors
+from koumbit_infra.lab.mirror import HostMirrors
 from koumbit_infra.lab.model import Progress
 from koumbit_infra.lab.network import APT_PROXY_URL
 from koumbit_infra.lab.paths import LabPaths
 from koumbit_infra.lab.procs import run, tail_lines
+from koumbit_infra.releases import Release
 
 # The name every lab server's apt asks for; apt-cacher-ng maps it to the host's mirror.
 ARCHIVE_URL = "http://deb.debian.org/debian"
@@ -34,23 +40,23 @@ BOOTSTRAP_TIMEOUT_S = 1800
 _PHASE = re.compile(r"^(I: \S+ \S+ .*(\.\.\.|successfully\.)|[EW]: .*)$")
 
 
-def recipe() -> str:
-    return f"v{RECIPE_VERSION} {SUITE} minbase {','.join(BASE_PACKAGES)}\n"
+def recipe(release: Release) -> str:
+    return f"v{RECIPE_VERSION} {release.codename} minbase {','.join(BASE_PACKAGES)}\n"
 
 
-def debootstrap_argv(target: Path, mirror: str) -> list[str]:
+def debootstrap_argv(target: Path, mirror: str, release: Release) -> list[str]:
     return [
         "debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
-        SUITE, str(target), mirror,
+        release.codename, str(target), mirror,
     ]
 
 
-def render_sources() -> str:
+def render_sources(release: Release) -> str:
     """The servers' apt sources (deb822), named as apt-cacher-ng knows them."""
-    stanzas = [(ARCHIVE_URL, f"{SUITE} {SUITE}-updates"), (SECURITY_URL, f"{SUITE}-security")]
+    stanzas = [(ARCHIVE_URL, " ".join(release.suites)), (SECURITY_URL, release.security_suite)]
     return "\n".join(
         f"Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: main\n"
-        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+        f"Signed-By: {release.archive_keyring}\n"
         for uri, suites in stanzas
     )
 
@@ -63,48 +69,54 @@ def render_apt_proxy() -> str:
     )
 
 
-def base_ready(paths: LabPaths) -> bool:
-    marker = paths.base_marker
-    return paths.base_dir.is_dir() and marker.is_file() and marker.read_text() == recipe()
+def base_ready(paths: LabPaths, release: Release) -> bool:
+    marker = paths.base_marker(release.debian)
+    return (paths.base_dir(release.debian).is_dir() and marker.is_file()
+            and marker.read_text() == recipe(release))
 
 
-def proxy_serves_archive() -> bool:
-    """Whether the apt proxy answers for the Debian archive (then debootstrap uses it)."""
+def proxy_serves_archive(release: Release) -> bool:
+    """Whether the apt proxy answers for the release's archive (then debootstrap uses it)."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": APT_PROXY_URL}))
     try:
-        with opener.open(f"{ARCHIVE_URL}/dists/{SUITE}/InRelease", timeout=30) as answer:
+        with opener.open(f"{ARCHIVE_URL}/dists/{release.codename}/InRelease",
+                         timeout=30) as answer:
             return bool(answer.status == 200 and answer.read(64))
     except OSError:
         return False
 
 
-def ensure_base(paths: LabPaths, mirrors: HostMirrors, progress: Progress) -> str | None:
-    """Bootstrap the base once; a half-built or outdated base is rebuilt from scratch."""
-    if base_ready(paths):
+def ensure_base(
+    paths: LabPaths, mirrors: HostMirrors, progress: Progress, release: Release
+) -> str | None:
+    """Bootstrap the release's base once; a half-built or outdated base is rebuilt."""
+    if base_ready(paths, release):
         return None
-    partial = paths.root / "base.partial"
+    debian, suite = release.debian, release.codename
+    partial = paths.base_partial(debian)
     if partial.exists():
         shutil.rmtree(partial)
-    if proxy_serves_archive():
+    if proxy_serves_archive(release):
         mirror, env = ARCHIVE_URL, {"http_proxy": APT_PROXY_URL}
-        progress(f"bootstrapping Debian {SUITE} through the apt proxy (about a minute)")
+        progress(f"bootstrapping Debian {suite} through the apt proxy (about a minute)")
     else:
         mirror, env = mirrors.debian, {}
         progress(f"the apt proxy does not answer; bootstrapping straight from {mirror}")
-    _debootstrap(partial, mirror, env, paths.base_log, progress)
-    prepare_base(partial)
-    paths.base_marker.unlink(missing_ok=True)
-    if paths.base_dir.exists():
-        shutil.rmtree(paths.base_dir)
-    partial.rename(paths.base_dir)
-    paths.base_marker.write_text(recipe())
-    return f"bootstrapped the Debian {SUITE} base image"
+    _debootstrap(partial, mirror, env, paths.base_log(debian), progress, release=release)
+    prepare_base(partial, release)
+    paths.base_marker(debian).unlink(missing_ok=True)
+    if paths.base_dir(debian).exists():
+        shutil.rmtree(paths.base_dir(debian))
+    partial.rename(paths.base_dir(debian))
+    paths.base_marker(debian).write_text(recipe(release))
+    return f"bootstrapped the Debian {suite} base image"
 
 
 def _debootstrap(
-    target: Path, mirror: str, env: dict[str, str], log_path: Path, progress: Progress
+    target: Path, mirror: str, env: dict[str, str], log_path: Path, progress: Progress, *,
+    release: Release,
 ) -> None:
-    argv = debootstrap_argv(target, mirror)
+    argv = debootstrap_argv(target, mirror, release)
     argv[0] = program("debootstrap")
     with log_path.open("w") as log:
         proc = subprocess.Popen(
@@ -129,7 +141,7 @@ def _debootstrap(
         )
 
 
-def prepare_base(root: Path) -> None:
+def prepare_base(root: Path, release: Release) -> None:
     """Strip what must be unique per server and set what every server shares."""
     for key in (root / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
@@ -147,7 +159,7 @@ def prepare_base(root: Path) -> None:
     resolv.write_text("# lab servers have no DNS; apt goes through the host's proxy\n")
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
     (root / "etc/apt/sources.list.d").mkdir(parents=True, exist_ok=True)
-    (root / "etc/apt/sources.list.d/debian.sources").write_text(render_sources())
+    (root / "etc/apt/sources.list.d/debian.sources").write_text(render_sources(release))
     (root / "etc/apt/apt.conf.d/01koumbit-lab-proxy").write_text(render_apt_proxy())
     for deb in (root / "var/cache/apt/archives").glob("*.deb"):
         deb.unlink()

@@ -17,6 +17,7 @@ from koumbit_infra.lab.hosttools import ensure_host_tools, require_root
 from koumbit_infra.lab.mirror import HostMirrors, host_mirrors
 from koumbit_infra.lab.model import LabServer, LabStatus, Progress, ServerStatus, no_progress
 from koumbit_infra.lab.paths import LabPaths, lab_paths
+from koumbit_infra.releases import RELEASES, Debian
 
 BOOT_TIMEOUT_S = 180.0
 T = TypeVar("T")
@@ -138,9 +139,11 @@ def destroy(
         if purge and paths.root.exists():
             shutil.rmtree(paths.root)
             changes.append(f"purged {paths.root} (base image, apt cache, lab SSH key)")
+    bases = ", ".join(str(paths.base_dir(d)) for d in Debian if paths.base_dir(d).exists())
     notes = () if purge else (
-        f"kept the base image ({paths.base_dir}) and the apt cache ({paths.apt_cache_dir}) "
-        "so the next `lab up` is quick; `lab destroy --purge` removes them",
+        f"kept the base images ({bases or 'none built yet'}) and the apt cache"
+        f" ({paths.apt_cache_dir}) so the next `lab up` is quick; `lab destroy --purge`"
+        " removes them",
     )
     statuses = tuple(
         ServerStatus(s.name, s.address, False, None, False, None) for s in servers
@@ -174,10 +177,12 @@ def _prepare_disks(
     changes: list[str],
     progress: Progress,
 ) -> None:
-    """A provisioned disk per server (the base image first if needed), and known_hosts."""
-    fresh = [s for s in servers if not machines.machine_ready(paths, s.name)]
+    """A provisioned disk per server from its release's base (built first if needed),
+    and known_hosts. A disk of another release than the inventory's is made anew."""
+    fresh = [s for s in servers if needs_disk(paths, s)]
     if fresh:
-        _add(changes, image.ensure_base(paths, mirrors, progress))
+        for debian in sorted({s.debian for s in fresh}):
+            _add(changes, image.ensure_base(paths, mirrors, progress, RELEASES[debian]))
         key = paths.ssh_public_key.read_text()
 
         def build(server: LabServer) -> None:
@@ -186,13 +191,26 @@ def _prepare_disks(
             machines.provision(paths, server, key)
 
         _parallel(build, fresh)
-        changes.extend(f"{s.name}: provisioned a new disk" for s in fresh)
+        changes.extend(f"{s.name}: provisioned a new Debian {s.debian.value} disk"
+                       for s in fresh)
     for server in servers:
         if machines.provisioned_address(paths, server.name) != str(server.address):
             nspawn.stop(paths, server.name)
             machines.readdress(paths, server)
             changes.append(f"{server.name}: address changed to {server.address}")
     _add(changes, keys.write_known_hosts(paths))
+
+
+def needs_disk(paths: LabPaths, server: LabServer) -> bool:
+    """No complete disk yet, or one of another Debian release than the server's.
+
+    A disk whose release cannot be read is kept: only a known other release is
+    remade (its server's files are then lost, as with a new server).
+    """
+    if not machines.machine_ready(paths, server.name):
+        return True
+    found = machines.provisioned_release(paths, server.name)
+    return found is not None and found != server.debian.value
 
 
 def _stop_all(paths: LabPaths, names: Sequence[str], progress: Progress) -> list[str]:

@@ -29,6 +29,23 @@ def machine_names(paths: LabPaths) -> list[str]:
     return sorted(p.name for p in paths.machines_dir.iterdir() if p.is_dir())
 
 
+def provisioned_release(paths: LabPaths, name: str) -> int | None:
+    """The Debian release a server's disk holds (``VERSION_ID`` of its os-release)."""
+    os_release = paths.machine_dir(name) / "etc/os-release"
+    if os_release.is_symlink():  # usr-merged: ../usr/lib/os-release, read inside the disk
+        os_release = paths.machine_dir(name) / "usr/lib/os-release"
+    return release_number(os_release.read_text()) if os_release.is_file() else None
+
+
+def release_number(os_release: str) -> int | None:
+    """``VERSION_ID`` of an os-release text, as a number (None when absent)."""
+    for line in os_release.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "VERSION_ID" and value.strip().strip('"').isdigit():
+            return int(value.strip().strip('"'))
+    return None
+
+
 def provisioned_address(paths: LabPaths, name: str) -> str:
     marker = paths.machine_marker(name)
     return marker.read_text().strip() if marker.is_file() else ""
@@ -50,8 +67,9 @@ def provision(paths: LabPaths, server: LabServer, authorized_key: str) -> None:
     paths.machines_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     target = paths.machine_dir(server.name)
     # --reflink=auto shares blocks on btrfs/xfs and falls back to a plain copy (ext4 here).
-    run([program("cp"), "-a", "--reflink=auto", str(paths.base_dir), str(target)],
-        what=f"{server.name}: copying the base image")
+    base = paths.base_dir(server.debian)
+    run([program("cp"), "-a", "--reflink=auto", str(base), str(target)],
+        what=f"{server.name}: copying the Debian {server.debian.value} base image")
     give_identity(target, server, authorized_key)
     paths.machine_marker(server.name).write_text(f"{server.address}\n")
 

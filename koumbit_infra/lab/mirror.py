@@ -1,4 +1,8 @@
-"""The Debian mirror the host itself uses, read from its apt sources."""
+"""The Debian mirror the host itself uses, read from its apt sources.
+
+The host runs Debian 12: its sources name bookworm. The archive (and the
+security archive) found there also serves every other release the lab boots.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-SUITE = "bookworm"
+from koumbit_infra.releases import HOST_RELEASES, RELEASES
+
+# The suite the host's own sources carry, by which its mirror is recognised.
+SUITE = RELEASES[HOST_RELEASES[0]].codename
 DEFAULT_DEBIAN = "http://deb.debian.org/debian/"
 DEFAULT_SECURITY = "http://deb.debian.org/debian-security/"
 
@@ -70,7 +77,7 @@ def _slash(uri: str) -> str:
 
 
 def choose_mirrors(sources: Iterable[Source]) -> HostMirrors:
-    """First http(s) source carrying bookworm, and one carrying bookworm-security."""
+    """First http(s) source carrying the host's suite, and one carrying its security suite."""
     debian = security = None
     for source in sources:
         if not source.uri.startswith(("http://", "https://")):

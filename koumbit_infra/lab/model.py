@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Protocol
 
+from koumbit_infra.releases import Debian
+
 Progress = Callable[[str], None]
 
 
@@ -16,14 +18,16 @@ def no_progress(message: str) -> None:
 
 @dataclass(frozen=True)
 class LabServer:
-    """One lab server: a container named ``name`` reached at ``address``."""
+    """One lab server: a container named ``name`` reached at ``address``, booted from the
+    base of its Debian release (the lab's first release, 12, unless told)."""
 
     name: str
     address: IPv4Address
+    debian: Debian = Debian.BOOKWORM
 
 
 class NamedAddress(Protocol):
-    """Anything with a name and an IPv4 address, such as the inventory's Server."""
+    """Anything with a name, an IPv4 address and a release, such as the inventory's Server."""
 
     @property
     def name(self) -> str: ...
@@ -31,10 +35,13 @@ class NamedAddress(Protocol):
     @property
     def address(self) -> IPv4Address: ...
 
+    @property
+    def debian(self) -> Debian: ...
+
 
 def lab_servers(servers: Iterable[NamedAddress]) -> tuple[LabServer, ...]:
-    """The lab's view of inventory servers (only their name and address matter here)."""
-    return tuple(LabServer(s.name, IPv4Address(s.address)) for s in servers)
+    """The lab's view of inventory servers (their name, address and Debian release)."""
+    return tuple(LabServer(s.name, IPv4Address(s.address), Debian(s.debian)) for s in servers)
 
 
 @dataclass(frozen=True)

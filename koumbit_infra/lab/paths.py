@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from koumbit_infra.lab.errors import LabError
+from koumbit_infra.releases import Debian
 
 DEFAULT_ROOT = Path("/var/lib/koumbit-lab")
 ROOT_ENV = "KOUMBIT_LAB_ROOT"
@@ -28,19 +29,25 @@ class LabPaths:
 
     root: Path
 
-    @property
-    def base_dir(self) -> Path:
-        """Debian 12 minbase root file system, bootstrapped once and copied per server."""
-        return self.root / "base"
+    def base_dir(self, debian: Debian) -> Path:
+        """A release's minbase root file system, bootstrapped once and copied per server.
 
-    @property
-    def base_marker(self) -> Path:
+        Debian 12's keeps the name it had before the lab knew other releases
+        (``base``), so an existing lab keeps its cached base.
+        """
+        name = "base" if debian is Debian.BOOKWORM else f"base-{debian.name.lower()}"
+        return self.root / name
+
+    def base_marker(self, debian: Debian) -> Path:
         """Written last when the base is complete; holds the recipe it was built from."""
-        return self.root / "base.ready"
+        return self.base_dir(debian).with_name(self.base_dir(debian).name + ".ready")
 
-    @property
-    def base_log(self) -> Path:
-        return self.root / "base.log"
+    def base_log(self, debian: Debian) -> Path:
+        return self.base_dir(debian).with_name(self.base_dir(debian).name + ".log")
+
+    def base_partial(self, debian: Debian) -> Path:
+        """Where a base is bootstrapped before it is complete (then renamed)."""
+        return self.base_dir(debian).with_name(self.base_dir(debian).name + ".partial")
 
     @property
     def machines_dir(self) -> Path:

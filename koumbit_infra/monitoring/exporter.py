@@ -55,6 +55,7 @@ class ExporterUnit:
     the service as the credential ``mariadb.cnf``; None on a server without
     the db role. ``allowed_scrapers``: addresses of the monitoring servers;
     when given, systemd drops packets from any other address (IPAddressAllow).
+    ``php_services``: the PHP-FPM units of the server's release, started before it.
     """
 
     executable: str = LAUNCHER
@@ -64,6 +65,12 @@ class ExporterUnit:
     sites_root: str = SITES_ROOT
     log_root: str = SITE_LOG_ROOT
     allowed_scrapers: tuple[str, ...] = ()
+    php_services: tuple[str, ...] = ()
+
+    @property
+    def after(self) -> str:
+        """The units it starts after: the network, MariaDB and the release's PHP-FPM."""
+        return " ".join(("network-online.target", "mariadb.service", *self.php_services))
 
 
 def refresh(inv: Inventory) -> RefreshSeconds:
@@ -88,6 +95,7 @@ def exporter_unit(inv: Inventory, server: Server) -> ExporterUnit:
         sites_root=optional + defaults.sites_root,
         log_root=optional + defaults.log_root,
         allowed_scrapers=scrapers,
+        php_services=tuple(f"{php.fpm_service}.service" for php in server.php),
     )
 
 

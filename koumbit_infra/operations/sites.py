@@ -22,9 +22,6 @@ from koumbit_infra.sites.layout import RELOAD_PENDING, SITES_ROOT, Directory, Si
 from koumbit_infra.sites.secrets import generate_command, read_key_shell
 from koumbit_infra.sites.shell import as_site, locked
 
-# WordPress's default theme, a separate package in Debian (recommended, so not
-# pulled by --no-install-recommends); without a theme the home page is blank.
-LAB_THEME = "wordpress-theme-twentytwentythree"
 _STATE: dict[str, SitesStateData] = {}
 _SQL = "mariadb --batch"
 
@@ -54,17 +51,20 @@ def _current() -> SitesStateData:
 
 
 @operation()
-def wordpress_package() -> Generator[str, None, None]:
-    """Debian's WordPress and its default theme (the lab's codebase), with php8.2.
+def wordpress_package(theme: str, php: str) -> Generator[str, None, None]:
+    """Debian's WordPress and its default ``theme`` (the lab's codebase), with ``php``.
 
-    Without php8.2 beside it, apt satisfies ``libapache2-mod-php | php`` with Apache.
+    The theme is a separate package (a Recommends, so not pulled by
+    --no-install-recommends): without it the home page is blank. Without the
+    release's ``phpX.Y`` beside it, apt satisfies ``libapache2-mod-php | php``
+    with Apache. Both come from the server's release (koumbit_infra.releases).
     """
     present = host.get_fact(DebPackages)
-    if "wordpress" in present and LAB_THEME in present:
+    if "wordpress" in present and theme in present:
         host.noop("wordpress package installed")
         return
     yield APT_UPDATE
-    yield f"{APT_GET} install --no-install-recommends wordpress {LAB_THEME} php8.2"
+    yield f"{APT_GET} install --no-install-recommends wordpress {theme} {php}"
 
 
 @operation()
@@ -282,7 +282,7 @@ def wordpress_installed(site: SiteLayout, installer: str) -> Generator[str, None
     """
     if site.installed_marker in _current().paths:
         return
-    install = as_site(site, f'cd "$1" && KOUMBIT_SITE_URL="$2" php{site.php_version}'
+    install = as_site(site, f'cd "$1" && KOUMBIT_SITE_URL="$2" {site.php.cli}'
                       f' {installer} "$1" "$3" "$4"', site.web, site.url, site.title,
                       site.admin_email)
     yield locked(site, f"{install} && touch {shlex.quote(site.installed_marker)}")

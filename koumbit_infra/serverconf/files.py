@@ -126,14 +126,14 @@ def web_config(server: Server) -> WebFiles:
         "opcache_max_files": tuning.opcache_max_files(server),
     }
     return WebFiles(nginx=nginx, php={
-        version: (
-            ConfigFile(f"php{version}", "etc/php/fpm/conf.d/90-koumbit.ini.j2",
-                       f"/etc/php/{version}/fpm/conf.d/90-koumbit.ini", "644", php),
-            ConfigFile(f"php{version}", "etc/php/fpm/pool.d/koumbit-idle.conf.j2",
-                       f"/etc/php/{version}/fpm/pool.d/{FPM_IDLE_POOL}.conf", "644",
-                       {"version": version, "pool": FPM_IDLE_POOL}),
+        fpm.version: (
+            ConfigFile(f"php{fpm.version}", "etc/php/fpm/conf.d/90-koumbit.ini.j2",
+                       fpm.conf_file("90-koumbit.ini"), "644", php),
+            ConfigFile(f"php{fpm.version}", "etc/php/fpm/pool.d/koumbit-idle.conf.j2",
+                       fpm.pool_file(FPM_IDLE_POOL), "644",
+                       {"version": fpm.version, "pool": FPM_IDLE_POOL}),
         )
-        for version in server.php_versions
+        for fpm in server.php
     })
 
 
@@ -147,7 +147,7 @@ def database_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
         return ()
     return (
         ConfigFile("mariadb", "etc/mysql/mariadb.conf.d/90-koumbit.cnf.j2",
-                   "/etc/mysql/mariadb.conf.d/90-koumbit.cnf", "644", {
+                   f"{server.release.mariadb_conf_dir}/90-koumbit.cnf", "644", {
                        "bind_address": database.bind_address(inv, server),
                        "buffer_pool_mib": tuning.innodb_buffer_pool_mib(server),
                        "log_file_mib": tuning.innodb_log_file_mib(server),

@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass
 
 from koumbit_infra.inventory import Cms, Inventory, PlacedSite, SiteState
+from koumbit_infra.releases import Php, Release
 from koumbit_infra.tls import cert_dir
 
 SITES_ROOT = "/srv/sites"
@@ -72,6 +73,8 @@ class SiteLayout:
     memory_limit_mib: int
     title: str
     admin_email: str
+    # The Debian release of the site's server: its PHP, nginx and paths follow it.
+    release: Release
 
     @classmethod
     def of(cls, inv: Inventory, placed: PlacedSite) -> SiteLayout:
@@ -79,7 +82,13 @@ class SiteLayout:
         return cls(placed=placed, php_version=inv.php_version(placed.site),
                    max_children=plan.php_workers, memory_limit_mib=plan.php_memory_limit_mib,
                    title=placed.site.title or placed.client.name,
-                   admin_email=placed.client.contact.email)
+                   admin_email=placed.client.contact.email,
+                   release=inv.server(placed.site.server).release)
+
+    @property
+    def php(self) -> Php:
+        """The site's PHP as its server's release packages it (FPM, paths, CLI)."""
+        return Php(self.php_version)
 
     # --- identity -----------------------------------------------------------
     @property
@@ -110,6 +119,19 @@ class SiteLayout:
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://{self.domain}"
 
+    @property
+    def listen(self) -> str:
+        """What the vhost's ``listen`` says: HTTPS with HTTP/2 on the old syntax where
+        the release's nginx needs it, or plain HTTP."""
+        if not self.tls:
+            return "80"
+        return "443 ssl" if self.release.nginx_http2_directive else "443 ssl http2"
+
+    @property
+    def http2_directive(self) -> bool:
+        """Whether the vhost turns HTTP/2 on with ``http2 on;`` (nginx 1.25.1 and later)."""
+        return self.tls and self.release.nginx_http2_directive
+
     # --- tree -----------------------------------------------------------------
     @property
     def root(self) -> str:
@@ -139,6 +161,12 @@ class SiteLayout:
     @property
     def logs(self) -> str:
         return f"{self.root}/logs"
+
+    @property
+    def php_error_log(self) -> str:
+        """Where the site's PHP (its pool and its CLI) logs errors: in its own folder,
+        so the site may swap it for anything; read it only as the site."""
+        return f"{self.logs}/php-error.log"
 
     @property
     def secrets_dir(self) -> str:
@@ -216,7 +244,7 @@ class SiteLayout:
     # --- services -------------------------------------------------------------
     @property
     def pool_file(self) -> str:
-        return f"/etc/php/{self.php_version}/fpm/pool.d/{self.name}.conf"
+        return self.php.pool_file(self.name)
 
     @property
     def fpm_socket(self) -> str:
@@ -232,7 +260,7 @@ class SiteLayout:
 
     @property
     def fpm_service(self) -> str:
-        return f"php{self.php_version}-fpm"
+        return self.php.fpm_service
 
     @property
     def vhost_file(self) -> str:

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.lab
 __all__ = ["deployed"]  # the fixture, imported for this module's tests
 
 SERVICES = {
-    Role.WEB: ("nginx", "php8.2-fpm"),
+    Role.WEB: ("nginx",),  # and the PHP-FPM of each PHP the server offers (its release's)
     Role.DB: ("mariadb",),
 }
 EVERYWHERE = ("ssh", "nftables", "fail2ban", "prometheus-node-exporter", "apt-daily-upgrade.timer")
@@ -63,6 +63,8 @@ def test_services_are_active(deployed: Deployment, lab: Lab, inv: Inventory) -> 
         for role, extra in SERVICES.items():
             if server.has(role):
                 units += extra
+        if server.has(Role.WEB):
+            units += [php.fpm_service for php in server.php]
         if any(c.server.name == server.name for c in _clients(inv)):
             units.append("koumbit-backup.timer")
         states = lab.run(server.name, f"systemctl is-active {' '.join(units)}").split()

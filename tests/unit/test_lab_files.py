@@ -26,6 +26,7 @@ from koumbit_infra.lab.machines import (
 )
 from koumbit_infra.lab.mirror import HostMirrors
 from koumbit_infra.lab.paths import LabPaths
+from koumbit_infra.releases import BOOKWORM, TRIXIE
 
 ED = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFEFiKURMoO8v root@web1"
 RSA = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQDLUW8zXYlAV root@web1"
@@ -86,21 +87,46 @@ def test_containers_use_the_proxy_on_the_bridge() -> None:
     assert render_apt_proxy().endswith('Acquire::http::Proxy "http://10.77.0.1:3142";\n')
 
 
+# What the lab wrote before it knew other releases: a bookworm base built then stays valid.
+BOOKWORM_SOURCES = (
+    "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n"
+    "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+    "Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n"
+    "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+)
+BOOKWORM_RECIPE = ("v1 bookworm minbase openssh-server,python3,systemd,systemd-sysv,dbus,"
+                   "ca-certificates,iproute2\n")
+
+
 def test_container_sources_cover_bookworm_updates_and_security() -> None:
-    text = render_sources()
-    assert "URIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n" in text
-    assert "URIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n" in text
-    assert text.count("Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg") == 2
+    assert render_sources(BOOKWORM) == BOOKWORM_SOURCES
+
+
+def test_container_sources_of_trixie_name_its_suites_and_keyring() -> None:
+    text = render_sources(TRIXIE)
+    assert "URIs: http://deb.debian.org/debian\nSuites: trixie trixie-updates\n" in text
+    assert "URIs: http://deb.debian.org/debian-security\nSuites: trixie-security\n" in text
+    assert text.count("Signed-By: /usr/share/keyrings/debian-archive-keyring.pgp") == 2
+    assert "bookworm" not in text
 
 
 def test_debootstrap_argv_is_the_documented_minbase() -> None:
-    argv = debootstrap_argv(Path("/x/base.partial"), "http://deb.debian.org/debian")
+    argv = debootstrap_argv(Path("/x/base.partial"), "http://deb.debian.org/debian", BOOKWORM)
     assert argv[:2] == ["debootstrap", "--variant=minbase"]
     included = argv[2].removeprefix("--include=").split(",")
     assert {"openssh-server", "python3", "systemd", "systemd-sysv", "dbus",
             "ca-certificates"} <= set(included)
     assert argv[3:] == ["bookworm", "/x/base.partial", "http://deb.debian.org/debian"]
-    assert ",".join(BASE_PACKAGES) in recipe()
+    assert recipe(BOOKWORM) == BOOKWORM_RECIPE
+    assert ",".join(BASE_PACKAGES) in recipe(BOOKWORM)
+
+
+def test_trixie_base_is_bootstrapped_from_its_suite_with_its_own_recipe() -> None:
+    argv = debootstrap_argv(Path("/x/base-trixie.partial"), "http://m.example/debian", TRIXIE)
+    assert argv[3:] == ["trixie", "/x/base-trixie.partial", "http://m.example/debian"]
+    assert argv[:3] == debootstrap_argv(Path("/y"), "http://m", BOOKWORM)[:3]
+    # The recipe is each base's marker: a bookworm base never passes for a trixie one.
+    assert recipe(TRIXIE) == BOOKWORM_RECIPE.replace("bookworm", "trixie")
 
 
 def test_apt_cacher_ng_listens_only_on_the_bridge_and_uses_the_host_mirror() -> None:

@@ -16,6 +16,7 @@ from koumbit_infra.lab.nspawn import clean_console, nspawn_argv
 from koumbit_infra.lab.paths import DEFAULT_ROOT, LabPaths
 from koumbit_infra.lab.procs import pid_alive
 from koumbit_infra.lab.ssh import parse_system_state, system_state_command
+from koumbit_infra.releases import Debian
 
 WEB1 = LabServer("web1", IPv4Address("10.77.0.11"))
 
@@ -26,7 +27,7 @@ def test_default_state_root(monkeypatch: pytest.MonkeyPatch) -> None:
     assert paths.root == DEFAULT_ROOT == Path("/var/lib/koumbit-lab")
     assert paths.ssh_key == Path("/var/lib/koumbit-lab/ssh/id_ed25519")
     assert paths.known_hosts == Path("/var/lib/koumbit-lab/ssh/known_hosts")
-    assert paths.base_dir == Path("/var/lib/koumbit-lab/base")
+    assert paths.base_dir(Debian.BOOKWORM) == Path("/var/lib/koumbit-lab/base")
     assert paths.machine_dir("web1") == Path("/var/lib/koumbit-lab/machines/web1")
     assert paths.console_log("web1") == Path("/var/lib/koumbit-lab/console/web1.log")
 

@@ -1,5 +1,8 @@
 """Every site file, rendered for every site of the lab and example inventories, then
-checked by the real tool that reads it: nginx -t, php -l, php-fpm8.2 -t, systemd-analyze.
+checked by the real tool that reads it: nginx -t, php -l, php-fpm -t, systemd-analyze.
+
+Sites live on Debian 12 and 13 servers in both inventories: each file is rendered for
+its server's release (tests/releasecheck.py says what this host checks of a Debian 13 file).
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_templates import check_nginx, check_shell, check_unit
+from releasecheck import fpm_binary
+from test_templates import check_nginx, check_shell, check_unit, with_php_of
 
 from koumbit_infra.inventory import Inventory, SiteState, load_inventory
 from koumbit_infra.sites.files import SiteFile, layouts, server_files, site_files
@@ -58,8 +62,9 @@ def check_php(text: str, tmp: Path) -> None:
     _run(["php", "-l", str(path)])
 
 
-def check_pool(text: str, tmp: Path) -> None:
-    """php-fpm8.2 -t; the site's user does not exist here, so nobody stands in."""
+def check_pool(text: str, tmp: Path, php: str | None = None) -> None:
+    """php-fpm -t of the pool's PHP (this host's where it lacks that one); the site's user
+    does not exist here, so nobody stands in."""
     text = re.sub(r"^(user|group|listen\.owner|listen\.group) = .*$",
                   lambda m: f"{m[1]} = {'nogroup' if 'group' in m[1] else 'nobody'}",
                   text, flags=re.MULTILINE)
@@ -70,7 +75,7 @@ def check_pool(text: str, tmp: Path) -> None:
     fpm = tmp / "php-fpm.conf"
     fpm.write_text(f"[global]\npid = {tmp}/fpm.pid\nerror_log = {tmp}/fpm.log\n"
                    f"include = {pool}\n")
-    _run(["php-fpm8.2", "-t", "-y", str(fpm)])
+    _run([fpm_binary(php), "-t", "-y", str(fpm)])
 
 
 def check_html(text: str, tmp: Path) -> None:
@@ -112,7 +117,7 @@ def test_site_file_renders_and_passes_its_checker(env: str, where: str, f: SiteF
     assert "None" not in text, "a missing value rendered as None"
     assert re.fullmatch(r"[0-7]{3}", f.mode)
     checker = next(c for prefix, c in CHECKERS.items() if prefix in f.dest)
-    checker(text, tmp_path)
+    with_php_of(f.dest, checker)(text, tmp_path)
 
 
 def test_rendered_files_hold_no_secret_value() -> None:

@@ -1,10 +1,15 @@
 """Every server template, rendered for every server of the lab and example inventories,
 then checked by the real tool that will read it (nginx -t, php-fpm -t, sshd -t, nft -c ...).
+
+Both inventories mix Debian 12 and 13 servers, so every template is rendered for each
+release; tests/releasecheck.py says which tool checks a Debian 13 file on this Debian 12
+host, and which checks only a Debian 13 server can make (the lab's).
 """
 
 from __future__ import annotations
 
 import configparser
+import functools
 import os
 import re
 import shutil
@@ -13,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from releasecheck import fpm_binary, nginx_text_for_host
 
 from koumbit_infra.inventory import Inventory, load_inventory
 from koumbit_infra.serverconf.files import ConfigFile, all_files
@@ -87,6 +93,7 @@ def check_nft(text: str, tmp: Path) -> None:
 
 def check_nginx(text: str, tmp: Path) -> None:
     """nginx -t on a wrapper whose includes point at the freshly rendered files."""
+    text = nginx_text_for_host(text)
     conf_d, sites = tmp / "conf.d", tmp / "sites-enabled"
     conf_d.mkdir()
     sites.mkdir()
@@ -118,23 +125,24 @@ class _FakeServer:
     size = _Size()
 
 
-def check_php_ini(text: str, tmp: Path) -> None:
+def check_php_ini(text: str, tmp: Path, php: str | None = None) -> None:
+    """FPM of the file's PHP (``php``) where this host has it, else this host's own."""
     ini = tmp / "php.ini"
     ini.write_text(text)
     fpm = tmp / "php-fpm.conf"
     fpm.write_text(f"[global]\npid = {tmp}/fpm.pid\nerror_log = {tmp}/fpm.log\n"
                    f"[check]\nuser = nobody\ngroup = nogroup\nlisten = {tmp}/check.sock\n"
                    "pm = ondemand\npm.max_children = 1\n")
-    _run([_need("php-fpm8.2"), "-t", "-c", str(ini), "-y", str(fpm)])
+    _run([fpm_binary(php), "-t", "-c", str(ini), "-y", str(fpm)])
 
 
-def check_php_pool(text: str, tmp: Path) -> None:
+def check_php_pool(text: str, tmp: Path, php: str | None = None) -> None:
     pool = tmp / "pool.conf"
     pool.write_text(text)
     fpm = tmp / "php-fpm.conf"
     fpm.write_text(f"[global]\npid = {tmp}/fpm.pid\nerror_log = {tmp}/fpm.log\n"
                    f"include = {pool}\n")
-    _run([_need("php-fpm8.2"), "-t", "-y", str(fpm)])
+    _run([fpm_binary(php), "-t", "-y", str(fpm)])
     assert "listen.mode = 0600" in text and "[www]" not in text
 
 
@@ -231,8 +239,15 @@ CHECKERS: dict[str, Callable[[str, Path], None]] = {
 def _checker(dest: str) -> Callable[[str, Path], None]:
     for prefix, checker in CHECKERS.items():
         if prefix in dest:
-            return checker
+            return with_php_of(dest, checker)
     raise AssertionError(f"no checker for {dest}: add one to CHECKERS")
+
+
+def with_php_of(dest: str, checker: Callable[..., None]) -> Callable[[str, Path], None]:
+    """The checker of a file under ``/etc/php/<version>/``, told that version."""
+    if found := re.match(r"/etc/php/(\d+\.\d+)/", dest):
+        return functools.partial(checker, php=found[1])
+    return checker
 
 
 @pytest.mark.parametrize(("env", "server", "cfg"), CASES, ids=IDS)
