@@ -9,10 +9,11 @@ Operations compare the inventory with this answer and send only what differs.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
+from cryptography import x509
 from pyinfra.api.facts import FactBase
 
 from koumbit_infra.facts.tls import RENEW_BEFORE_SECONDS, CertificateState
@@ -41,6 +42,33 @@ class SitesStateData:
 
 def _sql_list(names: tuple[str, ...]) -> str:
     return ",".join(f"'{n}'" for n in names) or "''"
+
+
+def _unit_block(unit: dict[str, str], line: str, active: set[str]) -> dict[str, str]:
+    """One line of ``systemctl show``: a blank line ends a unit's block."""
+    if line.strip():
+        key, _, value = line.partition("=")
+        unit[key] = value.strip()
+        return unit
+    if unit.get("ActiveState") == "active" and unit.get("Id"):
+        active.add(unit["Id"])
+    unit.clear()
+    return unit
+
+
+def _certificate_state(pem: list[str]) -> CertificateState:
+    """Names and freshness of a PEM certificate; one that does not decode is not fresh."""
+    try:
+        cert = x509.load_pem_x509_certificate("\n".join(pem).encode())
+    except ValueError:
+        return CertificateState(frozenset(), fresh=False)
+    try:
+        names = cert.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        names = []
+    renew_at = datetime.now(UTC) + timedelta(seconds=RENEW_BEFORE_SECONDS)
+    return CertificateState(frozenset(names), fresh=cert.not_valid_after_utc > renew_at)
 
 
 class SitesState(FactBase[SitesStateData]):
@@ -81,14 +109,17 @@ class SitesState(FactBase[SitesStateData]):
             " | sed 's/\\t/|/; s/^/Q|/'; fi",
         ]
         if certificates:
-            # Same question as facts.tls.Certificate, for every site's certificate at once.
+            # Same question as facts.tls.Certificate for every site's certificate at once,
+            # without an openssl per certificate (45 ms each, 9 s at 200 sites): each
+            # file's first PEM block, decoded here by process().
             parts.append(f"for c in {' '.join(shlex.quote(c) for c in certificates)}; do"
-                         " [ -s \"$c\" ] && echo \"C|$c|$(openssl x509 -in \"$c\" -noout"
-                         f" -ext subjectAltName -checkend {RENEW_BEFORE_SECONDS} 2>/dev/null"
-                         " | tr '\\n' ' ')\"; done")
+                         " [ -s \"$c\" ] && printf '%s\\n' \"$c\"; done | xargs -d '\\n' -r awk"
+                         " 'FNR == 1 {keep = 1; print \"C|\" FILENAME} keep {print \"K|\" $0}"
+                         " /-----END CERTIFICATE-----/ {keep = 0}' 2>/dev/null")
         if timers:
-            parts.append(f"for t in {' '.join(timers)}; do"
-                         " systemctl -q is-active \"$t\" && echo \"T|$t\"; done")
+            # One systemctl for every timer (a loop cost a process per site).
+            parts.append(f"systemctl show -p Id -p ActiveState -- {' '.join(timers)}"
+                         " 2>/dev/null | sed 's/^/S|/'")
         return "; ".join(f"{{ {p}; }}" for p in parts) + "; true"
 
     @staticmethod
@@ -103,7 +134,9 @@ class SitesState(FactBase[SitesStateData]):
         users: set[str] = set()
         sql: dict[str, set[str]] = {"db": set(), "dbuser": set()}
         timers: set[str] = set()
-        certs: dict[str, CertificateState] = {}
+        pems: dict[str, list[str]] = {}
+        pem_path: str | None = None
+        unit: dict[str, str] = {}
         mariadb = False
         for line in output:
             kind, _, rest = line.partition("|")
@@ -121,12 +154,15 @@ class SitesState(FactBase[SitesStateData]):
             elif kind == "Q":
                 key, _, value = rest.partition("|")
                 sql.setdefault(key, set()).add(value.strip())
-            elif kind == "T":
-                timers.add(rest.strip())
+            elif kind == "S":
+                unit = _unit_block(unit, rest, timers)
             elif kind == "C":
-                path, _, text = rest.partition("|")
-                certs[path] = CertificateState(frozenset(re.findall(r"DNS:([^,\s]+)", text)),
-                                               fresh="will not expire" in text)
+                pem_path = rest.strip()
+                pems[pem_path] = []
+            elif kind == "K" and pem_path is not None:
+                pems[pem_path].append(rest)
+        _unit_block(unit, "", timers)
+        certs = {path: _certificate_state(lines) for path, lines in pems.items()}
         paths = {p: replace(st, sha256=hashes.get(p, "")) if st.kind == "f" else st
                  for p, st in paths.items()}
         return SitesStateData(paths=paths, users=frozenset(users),

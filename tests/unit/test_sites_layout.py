@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
 from koumbit_infra.facts.sites import SitesState
+from koumbit_infra.facts.tls import CertificateState
 from koumbit_infra.inventory import Cms, load_inventory
 from koumbit_infra.sites.files import layouts, links, site_files, site_links
 from koumbit_infra.sites.layout import SiteLayout
@@ -103,6 +111,20 @@ def test_secret_command_names_files_only() -> None:
         assert f'echo "{key}=$(' in command
 
 
+def _pem(names: list[str], days: int) -> list[str]:
+    """A self-signed certificate for ``names``, valid ``days`` from now, as PEM lines."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode().splitlines()
+
+
 def test_fact_process_reads_every_kind_of_line() -> None:
     output = [
         "P|d|a|www-data|750||/srv/sites/a",
@@ -113,9 +135,14 @@ def test_fact_process_reads_every_kind_of_line() -> None:
         "M",
         "Q|db|a",
         "Q|dbuser|a",
-        "C|/etc/koumbit/tls/a/fullchain.pem|X509v3 Subject Alternative Name:  DNS:a.test,"
-        " DNS:www.a.test Certificate will not expire ",
-        "T|koumbit-site-a.timer",
+        "C|/etc/koumbit/tls/a/fullchain.pem",
+        *("K|" + line for line in _pem(["a.test", "www.a.test"], 90)),
+        "C|/etc/koumbit/tls/b/fullchain.pem",
+        *("K|" + line for line in _pem(["b.test"], 10)),  # inside the 30 days: renew
+        "C|/etc/koumbit/tls/c/fullchain.pem",
+        "K|-----BEGIN CERTIFICATE-----", "K|not a certificate", "K|-----END CERTIFICATE-----",
+        "S|ActiveState=active", "S|Id=koumbit-site-a.timer", "S|",
+        "S|Id=koumbit-site-b.timer", "S|ActiveState=inactive",
     ]
     state = SitesState().process(output)
     assert state.paths["/srv/sites/a"].kind == "d"
@@ -125,7 +152,27 @@ def test_fact_process_reads_every_kind_of_line() -> None:
     assert state.timers_active == {"koumbit-site-a.timer"}
     cert = state.certificates["/etc/koumbit/tls/a/fullchain.pem"]
     assert cert.fresh and cert.domains == {"a.test", "www.a.test"}
+    assert not state.certificates["/etc/koumbit/tls/b/fullchain.pem"].fresh
+    assert state.certificates["/etc/koumbit/tls/c/fullchain.pem"] == CertificateState(
+        frozenset(), fresh=False)
     assert state.mariadb
+
+
+def test_fact_reads_the_leaf_of_each_certificate_file_in_one_process(tmp_path: Path) -> None:
+    """The fact's own command, run here: each file's first certificate, a missing or empty
+    file left out, in one awk whatever the number of sites."""
+    leaf, chain = _pem(["a.test"], 90), _pem(["Intermediate CA"], 900)
+    (tmp_path / "a.pem").write_text("\n".join([*leaf, *chain]) + "\n")
+    (tmp_path / "b.pem").write_text("\n".join(_pem(["b.test"], 90)) + "\n")
+    (tmp_path / "empty.pem").write_text("")
+    paths = [str(tmp_path / n) for n in ("a.pem", "missing.pem", "empty.pem", "b.pem")]
+    command = SitesState().command(names=("nobody_here",), certificates=tuple(paths))
+    assert command.count("awk") == 1 and "openssl" not in command
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    certs = SitesState().process(done.stdout.splitlines()).certificates
+    assert set(certs) == {paths[0], paths[3]}
+    assert certs[paths[0]].domains == {"a.test"} and certs[paths[0]].fresh
+    assert certs[paths[3]].domains == {"b.test"}
 
 
 def test_fact_command_is_one_shell_line_for_all_sites() -> None:
