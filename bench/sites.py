@@ -7,7 +7,7 @@ given). Targets: create within 30 s (issue 5); the 200-site no-change run
 within 2 times the 1-site run (issue 16). At the end the bench sites are made
 absent, so each is archived, the archive verified, and removed (--keep skips that).
 Usage (root, lab up and deployed):
-  .venv/bin/python bench/sites.py [--runs 3] [--sizes 1,50,200] [--keep]
+  .venv/bin/python bench/sites.py [--runs 3] [--sizes 1,50,200] [--keep] [--reuse]
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="no-change runs per size")
     parser.add_argument("--keep", action="store_true", help="leave the bench sites in place")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep bench sites an earlier run left (skip archiving them first)")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
                         help="site counts to measure, smallest first (default: %(default)s)")
     args = parser.parse_args()
@@ -66,8 +68,9 @@ def main() -> None:
     src = ROOT / "inventory" / "lab"
     no_change: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-sites-") as tmp:
-        env0 = write_variant(src, Path(tmp), bench_sites(largest, "absent"))
-        deploy(env0)  # leftovers of an interrupted bench, archived and removed
+        if not args.reuse:
+            env0 = write_variant(src, Path(tmp), bench_sites(largest, "absent"))
+            deploy(env0)  # leftovers of an interrupted bench, archived and removed
         previous = 0
         for count in sizes:
             env = write_variant(src, Path(tmp), bench_sites(count))
