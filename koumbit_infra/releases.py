@@ -105,6 +105,9 @@ class Release:
     mariadb_conf_dir: str = "/etc/mysql/mariadb.conf.d"
     mariadb_client: str = "/usr/bin/mariadb"
     mariadb_dump: str = "mariadb-dump"
+    # OpenSSH 9.8+ penalises sources whose connections fail or stall (PerSourcePenalties);
+    # its exemption list is an unknown keyword to older sshd.
+    openssh_penalties: bool = False
 
     @property
     def name(self) -> str:
@@ -156,6 +159,7 @@ TRIXIE = Release(
     blackbox_exporter="0.26", pebble="2.6", restic="0.18", age="1.2", composer="2.8",
     wordpress="6.8", wordpress_theme="wordpress-theme-twentytwentyfive",
     archive_keyring="/usr/share/keyrings/debian-archive-keyring.pgp",
+    openssh_penalties=True,
 )
 RELEASES: dict[Debian, Release] = {r.debian: r for r in (BOOKWORM, TRIXIE)}
 

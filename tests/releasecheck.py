@@ -19,6 +19,9 @@ from koumbit_infra.releases import RELEASES, Debian, Release
 
 # Checks a Debian 13 server alone can make, and where the lab makes them.
 ON_DEBIAN_13_SERVER_ONLY = {
+    "sshd -t (OpenSSH 10) with `PerSourcePenaltyExemptList`":
+        "deploys/server.py runs `sshd -t` before its reload; every lab test reaches web2,"
+        " backup1 and mon1 over SSH afterwards",
     "nginx 1.26 -t on a site's vhost, with `http2 on;`":
         "deploys/sites.py runs `nginx -t -q` before its reload; tests/lab/test_sites_lifecycle.py"
         " deploys web2 (Debian 13)",
@@ -72,3 +75,11 @@ def nginx_text_for_host(text: str) -> str:
     if host_release().nginx_http2_directive:
         return text
     return re.sub(r"^\s*http2 on;\n", "", text, flags=re.MULTILINE)
+
+
+def sshd_text_for_host(text: str) -> str:
+    """An sshd_config as this host's sshd can read it: OpenSSH before 9.8 does not know
+    ``PerSourcePenaltyExemptList`` (a Debian 13 server's), so that line alone is dropped."""
+    if host_release().openssh_penalties:
+        return text
+    return re.sub(r"^PerSourcePenaltyExemptList .*\n", "", text, flags=re.MULTILINE)

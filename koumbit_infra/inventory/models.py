@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -229,6 +230,11 @@ class Settings(_Model):
     )
     admin_email: Email = Field(description="Where certificate and alert mail goes.")
     ssh_user: Name = Field("root", description="User the deploys connect as.")
+    trusted_ssh_sources: tuple[IPvAnyNetwork, ...] = Field(
+        (), max_length=50,
+        description="Networks the deploys and admins connect from (CIDR): fail2ban never bans"
+                    " them and sshd does not penalise them (Debian 13), so a busy deploy"
+                    " cannot lock the team out.")
     lab: bool = Field(
         False, description="Servers are the local lab's containers (SSH with the lab's own key)."
     )

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Inventory, Server, load_inventory
 from koumbit_infra.monitoring.exporter import TEMPLATE, ExporterUnit, exporter_unit
 from koumbit_infra.releases import BOOKWORM, RELEASES, TRIXIE, Debian, release
-from koumbit_infra.serverconf.files import all_files
+from koumbit_infra.serverconf.files import all_files, base_config
 from koumbit_infra.sites.files import layouts, site_files
 from koumbit_infra.templating import render
 
@@ -111,3 +112,16 @@ def test_the_exporter_starts_after_its_release_php_fpm(lab: Inventory) -> None:
         unit = render(str(TEMPLATE), exporter=exporter_unit(lab, lab.server(name)))
         assert f"After=network-online.target mariadb.service {php}\n" in unit
     assert ExporterUnit().after == "network-online.target mariadb.service"
+
+
+def test_the_teams_sources_are_never_banned_nor_penalised() -> None:
+    """A deploy's many connections once got the lab host banned by fail2ban and penalised
+    by OpenSSH 10 on the Debian 13 servers: the inventory's trusted sources are exempt."""
+    inv = load_env("lab")
+    assert [str(n) for n in inv.settings.trusted_ssh_sources] == ["10.77.0.1/32"]
+    for name, penalties in (("web1", False), ("web2", True)):
+        cfgs = base_config(inv, inv.server(name))
+        jail = render(cfgs.fail2ban.template, **cfgs.fail2ban.context)
+        assert "ignoreip = 127.0.0.1/8 ::1 10.77.0.1/32\n" in jail
+        sshd = render(cfgs.sshd.template, **cfgs.sshd.context)
+        assert ("PerSourcePenaltyExemptList 10.77.0.1/32\n" in sshd) is penalties, name

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from releasecheck import fpm_binary, nginx_text_for_host
+from releasecheck import fpm_binary, nginx_text_for_host, sshd_text_for_host
 
 from koumbit_infra.inventory import Inventory, load_inventory
 from koumbit_infra.serverconf.files import ConfigFile, all_files
@@ -77,7 +77,7 @@ def check_sshd(text: str, tmp: Path) -> None:
         keys.append(key)
         text = text.replace(f"/etc/ssh/ssh_host_{kind}_key", str(key))
     conf = tmp / "sshd_config"
-    conf.write_text(text)
+    conf.write_text(sshd_text_for_host(text))
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd -t insists on its privilege separation dir
     _run([_need("sshd"), "-t", "-f", str(conf)])
     assert "PasswordAuthentication no" in text
