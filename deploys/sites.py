@@ -56,7 +56,7 @@ def _watched_paths(site: SiteLayout) -> list[str]:
 
 
 def _codebase(site: SiteLayout, lab: bool) -> None:
-    d, need = site.domain, ops.when_needed
+    d, need = site.domain, need_now
     if site.cms is Cms.WORDPRESS and lab:
         need(ops.wordpress_code, name=f"{d}: WordPress code (Debian package)", site=site,
              source=LAB_WORDPRESS)
@@ -77,11 +77,11 @@ def _codebase(site: SiteLayout, lab: bool) -> None:
 def _one_site(site: SiteLayout, lab: bool) -> list[OperationMeta]:
     """Converge one site; answers the operations that may need reloads.
 
-    Only operations with something to do are called (``ops.when_needed``), so a
+    Only operations with something to do are called (``need_now``), so a
     converged site costs a no-change run nothing but its lines in the fact.
     """
     inv, _ = current()
-    d, need = site.domain, ops.when_needed
+    d, need = site.domain, need_now
     need(ops.user, name=f"{d}: user {site.name}", site=site.name, home=site.root)
     need(ops.directories, name=f"{d}: tree under {site.root}", dirs=list(site.directories),
          site=site)
@@ -147,7 +147,7 @@ def sites() -> None:
         # survey, and rendering every site's files again would cost each pass.
         return
     for site in host.loop(gone):
-        ops.when_needed(ops.absent,
+        need_now(ops.absent,
                         name=f"{site.domain}: absent (archived, archive verified, then removed)",
                         site=site, remover=REMOVE)
     # Reloads happen when something changed in this run (decided at run time),
@@ -172,8 +172,8 @@ def sites() -> None:
                 service=php.fpm_service, reloaded=True, _if=reload)
         sockets = [p for s in live if s.php == php and s.state is SiteState.ACTIVE
                    for p in (s.fpm_socket, s.fpm_status_socket)]
-        ops.when_needed(ops.sockets_current, name=f"Sites: PHP {php.version} sockets as configured",
-                        service=php.fpm_service, sockets=sockets)
+        need_now(ops.sockets_current, name=f"Sites: PHP {php.version} sockets as configured",
+                 service=php.fpm_service, sockets=sockets)
     reloads(server.shell, name="Sites: nginx configuration checked", commands=["nginx -t -q"],
             _if=reload)
     reloads(systemd.service, name="Sites: nginx reloaded", service="nginx", reloaded=True,
@@ -182,7 +182,7 @@ def sites() -> None:
     reloads(server.shell, name="Sites: reloads done", commands=[f"rm -f {RELOAD_PENDING}"],
             _if=reload)
     for site in host.loop(live):
-        ops.when_needed(ops.timer, name=f"{site.domain}: cron timer",
+        need_now(ops.timer, name=f"{site.domain}: cron timer",
                         unit=f"{site.cron_unit}.timer", active=site.state is SiteState.ACTIVE)
 
 

@@ -74,7 +74,6 @@ class _HostRun:
     """What one host's preparation knows: facts read, facts asked, and the pass it is in."""
 
     answers: dict[FactKey, Any] = field(default_factory=dict)
-    # The fact object that made the command processes its output (some keep state).
     asked: dict[FactKey, _Asked] = field(default_factory=dict)
     unanswerable: set[FactKey] = field(default_factory=set)
     surveying: bool = False
@@ -91,14 +90,19 @@ def _run() -> _HostRun:
     return _RUNS.setdefault(host.name, _HostRun())
 
 
-def _key_and_command(cls: type[FactBase[Any]], args: tuple[Any, ...],
-                     kwargs: dict[str, Any],
-                     ) -> tuple[FactKey, _Asked]:
-    fact = cls()
+def _key(cls: type[FactBase[Any]], args: tuple[Any, ...],
+         kwargs: dict[str, Any]) -> tuple[FactKey, dict[str, Any]]:
+    """A fact's identity (its class and arguments, as pyinfra binds them) and those arguments."""
     call = {k: v for k, v in kwargs.items() if not k.startswith("_")}
     if args or call:
-        call = getcallargs(fact.command, *args, **call)
+        call = getcallargs(cls().command, *args, **call)
         call.pop("self", None)
+    return (cls, repr(sorted(call.items()))), call
+
+
+def _question(cls: type[FactBase[Any]], call: dict[str, Any]) -> _Asked:
+    """The command that reads a fact, made by the object that will process its output."""
+    fact = cls()
 
     def text(attr: Any) -> str | None:
         value = attr(**call) if callable(attr) else attr
@@ -106,20 +110,17 @@ def _key_and_command(cls: type[FactBase[Any]], args: tuple[Any, ...],
             return None
         return value.get_raw_value() if isinstance(value, StringCommand) else str(value)
 
-    command = text(fact.command)
-    requires = text(fact.requires_command)
-    key = (cls, repr(sorted(call.items())))
-    return key, _Asked(fact, command or "true", requires, call)
+    return _Asked(fact, text(fact.command) or "true", text(fact.requires_command), call)
 
 
 def _resolved(run: _HostRun, cls: type[FactBase[Any]], args: tuple[Any, ...],
               kwargs: dict[str, Any]) -> tuple[bool, Any]:
     """(known, value) of a fact for the current host from what the batches read."""
-    key, asked = _key_and_command(cls, args, kwargs)
+    key, call = _key(cls, args, kwargs)
     if key in run.answers:
         return True, run.answers[key]
-    if key not in run.unanswerable:
-        run.asked.setdefault(key, asked)
+    if key not in run.unanswerable and key not in run.asked:
+        run.asked[key] = _question(cls, call)
         # What pyinfra's operations ask next about the same path or unit, asked now:
         # one pass and one round trip fewer.
         for follower in _FOLLOWERS.get(cls, ()):
@@ -174,9 +175,7 @@ def fact(cls: type[FactBase[T]], **kwargs: Any) -> T:
     run = _run()
     with _evaluating(run):
         known, value = _resolved(run, cls, (), kwargs)
-    if known:
-        return cast(T, value)
-    if run.surveying:
+    if known or run.surveying:
         return cast(T, value)
     return host.get_fact(cls, **kwargs)
 
@@ -205,9 +204,7 @@ def need(op: Any, **kwargs: Any) -> OperationMeta | None:
         return None
     if not run.lazy and not _has_work(op, kwargs):
         return None
-    run.lazy = True
-    run.added += 1
-    return cast(OperationMeta, op(**kwargs))
+    return _send(run, op, kwargs)
 
 
 def need_now(op: Any, **kwargs: Any) -> OperationMeta | None:
@@ -218,6 +215,11 @@ def need_now(op: Any, **kwargs: Any) -> OperationMeta | None:
     run = _run()
     if not _has_work(op, kwargs) or run.surveying:
         return None
+    return _send(run, op, kwargs)
+
+
+def _send(run: _HostRun, op: Any, kwargs: dict[str, Any]) -> OperationMeta:
+    """Add ``op``: from now on this host's later operations decide when they run."""
     run.lazy = True
     run.added += 1
     return cast(OperationMeta, op(**kwargs))
@@ -236,14 +238,6 @@ def call(op: Any, **kwargs: Any) -> OperationMeta | None:
 def ran(*metas: OperationMeta | None) -> list[OperationMeta]:
     """The operations among ``metas`` that were called (the others had nothing to do)."""
     return [m for m in metas if m is not None]
-
-
-def changed(metas: list[OperationMeta | None]) -> Callable[[], bool] | None:
-    """An ``_if`` for an operation that follows ``metas``; ``None`` when none of them runs."""
-    found = [m for m in metas if m is not None]
-    if not found:
-        return None
-    return lambda: any(m.did_change() for m in found)
 
 
 # pyinfra's Users fact asks lastlog and id once per account (most of a second on a

@@ -7,14 +7,12 @@ from __future__ import annotations
 import shlex
 from collections.abc import Generator, Iterable
 from io import StringIO
-from typing import Any
 
 from pyinfra.api.command import FileUploadCommand, PyinfraCommand
-from pyinfra.api.operation import OperationMeta, operation
+from pyinfra.api.operation import operation
 from pyinfra.context import host
 from pyinfra.facts.deb import DebPackages
 
-from koumbit_infra.converge import need_now
 from koumbit_infra.facts.sites import PathState, SitesState, SitesStateData
 from koumbit_infra.operations.packages import APT_GET, APT_UPDATE
 from koumbit_infra.sites.files import SiteFile
@@ -362,17 +360,6 @@ def absent(site: SiteLayout, remover: str) -> Generator[str, None, None]:
     if not leftovers(site):
         return
     yield f"{remover} {site.name}"
-
-
-def when_needed(op: Any, **kwargs: Any) -> OperationMeta | None:
-    """Call the site operation ``op`` only if it has something to do on this host.
-
-    Every operation call costs pyinfra a few milliseconds of stack inspection
-    (to order operations across hosts); with dozens of sites that, not the
-    server, dominated a no-change run. The operations here decide from the
-    batched fact alone, so asking their generator first is exact and cheap.
-    """
-    return need_now(op, **kwargs)
 
 
 @operation()

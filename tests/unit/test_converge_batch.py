@@ -85,17 +85,17 @@ def test_one_stat_answers_every_file_directory_and_link_fact_as_pyinfra(
     asked += [(cls, {"path": p}) for cls in (Sha1File, Sha256File) for p in paths
               if not p.endswith("fifo")]
     answers = _batched(converge._HostRun(), asked, monkeypatch)
-    keys = {converge._key_and_command(cls, (), kwargs)[0] for cls, kwargs in asked}
+    keys = {converge._key(cls, (), kwargs)[0] for cls, kwargs in asked}
     assert keys <= set(answers)
     for key in keys:
         cls, path = key[0], eval(key[1])[0][1]
         assert _no_atime(answers[key]) == _no_atime(_pyinfra_answer(cls, path=path)), \
             (cls.__name__, path)
-    fifo = converge._key_and_command(Sha1File, (), {"path": str(tree / "fifo")})[0]
+    fifo = converge._key(Sha1File, (), {"path": str(tree / "fifo")})[0]
     assert _batched(converge._HostRun(), [(Sha1File, {"path": str(tree / "fifo")})],
                     monkeypatch)[fifo] is None
     # The batch really saw the files (not defaults everywhere).
-    file_key = converge._key_and_command(File, (), {"path": paths[0]})[0]
+    file_key = converge._key(File, (), {"path": paths[0]})[0]
     assert answers[file_key]["size"] == len("content\n")
 
 
