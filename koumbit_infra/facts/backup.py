@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra.api.facts import FactBase
 
 
@@ -22,18 +24,43 @@ class SshPublicKey(FactBase[str | None]):
 class ResticRepository(FactBase[bool | None]):
     """Whether this server's restic repository is initialised (``None``: no wrapper yet).
 
-    Reads the repository's config over SFTP, which needs the password file,
+    Reads the repository's config through the backup server, which needs the password file,
     the key, and the backup server's authorisation; any failure reads as
     "not initialised", and ``restic init`` then reports the actual problem.
     """
 
-    def command(self, wrapper: str) -> str:
+    def command(self, wrapper: str, target: str) -> str:
         return (
             f"if [ ! -x {wrapper} ]; then echo no-wrapper;"
-            f" elif {wrapper} cat config >/dev/null 2>&1; then echo initialised;"
+            f" elif KOUMBIT_BACKUP_TARGET={shlex.quote(target)} {wrapper} cat config"
+            " >/dev/null 2>&1; then echo initialised;"
             " else echo missing; fi"
         )
 
     def process(self, output: list[str]) -> bool | None:
         answer = output[-1].strip() if output else "missing"
         return None if answer == "no-wrapper" else answer == "initialised"
+
+
+class AgeFile(FactBase[str | None]):
+    """An ASCII-armoured age file's text (it is ciphertext); ``None`` if absent or not one."""
+
+    def command(self, path: str) -> str:
+        return f"cat {path} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> str | None:
+        text = "\n".join(output).strip()
+        if not text.startswith("-----BEGIN AGE ENCRYPTED FILE-----"):
+            return None
+        return text + "\n"
+
+
+class SealCurrent(FactBase[bool | None]):
+    """Whether every age copy of the repository password is current (``None``: no tool)."""
+
+    def command(self, tool: str) -> str:
+        return f"if [ -x {tool} ]; then {tool} --check; else echo no-tool; fi"
+
+    def process(self, output: list[str]) -> bool | None:
+        answer = output[-1].strip() if output else "stale"
+        return None if answer == "no-tool" else answer == "current"

@@ -47,6 +47,7 @@ def cross_check(files: ParsedFiles) -> list[Problem]:
                           for i, p in enumerate(files.plans.plans)],
                    "plan name", "give each plan its own name")
     out += _one_owner_per_key(servers, sdoc)
+    out += _escrow_possible(servers, sdoc)
     out += _database_servers(servers, sdoc)
     sites = _SiteChecks(
         servers={s.name: s for s in servers.servers},
@@ -88,6 +89,23 @@ def _one_owner_per_key(servers: ServersFile, doc: YamlDocument) -> list[Problem]
             else:
                 owners[identity] = (admin.name, line)
     return out
+
+
+# The key types age encrypts to (the backup escrow, koumbit_infra.serverconf.backup).
+ESCROW_KEY_TYPES = ("ssh-ed25519", "ssh-rsa")
+
+
+def _escrow_possible(servers: ServersFile, doc: YamlDocument) -> list[Problem]:
+    """With a backup server, each repository password is escrowed to the admins' keys:
+    age takes ed25519 and RSA keys only, so at least one admin must have one."""
+    if not any(Role.BACKUP in s.roles for s in servers.servers):
+        return []
+    if any(key.split()[0] in ESCROW_KEY_TYPES for a in servers.admins for key in a.ssh_keys):
+        return []
+    return [Problem(doc.path, doc.line_of(("admins",)),
+                    "no admin has an ssh-ed25519 or ssh-rsa key: the backups' repository"
+                    " passwords cannot be escrowed (age encrypts to those types only)",
+                    "add an ssh-ed25519 key for at least one admin")]
 
 
 def _database_servers(servers: ServersFile, doc: YamlDocument) -> list[Problem]:

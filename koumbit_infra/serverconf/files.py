@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from koumbit_infra.inventory import Inventory, Role, Server
+from koumbit_infra.inventory import Inventory, Role, Server, SiteState
 from koumbit_infra.serverconf import backup, database, firewall, tuning
+from koumbit_infra.sites.layout import ARCHIVE
 
 FPM_IDLE_POOL = "koumbit-idle"
 
@@ -158,19 +159,25 @@ def database_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
     )
 
 
-def backup_files(inv: Inventory, server: Server, target_host_key: str = "",
+def backup_files(inv: Inventory, server: Server, host_keys: Mapping[str, str] | None = None,
                  ) -> tuple[ConfigFile, ...]:
-    """Client side of the backups; ``target_host_key`` is read from the backup server."""
-    client = backup.client_of(inv, server)
-    if client is None:
+    """Client side of the backups; ``host_keys`` are the targets' SSH host keys, by name,
+    read from each target (a target not answering yet gets an empty line)."""
+    clients = backup.clients_of(inv, server)
+    if not clients:
         return ()
     ctx = {
-        "client": client,
+        "server": server.name,
+        "clients": clients,
         "client_dir": backup.CLIENT_DIR,
         "paths": backup.BACKUP_PATHS,
         "excludes": backup.EXCLUDES,
-        "host_key": target_host_key,
+        "host_keys": {c.target.name: (host_keys or {}).get(c.target.name, "") for c in clients},
         "dump_databases": server.has(Role.DB),
+        "recipients": backup.escrow_recipients(inv),
+        "sites": [p.site.system_name for p in inv.sites_on(server.name)
+                  if p.site.state is not SiteState.ABSENT],
+        "archive": ARCHIVE,
     }
     return (
         ConfigFile("backup", "etc/koumbit/backup/ssh_config.j2",
@@ -181,10 +188,58 @@ def backup_files(inv: Inventory, server: Server, target_host_key: str = "",
                    f"{backup.CLIENT_DIR}/excludes", "600", ctx),
         ConfigFile("backup", "usr/local/sbin/koumbit-restic.j2",
                    "/usr/local/sbin/koumbit-restic", "700", ctx),
+        ConfigFile("backup", "usr/local/sbin/koumbit-backup-run.j2",
+                   "/usr/local/sbin/koumbit-backup-run", "700", ctx),
         ConfigFile("backup", "etc/systemd/system/koumbit-backup.service.j2",
                    "/etc/systemd/system/koumbit-backup.service", "644", ctx),
         ConfigFile("backup", "etc/systemd/system/koumbit-backup.timer.j2",
                    "/etc/systemd/system/koumbit-backup.timer", "644", ctx),
+    )
+
+
+def backup_seal_files(inv: Inventory, server: Server, host_keys: Mapping[str, str],
+                      ) -> tuple[ConfigFile, ...]:
+    """What a client seals its repository password with: the admins' keys (the escrow),
+    each target's host key, and the tool (written before the targets take the copies)."""
+    clients = backup.clients_of(inv, server)
+    if not clients:
+        return ()
+    ctx = {"clients": clients, "client_dir": backup.CLIENT_DIR,
+           "recipients": backup.escrow_recipients(inv)}
+    return (
+        ConfigFile("backup", "etc/koumbit/backup/escrow-recipients.j2",
+                   backup.RECIPIENTS_FILE, "600", ctx),
+        *(ConfigFile("backup", "etc/koumbit/backup/target.pub.j2", c.target_pub_file, "600",
+                     {"host_key": host_keys.get(c.target.name, ""), "target": c.target.name})
+          for c in clients),
+        ConfigFile("backup", "usr/local/sbin/koumbit-backup-seal.j2", backup.SEAL_TOOL, "700",
+                   ctx),
+    )
+
+
+def backup_target_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
+    """Backup-server side: the repositories' restic wrapper and their pruning."""
+    clients = backup.stored_on(inv, server)
+    if not server.has(Role.BACKUP):
+        return ()
+    ctx = {
+        "server": server.name,
+        "clients": clients,
+        "keys_dir": backup.KEYS_DIR,
+        "cache_root": backup.TARGET_CACHE,
+        "host_key": backup.HOST_KEY,
+        "chroot_root": backup.CHROOT_ROOT,
+        "repo_dir": backup.REPO_DIR_IN_CHROOT,
+    }
+    return (
+        ConfigFile("backup", "usr/local/sbin/koumbit-backup-repo.j2",
+                   backup.TARGET_WRAPPER, "700", ctx),
+        ConfigFile("backup", "usr/local/sbin/koumbit-backup-prune.j2",
+                   "/usr/local/sbin/koumbit-backup-prune", "700", ctx),
+        ConfigFile("backup", "etc/systemd/system/koumbit-backup-prune.service.j2",
+                   "/etc/systemd/system/koumbit-backup-prune.service", "644", ctx),
+        ConfigFile("backup", "etc/systemd/system/koumbit-backup-prune.timer.j2",
+                   "/etc/systemd/system/koumbit-backup-prune.timer", "644", ctx),
     )
 
 
@@ -200,5 +255,9 @@ def all_files(inv: Inventory, server: Server, backup_host_key: str,
               ) -> tuple[ConfigFile, ...]:
     """Every file the server deploys write to ``server``, in deploy order."""
     return (*base_files(inv, server), *web_files(inv, server), *database_files(inv, server),
-            *backup_files(inv, server, backup_host_key),
+            *backup_seal_files(inv, server, {t.name: backup_host_key
+                                             for t in backup.targets_of(inv, server)}),
+            *backup_files(inv, server, {t.name: backup_host_key
+                                        for t in backup.targets_of(inv, server)}),
+            *backup_target_files(inv, server),
             *monitoring_files(inv, server))

@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import Environment, StrictUndefined
 
 from koumbit_infra.inventory import Cms, Inventory, Server, SiteState
+from koumbit_infra.serverconf.backup import targets_of
 from koumbit_infra.sites.layout import (
     ARCHIVE,
     DB_PRIVILEGES,
@@ -76,7 +77,8 @@ def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
     tools = {"sites_root": SITES_ROOT, "dump_root": DUMP_ROOT, "restic": RESTIC,
              "tls_root": TLS_ROOT, "privileges": ", ".join(DB_PRIVILEGES),
              "site_lib": SITE_LIB, "lock_root": LOCK_ROOT, "work_root": WORK_ROOT,
-             "archive": ARCHIVE, "fpm_run_dir": FPM_RUN_DIR}
+             "archive": ARCHIVE, "fpm_run_dir": FPM_RUN_DIR,
+             "targets": [t.name for t in targets_of(inv, server)]}
     return (
         SiteFile(SITE_LIB, "usr/local/lib/koumbit/site-lib.sh.j2", "600", context=tools),
         SiteFile(ARCHIVE, "usr/local/sbin/koumbit-site-archive.j2", "700", context=tools),

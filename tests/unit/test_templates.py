@@ -179,15 +179,27 @@ def check_unit(text: str, tmp: Path) -> None:
 
 
 def check_shell(text: str, tmp: Path) -> None:
+    """Parsed by the shell its first line names (bash for a bash script, else sh)."""
     path = tmp / "script"
     path.write_text(text)
-    _run(["sh", "-n", str(path)])
+    shell = "bash" if text.startswith("#!/bin/bash") else "sh"
+    _run([shell, "-n", str(path)])
 
 
 def check_ssh_client(text: str, tmp: Path) -> None:
+    """Every Host of the file resolves, as ssh reads it, to a backup account and this
+    server's own key, checked against pinned host keys only."""
     path = tmp / "ssh_config"
     path.write_text(text)
-    _run(["ssh", "-G", "-F", str(path), "koumbit-backup"])
+    hosts = re.findall(r"^Host (\S+)$", text, re.MULTILINE)
+    assert hosts
+    for alias in hosts:
+        done = subprocess.run(["ssh", "-G", "-F", str(path), alias], check=True,
+                              capture_output=True, text=True, timeout=60)
+        seen = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+        assert seen["user"].startswith("restic-"), alias
+        assert seen["identityfile"] == "/etc/koumbit/backup/id_ed25519", alias
+        assert seen["stricthostkeychecking"] == "true", alias
 
 
 def check_lines(text: str, tmp: Path) -> None:
