@@ -21,24 +21,13 @@ from koumbit_infra.templating import render
 
 ROOT = Path(__file__).resolve().parents[2]
 PUB = f"{backup.CLIENT_DIR}/target-backup1.pub"
-SECOND = """
-  - name: backup2
-    address: 10.77.0.22
-    roles: [backup]
-    size: {cpus: 2, memory_gib: 2, disk_gib: 500}
-    cost: {monthly_cad: "40.00"}
-    debian: 13
-"""
 
 
 @pytest.fixture(scope="module")
-def two_targets(tmp_path_factory: pytest.TempPathFactory) -> Inventory:
-    """The lab's inventory with a second backup server (elsewhere, in production)."""
-    root = tmp_path_factory.mktemp("inv") / "lab"
-    shutil.copytree(ROOT / "inventory" / "lab", root)
-    servers = root / "servers.yaml"
-    servers.write_text(servers.read_text() + SECOND)
-    return load_inventory(root)
+def two_targets() -> Inventory:
+    """The lab's inventory: backup1, and mon1 as the second backup server (elsewhere, in
+    production)."""
+    return load_inventory(ROOT / "inventory" / "lab")
 
 
 def _text(cfgs: tuple[object, ...], dest: str) -> str:
@@ -51,15 +40,15 @@ def _text(cfgs: tuple[object, ...], dest: str) -> str:
 def test_every_client_backs_up_to_every_target_the_first_one_primary(
         two_targets: Inventory) -> None:
     web1 = two_targets.server("web1")
-    assert [c.target.name for c in backup.clients_of(two_targets, web1)] == ["backup1", "backup2"]
-    assert backup.clients_of(two_targets, two_targets.server("backup2")) == ()
-    assert [c.server.name for c in backup.stored_on(two_targets, two_targets.server("backup2"))
-            ] == ["web1", "web2", "mon1"]
+    assert [c.target.name for c in backup.clients_of(two_targets, web1)] == ["backup1", "mon1"]
+    assert backup.clients_of(two_targets, two_targets.server("mon1")) == ()
+    assert [c.server.name for c in backup.stored_on(two_targets, two_targets.server("mon1"))
+            ] == ["web1", "web2"]
 
 
 def test_a_client_key_may_only_run_the_append_only_server_on_its_own_repository(
         two_targets: Inventory) -> None:
-    target = two_targets.server("backup2")
+    target = two_targets.server("mon1")
     sshd = render(base_config(two_targets, target).sshd.template,
                   **base_config(two_targets, target).sshd.context)
     block = sshd.split("Match User restic-web1\n")[1].split("\n\n")[0]
@@ -73,13 +62,13 @@ def test_a_client_key_may_only_run_the_append_only_server_on_its_own_repository(
 def test_the_client_reaches_each_target_by_its_own_alias_and_pinned_key(
         two_targets: Inventory) -> None:
     web1 = two_targets.server("web1")
-    keys = {"backup1": "ssh-ed25519 AAAA1", "backup2": "ssh-ed25519 AAAA2"}
+    keys = {"backup1": "ssh-ed25519 AAAA1", "mon1": "ssh-ed25519 AAAA2"}
     files = backup_files(two_targets, web1, keys)
     known = _text(files, "/etc/koumbit/backup/known_hosts")
-    assert known.split("\n")[:2] == ["10.77.0.21 ssh-ed25519 AAAA1", "10.77.0.22 ssh-ed25519 AAAA2"]
+    assert known.split("\n")[:2] == ["10.77.0.21 ssh-ed25519 AAAA1", "10.77.0.31 ssh-ed25519 AAAA2"]
     wrapper = _text(files, "/usr/local/sbin/koumbit-restic")
     assert 'target="${KOUMBIT_BACKUP_TARGET:-backup1}"' in wrapper
-    assert "    backup2) ;;" in wrapper
+    assert "    mon1) ;;" in wrapper
     assert ('rclone.program="ssh -F /etc/koumbit/backup/ssh_config koumbit-backup-$target"'
             in wrapper)
 
@@ -93,7 +82,7 @@ def test_the_nightly_run_snapshots_each_site_then_the_system_on_every_target(
     assert sites
     for name in sites:
         assert f"/usr/local/sbin/koumbit-site-archive --daily {name} ||" in run
-    assert "for target in backup1 backup2; do" in run
+    assert "for target in backup1 mon1; do" in run
     commands = [line for line in run.splitlines() if not line.startswith("#")]
     assert not any("forget" in line or "prune" in line for line in commands)
     service = _text(backup_files(two_targets, web1), "/etc/systemd/system/koumbit-backup.service")
@@ -102,10 +91,11 @@ def test_the_nightly_run_snapshots_each_site_then_the_system_on_every_target(
 
 def test_each_target_prunes_every_repository_it_holds_as_that_repositorys_account(
         two_targets: Inventory) -> None:
-    files = backup_target_files(two_targets, two_targets.server("backup2"))
+    files = backup_target_files(two_targets, two_targets.server("mon1"))
     prune = _text(files, "/usr/local/sbin/koumbit-backup-prune")
-    for name in ("web1", "web2", "mon1"):
-        assert f"koumbit-backup-repo {name} forget --prune --group-by host,paths,tags" in prune
+    for name in ("web1", "web2"):
+        assert f"if /usr/local/sbin/koumbit-backup-repo {name} check; then" in prune
+        assert f"koumbit-backup-repo {name} forget --prune \\\n        --group-by host,paths,tags" in prune
     repo = _text(files, backup.TARGET_WRAPPER)
     assert "    web1) user=restic-web1 ;;" in repo
     assert "setpriv --reuid=\"$user\"" in repo and "age -d -i /etc/ssh/ssh_host_ed25519_key" in repo
@@ -145,24 +135,28 @@ def test_the_seal_tool_escrows_to_the_admins_and_seals_again_when_they_change(
     camille, camille_pub = _keypair(tmp_path, "camille")
     jonas, jonas_pub = _keypair(tmp_path, "jonas")
     backup1, backup1_pub = _keypair(tmp_path, "backup1")
+    mon1, mon1_pub = _keypair(tmp_path, "mon1")
     (work / "password").write_text("s3cret-of-web1")
     web1 = lab_inventory.server("web1")
-    files = backup_seal_files(lab_inventory, web1, {"backup1": backup1_pub})
+    files = backup_seal_files(lab_inventory, web1, {"backup1": backup1_pub, "mon1": mon1_pub})
     tool = _text(files, backup.SEAL_TOOL).replace("cd /etc/koumbit/backup", f"cd {work}")
     (work / "seal").write_text(tool)
     (work / "target-backup1.pub").write_text(_text(files, PUB))
+    (work / "target-mon1.pub").write_text(_text(files, PUB.replace("backup1", "mon1")))
     (work / "escrow-recipients").write_text(f"{camille_pub}\n{jonas_pub}\n")
 
     def seal(*args: str) -> str:
         return subprocess.run(["sh", str(work / "seal"), *args], capture_output=True, text=True,
                               check=True).stdout.strip()
 
-    assert seal("--check") == "stale: escrow.age key-backup1.age"
-    assert seal() == "sealed: escrow.age key-backup1.age"
+    assert seal("--check") == "stale: escrow.age key-backup1.age key-mon1.age"
+    assert seal() == "sealed: escrow.age key-backup1.age key-mon1.age"
     assert seal("--check") == "current" and seal() == ""
     for who in (camille, jonas):
         assert _decrypt(who, work / "escrow.age").stdout == b"s3cret-of-web1"
     assert _decrypt(backup1, work / "key-backup1.age").stdout == b"s3cret-of-web1"
+    assert _decrypt(mon1, work / "key-mon1.age").stdout == b"s3cret-of-web1"
+    assert _decrypt(mon1, work / "key-backup1.age").returncode != 0
     assert _decrypt(backup1, work / "escrow.age").returncode != 0
     assert _decrypt(camille, work / "key-backup1.age").returncode != 0
     first = (work / "key-backup1.age").read_bytes()
@@ -181,7 +175,8 @@ def test_the_seal_tool_refuses_an_empty_recipient_list(lab_inventory: Inventory,
     nobody, and the tool says which file holds no key."""
     work = tmp_path / "backup"
     work.mkdir()
-    files = backup_seal_files(lab_inventory, lab_inventory.server("web1"), {"backup1": ""})
+    files = backup_seal_files(lab_inventory, lab_inventory.server("web1"),
+                              {"backup1": "", "mon1": ""})
     (work / "seal").write_text(_text(files, backup.SEAL_TOOL).replace(
         "cd /etc/koumbit/backup", f"cd {work}"))
     (work / "password").write_text("x")

@@ -82,10 +82,11 @@ def test_journal_is_bounded_by_disk(lab: Inventory) -> None:
     assert tuning.journald_max_use_mib(lab.server("backup1")) == 2048
 
 
-def test_backup_clients_are_every_server_but_the_backup_server(lab: Inventory) -> None:
+def test_backup_clients_are_every_server_but_the_backup_servers(lab: Inventory) -> None:
+    """One pair per client and backup server (mon1 is the lab's second backup server)."""
     clients = backup.backup_clients(lab)
-    assert [c.server.name for c in clients] == ["web1", "web2", "mon1"]
-    assert {c.target.name for c in clients} == {"backup1"}
+    assert [(c.server.name, c.target.name) for c in clients] == [
+        ("web1", "backup1"), ("web1", "mon1"), ("web2", "backup1"), ("web2", "mon1")]
     assert clients[0].repo_user == "restic-web1"
     assert clients[0].chroot == "/srv/restic/web1"
 
@@ -103,8 +104,10 @@ def test_retention_is_the_longest_promised_on_the_server(lab: Inventory) -> None
 
 
 def test_backup_times_are_stable_and_spread(lab: Inventory) -> None:
-    times = [c.on_calendar for c in backup.backup_clients(lab)]
-    assert times == [c.on_calendar for c in backup.backup_clients(lab)]
+    times = [backup.clients_of(lab, s)[0].on_calendar for s in lab.servers
+             if backup.clients_of(lab, s)]
+    assert times == [backup.clients_of(lab, s)[0].on_calendar for s in lab.servers
+                     if backup.clients_of(lab, s)]
     for t in times:
         hour = int(t.split()[1][:2])
         assert 1 <= hour < 5
