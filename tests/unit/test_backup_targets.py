@@ -95,7 +95,8 @@ def test_each_target_prunes_every_repository_it_holds_as_that_repositorys_accoun
     prune = _text(files, "/usr/local/sbin/koumbit-backup-prune")
     for name in ("web1", "web2"):
         assert f"if /usr/local/sbin/koumbit-backup-repo {name} check; then" in prune
-        assert f"koumbit-backup-repo {name} forget --prune \\\n        --group-by host,paths,tags" in prune
+        assert (f"koumbit-backup-repo {name} forget --prune \\\n"
+                "        --group-by host,paths,tags") in prune
     repo = _text(files, backup.TARGET_WRAPPER)
     assert "    web1) user=restic-web1 ;;" in repo
     assert "setpriv --reuid=\"$user\"" in repo and "age -d -i /etc/ssh/ssh_host_ed25519_key" in repo
