@@ -26,14 +26,14 @@ from koumbit_infra.envs import CHECKOUT
 DEPLOY_FILE = CHECKOUT / "deploys" / "all.py"
 
 
-def pyinfra_argv(env_file: Path, deploy_file: Path, limit: str | None, dry: bool,
-                 json_output: bool) -> list[str]:
-    """The pyinfra command line this deploy runs."""
+def pyinfra_argv(env_file: Path, deploy_file: Path, limit: str | tuple[str, ...] | None,
+                 dry: bool, json_output: bool) -> list[str]:
+    """The pyinfra command line this deploy runs (``limit``: one host or group, or several)."""
     pyinfra = Path(sys.executable).with_name("pyinfra")
     # -y skips pyinfra's change detection, which is all a dry run is for.
     argv = [str(pyinfra), *([] if dry else ["-y"]), str(env_file), str(deploy_file)]
-    if limit:
-        argv += ["--limit", limit]
+    for one in (limit,) if isinstance(limit, str) else (limit or ()):
+        argv += ["--limit", one]
     if dry:
         argv.append("--dry")
     if json_output:
@@ -59,8 +59,12 @@ def deploy(*, env: str, inventory_dir: Path | None, limit: str | None, dry: bool
     """
     open_inventory(env, inventory_dir)  # exit 2 with every problem, before any host is contacted
     env_file = pyinfra_inventory_file(env, inventory_dir)
-    argv = pyinfra_argv(env_file, deploy_file.resolve(), limit, dry, json_output)
+    sys.exit(run_pyinfra(pyinfra_argv(env_file, deploy_file.resolve(), limit, dry, json_output)))
+
+
+def run_pyinfra(argv: list[str]) -> int:
+    """Run a pyinfra command line, its output on this terminal; answers its exit status."""
     # pyinfra imports deploys/ from its working directory: the checkout.
     done = subprocess.run(argv, cwd=CHECKOUT, check=False,
                           env={**os.environ, "PYTHONPATH": str(CHECKOUT)})
-    sys.exit(done.returncode)
+    return done.returncode
