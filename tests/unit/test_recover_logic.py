@@ -30,6 +30,7 @@ from koumbit_infra.serverconf.backup import CLIENT_DIR
 from koumbit_infra.sites.backups import Snapshot, parse_snapshots
 from koumbit_infra.sites.errors import SiteCommandError
 from koumbit_infra.sites.files import layouts
+from koumbit_infra.sites.variant import add_admin, write_variant
 
 ROOT = Path(__file__).resolve().parents[2]
 INV = load_inventory(ROOT / "inventory" / "lab")
@@ -503,3 +504,15 @@ def test_the_recovery_shell_lines_are_valid_sh() -> None:
     for script in (steps.STATE, steps.BEGIN, escrow.fetch_command("web1")):
         assert subprocess.run(["sh", "-n", "-c", script], check=False).returncode == 0
     assert os.path.isabs(steps.PASSWORD_FILE)
+
+
+def test_the_drills_inventory_adds_an_admin_and_stays_valid(admin_key: Path,
+                                                            tmp_path: Path) -> None:
+    env_file = write_variant(ROOT / "inventory" / "lab", tmp_path, lambda clients: None)
+    public = admin_key.with_suffix(".pub").read_text()
+    add_admin(env_file.with_suffix(""), "reprise", "Exercice de reprise", public)
+    add_admin(env_file.with_suffix(""), "reprise", "Exercice de reprise", public)  # once only
+    inv = load_inventory(env_file.with_suffix(""))
+    assert [a.name for a in inv.admins] == [*(a.name for a in INV.admins), "reprise"]
+    assert inv.admins[-1].ssh_keys == (public.strip(),)
+    assert [s.name for s in inv.servers] == [s.name for s in INV.servers]
