@@ -44,13 +44,14 @@ def pyinfra_argv(env_file: Path, deploy_file: Path, limit: str | tuple[str, ...]
 @click.command()
 @env_option
 @inventory_option
-@click.option("--limit", default=None, help="Only this host or group (pyinfra --limit).")
+@click.option("--limit", multiple=True,
+              help="Only this host or group (pyinfra --limit); repeat it for several.")
 @click.option("--dry", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--json", "json_output", is_flag=True,
               help="pyinfra's JSON results on stdout (used by tests and bench).")
 @click.option("--deploy-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=DEPLOY_FILE, show_default=True, help="Deploy file to run.")
-def deploy(*, env: str, inventory_dir: Path | None, limit: str | None, dry: bool,
+def deploy(*, env: str, inventory_dir: Path | None, limit: tuple[str, ...], dry: bool,
            json_output: bool, deploy_file: Path) -> None:
     """Converge the servers of ENV to the inventory (pyinfra's exit status).
 
