@@ -26,14 +26,14 @@ from koumbit_infra.envs import CHECKOUT
 DEPLOY_FILE = CHECKOUT / "deploys" / "all.py"
 
 
-def pyinfra_argv(env_file: Path, deploy_file: Path, limit: str | None, dry: bool,
-                 json_output: bool) -> list[str]:
-    """The pyinfra command line this deploy runs."""
+def pyinfra_argv(env_file: Path, deploy_file: Path, limit: str | tuple[str, ...] | None,
+                 dry: bool, json_output: bool) -> list[str]:
+    """The pyinfra command line this deploy runs (``limit``: one host or group, or several)."""
     pyinfra = Path(sys.executable).with_name("pyinfra")
     # -y skips pyinfra's change detection, which is all a dry run is for.
     argv = [str(pyinfra), *([] if dry else ["-y"]), str(env_file), str(deploy_file)]
-    if limit:
-        argv += ["--limit", limit]
+    for one in (limit,) if isinstance(limit, str) else (limit or ()):
+        argv += ["--limit", one]
     if dry:
         argv.append("--dry")
     if json_output:
@@ -44,13 +44,14 @@ def pyinfra_argv(env_file: Path, deploy_file: Path, limit: str | None, dry: bool
 @click.command()
 @env_option
 @inventory_option
-@click.option("--limit", default=None, help="Only this host or group (pyinfra --limit).")
+@click.option("--limit", multiple=True,
+              help="Only this host or group (pyinfra --limit); repeat it for several.")
 @click.option("--dry", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--json", "json_output", is_flag=True,
               help="pyinfra's JSON results on stdout (used by tests and bench).")
 @click.option("--deploy-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=DEPLOY_FILE, show_default=True, help="Deploy file to run.")
-def deploy(*, env: str, inventory_dir: Path | None, limit: str | None, dry: bool,
+def deploy(*, env: str, inventory_dir: Path | None, limit: tuple[str, ...], dry: bool,
            json_output: bool, deploy_file: Path) -> None:
     """Converge the servers of ENV to the inventory (pyinfra's exit status).
 
@@ -59,8 +60,12 @@ def deploy(*, env: str, inventory_dir: Path | None, limit: str | None, dry: bool
     """
     open_inventory(env, inventory_dir)  # exit 2 with every problem, before any host is contacted
     env_file = pyinfra_inventory_file(env, inventory_dir)
-    argv = pyinfra_argv(env_file, deploy_file.resolve(), limit, dry, json_output)
+    sys.exit(run_pyinfra(pyinfra_argv(env_file, deploy_file.resolve(), limit, dry, json_output)))
+
+
+def run_pyinfra(argv: list[str]) -> int:
+    """Run a pyinfra command line, its output on this terminal; answers its exit status."""
     # pyinfra imports deploys/ from its working directory: the checkout.
     done = subprocess.run(argv, cwd=CHECKOUT, check=False,
                           env={**os.environ, "PYTHONPATH": str(CHECKOUT)})
-    sys.exit(done.returncode)
+    return done.returncode

@@ -10,6 +10,7 @@ never added (fabric's default would add it).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import paramiko
@@ -41,7 +42,13 @@ def connect(inv: Inventory, server: str) -> Connection:
     return conn
 
 
-def run(conn: Connection, command: str, timeout: float | None = 1800) -> Result:
-    """Run ``command`` (as the connection's user); never raises for a non-zero exit."""
-    done = conn.run(command, hide=True, warn=True, in_stream=False, timeout=timeout)
+def run(conn: Connection, command: str, timeout: float | None = 1800,
+        stdin: str | None = None) -> Result:
+    """Run ``command`` (as the connection's user); never raises for a non-zero exit.
+
+    ``stdin`` is sent to the command's standard input, then closed: the one way a
+    secret reaches a server (never on a command line, never in a file here).
+    """
+    feed = io.StringIO(stdin) if stdin is not None else False
+    done = conn.run(command, hide=True, warn=True, in_stream=feed, timeout=timeout)
     return Result(done.ok, done.exited, done.stdout, done.stderr)

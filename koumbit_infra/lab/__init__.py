@@ -6,7 +6,7 @@ known_hosts in :func:`lab_paths`, or with :func:`ssh_argv`.
 """
 
 from koumbit_infra.lab.errors import LabError
-from koumbit_infra.lab.lifecycle import destroy, down, status, up
+from koumbit_infra.lab.lifecycle import destroy, down, recreate, status, up
 from koumbit_infra.lab.model import LabServer, LabStatus, Progress, ServerStatus, lab_servers
 from koumbit_infra.lab.network import (
     APT_PROXY_URL,
@@ -35,6 +35,7 @@ __all__ = [
     "down",
     "lab_paths",
     "lab_servers",
+    "recreate",
     "ssh_argv",
     "status",
     "up",

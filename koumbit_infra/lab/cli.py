@@ -113,6 +113,24 @@ def destroy(env: str, inventory_dir: Path | None, purge: bool) -> None:
     _report(lifecycle.destroy(servers, purge=purge, progress=_progress), "destroyed")
 
 
+@lab_group.command()
+@env_option
+@inventory_option
+@click.argument("names", nargs=-1, required=True)
+@click.option("--timeout", default=lifecycle.BOOT_TIMEOUT_S, show_default=True,
+              help="Seconds to wait for the servers to boot.")
+def recreate(env: str, inventory_dir: Path | None, names: tuple[str, ...],
+             timeout: float) -> None:
+    """Throw server(s) NAMES away and make them anew from the empty base (a lost server).
+
+    Everything on their disks is lost; they come back with new host keys and nothing
+    deployed. The other servers are left alone.
+    """
+    servers = _servers(env, inventory_dir)
+    _report(lifecycle.recreate(servers, names, progress=_progress, boot_timeout=timeout),
+            "recreated")
+
+
 @lab_group.command(context_settings={"ignore_unknown_options": True})
 @env_option
 @inventory_option

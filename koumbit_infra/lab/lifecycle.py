@@ -151,6 +151,43 @@ def destroy(
     return LabStatus(statuses, tuple(changes), notes=notes, elapsed_s=time.monotonic() - started)
 
 
+def recreate(
+    servers: Sequence[LabServer],
+    names: Sequence[str],
+    *,
+    progress: Progress = no_progress,
+    boot_timeout: float = BOOT_TIMEOUT_S,
+    paths: LabPaths | None = None,
+) -> LabStatus:
+    """Servers ``names`` thrown away and made anew from the empty base, then the lab up.
+
+    What a lost server re-installed empty is: a fresh Debian with the lab's key for
+    root, new host keys (known_hosts is rewritten), none of its files. The others
+    are left as they are.
+    """
+    started = time.monotonic()
+    servers = tuple(servers)
+    network.validate_servers(servers)
+    known = {s.name for s in servers}
+    unknown = sorted(set(names) - known)
+    if unknown or not names:
+        raise LabError(f"no server {', '.join(unknown) or '(none given)'} in the lab;"
+                       f" its servers: {', '.join(sorted(known))}")
+    require_root()
+    paths = paths or lab_paths()
+    changes: list[str] = []
+    with _lock(paths, progress):
+        for name in names:
+            progress(f"{name}: stopping it and throwing its disk away")
+            if nspawn.stop(paths, name):
+                changes.append(f"{name}: stopped")
+            machines.remove_machine(paths, name)
+            changes.append(f"{name}: disk removed")
+    lab = up(servers, progress=progress, boot_timeout=boot_timeout, paths=paths)
+    return LabStatus(lab.servers, (*changes, *lab.changes), lab.warnings,
+                     time.monotonic() - started, lab.notes)
+
+
 def _prepare_host(paths: LabPaths, changes: list[str], progress: Progress) -> HostMirrors:
     """Host tools, the lab key, the bridge and the apt proxy; returns the host's mirrors."""
     _add(changes, ensure_host_tools(progress))

@@ -55,3 +55,17 @@ def scratch_client(slug: str, sites: list[dict[str, Any]],
     return {"slug": slug, "name": f"Essai {slug}", "plan": plan,
             "monthly_price_paid_cad": "0.00",
             "contact": {"name": "Infra", "email": f"infra@{slug}.test"}, "sites": sites}
+
+
+def add_admin(env_dir: Path, name: str, full_name: str, public_key: str) -> None:
+    """Add an admin with ``public_key`` to the copy ``env_dir`` (made by write_variant).
+
+    The lab's recovery drill makes the lab's own key an admin's, since the real
+    admins' private keys are not on the lab host.
+    """
+    path = env_dir / "servers.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["admins"] = [a for a in data.get("admins", []) if a.get("name") != name]
+    data["admins"].append({"name": name, "full_name": full_name,
+                           "ssh_keys": [public_key.strip()]})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))

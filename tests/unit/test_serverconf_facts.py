@@ -88,6 +88,9 @@ def test_deploy_argv_uses_the_venv_pyinfra() -> None:
     # A dry run needs pyinfra's change detection, which -y skips.
     dry = pyinfra_argv(Path("/i/lab.py"), Path("/d/all.py"), None, True, False)
     assert "-y" not in dry and dry[-1] == "--dry"
+    # Several hosts (a recovery deploys the server and its backup targets): one each.
+    two = pyinfra_argv(Path("/i/lab.py"), Path("/d/all.py"), ("web1", "backup1"), False, False)
+    assert two[4:] == ["--limit", "web1", "--limit", "backup1"]
 
 
 def test_sites_state_of_a_fresh_server_is_empty_not_none() -> None:
