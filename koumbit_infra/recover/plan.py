@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from koumbit_infra.inventory import Inventory, Role, Server, SiteState
 from koumbit_infra.recover.errors import RecoverError
+from koumbit_infra.serverconf import backup
 from koumbit_infra.sites.backups import Snapshot
 from koumbit_infra.sites.files import layouts
 from koumbit_infra.sites.layout import SiteLayout
@@ -55,8 +56,7 @@ def recovery(inv: Inventory, name: str, source: str | None) -> Recovery:
         raise RecoverError(f"{name} is a backup target: recover rebuilds a server that backs"
                            " up to one (its repository and escrow live on the targets);"
                            f" rebuild {name} with `koumbit-infra deploy --limit {name}`", 2)
-    # Every backup-role server is a target of every other server; the first is the primary.
-    targets = inv.servers_with(Role.BACKUP)
+    targets = backup.targets_of(inv, server)
     if not targets:
         raise RecoverError(f"inventory '{inv.env}' has no server with the backup role: no"
                            f" target holds {name}'s escrow or snapshots", 2)
@@ -67,7 +67,7 @@ def recovery(inv: Inventory, name: str, source: str | None) -> Recovery:
                                f" targets: {', '.join(t.name for t in targets)}", 2)
         targets = tuple(chosen)
     sites = tuple(s for s in layouts(inv, server) if s.state is not SiteState.ABSENT)
-    return Recovery(server, targets, inv.servers_with(Role.BACKUP)[0], sites)
+    return Recovery(server, targets, backup.targets_of(inv, server)[0], sites)
 
 
 def site_snapshots(found: Sequence[Snapshot], site: SiteLayout) -> list[Snapshot]:

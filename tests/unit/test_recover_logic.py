@@ -193,7 +193,8 @@ def full_repo() -> Repo:
          (1, WEB1[3])], start=1)])
 
 
-def world(tmp_path: Path, key: Path, repo: Repo, inv_servers: tuple[str, ...] = ("backup1",),
+def world(tmp_path: Path, key: Path, repo: Repo,
+          inv_servers: tuple[str, ...] = ("backup1", "mon1"),
           escrow_b64: str | None = "sealed") -> World:
     payload = sealed(PASSWORD, key.with_suffix(".pub")) if escrow_b64 == "sealed" else escrow_b64
     servers = {name: target(name, payload, repo) for name in inv_servers}
@@ -261,18 +262,8 @@ def test_the_identity_is_the_given_key_else_ed25519_else_rsa(tmp_path: Path) -> 
 # --- refused before anything is touched ----------------------------------------------------
 
 def _two_targets(tmp_path: Path) -> Inventory:
-    dest = tmp_path / "inv" / "lab"
-    shutil.copytree(ROOT / "inventory" / "lab", dest)
-    servers = dest / "servers.yaml"
-    servers.write_text(servers.read_text() + """
-  - name: backup2
-    address: 10.77.0.22
-    roles: [backup]
-    size: {cpus: 2, memory_gib: 2, disk_gib: 500}
-    cost: {monthly_cad: "40.00"}
-    debian: 13
-""")
-    return load_inventory(dest)
+    """The lab's inventory: backup1 is the primary, mon1 the second backup server."""
+    return load_inventory(ROOT / "inventory" / "lab")
 
 
 @pytest.mark.parametrize(("name", "source", "words"), [
@@ -341,7 +332,7 @@ def test_recover_puts_the_password_by_stdin_deploys_then_restores_every_site(
     assert written.read_text() == PASSWORD
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
     assert stat.S_IMODE(written.parent.stat().st_mode) == 0o700
-    assert w.deploys == [("web1", "backup1")]
+    assert w.deploys == [("web1", "backup1", "mon1")]
     # The newest snapshot of each site, from the primary (no target variable).
     assert repo.restored == [(WEB1[0], "2" * 8), (WEB1[1], "3" * 8), (WEB1[2], "5" * 8),
                              (WEB1[3], "6" * 8)]
@@ -408,7 +399,7 @@ def test_a_second_run_skips_restored_sites_and_never_restores_what_the_recovery_
     assert all(o.restored for o in outcomes)
     assert repo.restored == [(WEB1[3], "6" * 8)]  # only the one left, from before the start
     assert f"centre-femmes.test: already restored from {'2' * 8}" in second.output
-    assert second.deploys == [("web1", "backup1")]
+    assert second.deploys == [("web1", "backup1", "mon1")]
 
 
 @needs_age
@@ -445,23 +436,23 @@ def test_a_primary_that_does_not_answer_gives_way_to_the_next_target(
         admin_key: Path, tmp_path: Path) -> None:
     inv = _two_targets(tmp_path)
     repo = full_repo()
-    w = world(tmp_path, admin_key, repo, ("backup1", "backup2"))
+    w = world(tmp_path, admin_key, repo, ("backup1", "mon1"))
     w.servers["backup1"].down = True
     recover(inv, "web1", identity=admin_key, source=None, dry=False, seams=w.seams())
     assert "backup1: cannot reach it over SSH" in w.output
-    assert "of backup2 with" in w.output
-    assert w.deploys == [("web1", "backup1", "backup2")]
+    assert "of mon1 with" in w.output
+    assert w.deploys == [("web1", "backup1", "mon1")]
     lists = [c for c, _ in w.servers["web1"].log if "koumbit-site-restore" in c]
-    assert lists and all(c.startswith("env KOUMBIT_BACKUP_TARGET=backup2 ") for c in lists)
+    assert lists and all(c.startswith("env KOUMBIT_BACKUP_TARGET=mon1 ") for c in lists)
 
 
 @needs_age
 def test_from_picks_the_target_and_deploys_only_it(admin_key: Path, tmp_path: Path) -> None:
     inv = _two_targets(tmp_path)
-    w = world(tmp_path, admin_key, full_repo(), ("backup2",))
-    recover(inv, "web1", identity=admin_key, source="backup2", dry=False, seams=w.seams())
-    assert w.deploys == [("web1", "backup2")]
-    assert "env KOUMBIT_BACKUP_TARGET=backup2 /usr/local/sbin/koumbit-restic" in (
+    w = world(tmp_path, admin_key, full_repo(), ("mon1",))
+    recover(inv, "web1", identity=admin_key, source="mon1", dry=False, seams=w.seams())
+    assert w.deploys == [("web1", "mon1")]
+    assert "env KOUMBIT_BACKUP_TARGET=mon1 /usr/local/sbin/koumbit-restic" in (
         w.servers["web1"].commands())
 
 
