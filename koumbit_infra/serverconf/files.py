@@ -199,6 +199,9 @@ def monitoring_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
 def all_files(inv: Inventory, server: Server, backup_host_key: str,
               ) -> tuple[ConfigFile, ...]:
     """Every file the server deploys write to ``server``, in deploy order."""
+    # Imported here: backupverify builds its files from ConfigFile, defined above.
+    from koumbit_infra.serverconf.backupverify import verify_files
+
     return (*base_files(inv, server), *web_files(inv, server), *database_files(inv, server),
-            *backup_files(inv, server, backup_host_key),
+            *backup_files(inv, server, backup_host_key), *verify_files(inv, server),
             *monitoring_files(inv, server))
