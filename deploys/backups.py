@@ -19,6 +19,7 @@ from pyinfra.context import host, inventory
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server, systemd
 
+from deploys.backupverify import backup_verification
 from koumbit_infra.converge import call, converge, need, ran
 from koumbit_infra.deploykit import current, fact_of, write_all
 from koumbit_infra.facts.backup import AgeFile, SshPublicKey
@@ -161,6 +162,7 @@ def backups() -> None:
     # Always called (they change nothing): which host has work here is known per host only.
     call(sync.barrier, name="Backups: every client key made", reason="client keys exist")
     repositories()
+    backup_verification()
     call(sync.barrier, name="Backups: every key authorised", reason="backup server ready")
     client_service()
 

@@ -238,6 +238,15 @@ class Settings(_Model):
     lab: bool = Field(
         False, description="Servers are the local lab's containers (SSH with the lab's own key)."
     )
+    backup_verify_interval_days: int = Field(
+        7, ge=1, le=7,
+        description="Days between two proven restores of each site on each backup target, and"
+                    " two full checks of each repository (1 to 7: an alert fires when a site's"
+                    " last proven restore is older than 8 days).")
+    backup_check_read_data_percent: int = Field(
+        100, ge=1, le=100,
+        description="Share of a repository's pack files that its check reads back and"
+                    " verifies, percent (restic check --read-data-subset).")
 
 
 class ServersFile(_Model):

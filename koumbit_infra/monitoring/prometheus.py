@@ -4,8 +4,11 @@ Every server runs two exporters, both scraped by address: Debian's
 node_exporter (:9100) and the koumbit exporter (:19100). Each target gets
 the label ``server`` (the inventory's name, never an environment label).
 The koumbit exporter already sets ``server`` on its own series (for a site
-whose database lives elsewhere it is the site's server), so that job keeps
-the exporter's labels (``honor_labels``).
+whose database lives elsewhere it is the site's server), and so do the
+backup servers' textfile series (``server`` is the client whose backups they
+prove, ``target`` the backup server itself): both jobs keep the series' own
+labels (``honor_labels``). node_exporter's own series carry no ``server``,
+so they get the target's.
 
 Prometheus listens on 127.0.0.1:9090 only: people reach it through SSH
 (``ssh -L 9090:127.0.0.1:9090 root@<monitoring server>``), so it needs no
@@ -25,9 +28,10 @@ LISTEN = "127.0.0.1:9090"
 SCRAPE_INTERVAL_SECONDS = 15
 RETENTION = "90d"  # a quarter: enough for predict_linear trends and the cost reports
 # Copied as they are from templates/etc/prometheus/rules/ to the same path on the server:
-# capacity and usage (the exporters), then costs and budget (cost publish).
+# capacity and usage (the exporters), costs and budget (cost publish), then the
+# backups (each backup server's koumbit-backup-verify).
 RULES_DIR = "/etc/prometheus/rules"
-RULE_FILES = ("koumbit.rules.yml", "koumbit-budget.rules.yml")
+RULE_FILES = ("koumbit.rules.yml", "koumbit-budget.rules.yml", "koumbit-backup.rules.yml")
 RULES_DESTS = tuple(f"{RULES_DIR}/{name}" for name in RULE_FILES)
 CONFIG_DEST = "/etc/prometheus/prometheus.yml"
 
@@ -55,7 +59,7 @@ def _targets(servers: tuple[Server, ...], port: int) -> tuple[Target, ...]:
 def scrape_jobs(inv: Inventory) -> tuple[ScrapeJob, ...]:
     """Both exporters of every server, in a stable order (same file on every run)."""
     return (
-        ScrapeJob("node", _targets(inv.servers, NODE_EXPORTER_PORT)),
+        ScrapeJob("node", _targets(inv.servers, NODE_EXPORTER_PORT), honor_labels=True),
         ScrapeJob("koumbit", _targets(inv.servers, KOUMBIT_EXPORTER_PORT), honor_labels=True),
     )
 

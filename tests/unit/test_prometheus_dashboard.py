@@ -11,10 +11,13 @@ from typing import Any
 import yaml
 from test_exporter_app import fixture_exporter, run_all
 
-from koumbit_infra.templating import TEMPLATE_DIR
+from koumbit_infra.envs import load_env
+from koumbit_infra.serverconf.backupverify import SCRIPT, verify_files
+from koumbit_infra.templating import TEMPLATE_DIR, render
 
 DASHBOARD = TEMPLATE_DIR / "etc/grafana/dashboards/koumbit-capacity.json"
 RULES = TEMPLATE_DIR / "etc/prometheus/rules/koumbit.rules.yml"
+BACKUP_RULES = TEMPLATE_DIR / "etc/prometheus/rules/koumbit-backup.rules.yml"
 
 # Strip what is not a metric name: strings, label matchers, by/without lists,
 # durations, Grafana variables; then an identifier not followed by "(" is a metric.
@@ -46,6 +49,14 @@ def exposed_names(tmp_path: Path) -> set[str]:
     return names | {f"{n}_total" for n in counters if not n.endswith("_total")}
 
 
+def backup_names() -> set[str]:
+    """The metrics a backup server's koumbit-backup-verify writes (its # TYPE lines)."""
+    inv = load_env("lab")
+    script = next(f for f in verify_files(inv, inv.server("backup1")) if f.dest == SCRIPT)
+    text = render(script.template, **script.context)
+    return set(re.findall(r"^# TYPE (\S+) gauge$", text, re.MULTILINE))
+
+
 def test_metric_names_parser() -> None:
     assert metric_names('topk(10, rate(koumbit_a_total{server=~"$server"}[5m]))') == {
         "koumbit_a_total"}
@@ -71,7 +82,7 @@ def test_dashboard_is_valid_json_with_a_datasource_variable() -> None:
 
 
 def test_dashboard_uses_only_metrics_the_exporter_exposes(tmp_path: Path) -> None:
-    exposed = exposed_names(tmp_path)
+    exposed = exposed_names(tmp_path) | backup_names()
     dashboard = json.loads(DASHBOARD.read_text())
     used: set[str] = set()
     for panel in panels(dashboard):
@@ -86,6 +97,24 @@ def test_dashboard_uses_only_metrics_the_exporter_exposes(tmp_path: Path) -> Non
     # Capacity and usage both covered.
     assert {"koumbit_server_disk_committed_bytes", "koumbit_server_headroom_sites",
             "koumbit_site_disk_bytes", "koumbit_site_cpu_seconds_total"} <= used
+    # Every backup metric is shown, per site and target.
+    assert backup_names() <= used
+
+
+def test_backup_panels_show_each_site_on_each_target() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    backup = [t for p in panels(dashboard) for t in p.get("targets", [])
+              if "koumbit_backup_" in t["expr"]]
+    assert len(backup) >= 5
+    for target in backup:
+        assert "{{target}}" in target["legendFormat"], target
+        assert "{{site}}" in target["legendFormat"] or "repository" in target["expr"]
+
+
+def test_backup_rules_use_only_metrics_the_verification_writes() -> None:
+    rules = yaml.safe_load(BACKUP_RULES.read_text())
+    used = {n for g in rules["groups"] for r in g["rules"] for n in metric_names(r["expr"])}
+    assert used and used <= backup_names()
 
 
 def test_rules_use_only_metrics_that_exist(tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ def test_both_exporters_of_every_server_are_scraped_by_address(env: str) -> None
     assert parsed["rule_files"] == list(RULES_DESTS)
     # Every rule file in the repository is deployed, none twice.
     shipped = {f.name for f in (TEMPLATE_DIR / RULES_DIR.lstrip("/")).glob("*.yml")}
-    assert shipped == set(RULE_FILES) and len(RULE_FILES) == len(RULES_DESTS) == 2
+    assert shipped == set(RULE_FILES) and len(RULE_FILES) == len(RULES_DESTS) == 3
     jobs = {j["job_name"]: j for j in parsed["scrape_configs"]}
     expected = {s.name for s in inv.servers}
     for name, port in (("node", 9100), ("koumbit", 19100)):
@@ -100,8 +100,9 @@ def test_both_exporters_of_every_server_are_scraped_by_address(env: str) -> None
             assert got[server.name] == [f"{server.address}:{port}"]
         for c in statics:  # `server` only: never an environment label
             assert set(c["labels"]) == {"server"}
+    # Both keep a series' own `server`: the koumbit exporter's, a backup server's textfile's.
     assert jobs["koumbit"]["honor_labels"] is True
-    assert "honor_labels" not in jobs["node"]
+    assert jobs["node"]["honor_labels"] is True
 
 
 def test_scrape_jobs_are_stable() -> None:
@@ -117,3 +118,35 @@ def test_prometheus_listens_on_loopback_only() -> None:
                     if f.dest == "/etc/default/prometheus")
     text = render(defaults.template, **defaults.context)
     assert '--web.listen-address=127.0.0.1:9090' in text
+
+
+BACKUP_RULES = TEMPLATE_DIR / RULES_DIR.lstrip("/") / "koumbit-backup.rules.yml"
+BACKUP_RULE_TESTS = RULE_TESTS.with_name("koumbit-backup.test.yml")
+
+
+def test_promtool_checks_and_tests_the_backup_rules() -> None:
+    done = run(promtool(), "check", "rules", str(BACKUP_RULES))
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = run(promtool(), "test", "rules", str(BACKUP_RULE_TESTS))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_backup_alert_is_tested_firing_and_silent() -> None:
+    rules = yaml.safe_load(BACKUP_RULES.read_text())
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts == {"KoumbitBackupSnapshotTooOld", "KoumbitBackupVerificationFailed",
+                      "KoumbitBackupVerificationTooOld", "KoumbitBackupRepositoryCheckFailed"}
+    cases = yaml.safe_load(BACKUP_RULE_TESTS.read_text())
+    checks = [a for t in cases["tests"] for a in t.get("alert_rule_test", [])]
+    for alert in alerts:
+        expected = [c["exp_alerts"] for c in checks if c["alertname"] == alert]
+        assert [] in expected, f"{alert}: no case where it stays silent"
+        assert any(expected), f"{alert}: no case where it fires"
+
+
+def test_backup_annotations_are_french_first() -> None:
+    rules = yaml.safe_load(BACKUP_RULES.read_text())
+    for rule in rules["groups"][0]["rules"]:
+        for text in rule["annotations"].values():
+            french, english = text.split(" / ", 1)
+            assert french and english, rule["alert"]
