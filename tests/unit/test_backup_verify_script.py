@@ -146,7 +146,7 @@ def make_world(**overrides: Any) -> World:
     script.chmod(0o700)
     world = World(base, script, base / "state/verify.state",
                   base / "textfile/koumbit_backup.prom", repos)
-    for client in ("web1", "web2", "mon1"):
+    for client in ("web1", "web2"):
         world.restic(client, "init")
     return world
 
@@ -186,8 +186,8 @@ def test_a_good_site_is_proven_and_a_site_missing_its_cms_tables_fails(world: Wo
     assert snapshots[0]["time"].startswith(
         subprocess.run(["date", "-u", "-d", f"@{int(taken)}", "+%Y-%m-%dT%H:%M:%S"],
                        capture_output=True, text=True, check=True).stdout.strip())
-    # Every repository checked, even mon1's (no site); web2's sites have no snapshot yet.
-    for server in ("web1", "web2", "mon1"):
+    # Every repository checked; web2's sites have no snapshot yet.
+    for server in ("web1", "web2"):
         assert world.repo_value("koumbit_backup_repository_check_success", server) == 1
     assert world.site_value("koumbit_backup_last_snapshot_timestamp_seconds",
                             "comite-parents.test", "web2") == 0
