@@ -45,7 +45,7 @@ from koumbit_infra.sites.layout import DUMP_ROOT
 SCRIPT = "/usr/local/sbin/koumbit-backup-verify"
 # The target-side restic: on /srv/restic/<client>/repo as restic-<client>.
 REPO_WRAPPER = backup.TARGET_WRAPPER
-STATE_DIR = "/var/lib/koumbit-backup"
+STATE_DIR = backup.TARGET_STATE
 STATE_FILE = f"{STATE_DIR}/verify.state"
 # Root's (0711), on the repositories' disk (where the room is); no client's name starts
 # with a dot. Each site gets a fresh folder in it, made by root and handed over.
@@ -210,7 +210,7 @@ def verify_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
         "lock_retries": LOCK_RETRIES,
         "lock_wait": LOCK_WAIT_SECONDS,
         "script": SCRIPT,
-        "read_write": (STATE_DIR, backup.CHROOT_ROOT, "/var/cache/koumbit-backup",
+        "read_write": (STATE_DIR, backup.CHROOT_ROOT, backup.TARGET_CACHE,
                        TEXTFILE.rsplit("/", 1)[0]),
     }
     return (
