@@ -26,10 +26,11 @@ class SiteResult:
 
 def site_command(site: SiteLayout, command: str) -> str:
     """The root shell line that runs ``command`` as the site, in its code folder, under the
-    site's lock, with its pool's PHP limits for any PHP it starts (PHP_INI_SCAN_DIR)."""
+    site's lock, with its pool's PHP limits for any PHP it starts (PHP_INI_SCAN_DIR), under
+    the pool's umask (022: what it writes, nginx can serve, on Debian 12 and 13 alike)."""
     inner = (f"runuser -u {site.name} -- env HOME={shlex.quote(site.tmp)}"
              f" TMPDIR={shlex.quote(site.tmp)} PHP_INI_SCAN_DIR={shlex.quote(site.php_cli_env)}"
-             f" sh -c {shlex.quote('cd ' + shlex.quote(site.web) + ' && ' + command)}")
+             f" sh -c {shlex.quote('umask 022 && cd ' + shlex.quote(site.web) + ' && ' + command)}")
     return locked(site, inner)
 
 

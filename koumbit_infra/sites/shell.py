@@ -19,10 +19,13 @@ def as_site(site: SiteLayout, script: str, *args: str) -> str:
 
     Whatever links or FIFOs the site planted in its own folders, the command can
     reach only what that user already can: root never resolves those paths.
+    Under umask 022, as the site's PHP-FPM pool writes: nginx reads what it serves
+    through "other" (the site's folders let only www-data through), and Debian 13's
+    runuser would otherwise apply login.defs's 027 and hide the site's code from nginx.
     """
     quoted = " ".join(shlex.quote(a) for a in args)
     return (f"runuser -u {site.name} -- env HOME={shlex.quote(site.tmp)}"
-            f" sh -c {shlex.quote(script)} sh {quoted}").rstrip()
+            f" sh -c {shlex.quote('umask 022 && ' + script)} sh {quoted}").rstrip()
 
 
 def locked(site: SiteLayout, command: str) -> str:
