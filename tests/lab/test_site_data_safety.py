@@ -51,7 +51,9 @@ def scratch(tmp_path_factory: pytest.TempPathFactory, deployed: Deployment) -> I
 
 def _upload(lab: Lab, scratch: Path) -> str:
     site = layout(scratch, DOMAIN)
-    return sh(lab, SERVER, f"runuser -u {site.name} -- sh -c 'mkdir -p {site.files}/2026/11"
+    # umask 022, as the site's PHP-FPM pool writes (Debian 13's runuser would apply 027).
+    return sh(lab, SERVER, f"runuser -u {site.name} -- sh -c 'umask 022"
+                           f" && mkdir -p {site.files}/2026/11"
                            f" && head -c 100000 /dev/urandom > {site.files}/{UPLOAD}'"
                            f" && sha256sum {site.files}/{UPLOAD}").split()[0]
 

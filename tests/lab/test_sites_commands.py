@@ -101,7 +101,9 @@ def content(sites: Path, lab: Lab) -> tuple[int, str]:
     post = int(sh(lab, "web1",
                   f"cd {site.web} && runuser -u {site.name} -- php -r {shlex.quote(php)}"))
     upload = f"{site.files}/2026/11/commandes.bin"
-    digest = sh(lab, "web1", f"runuser -u {site.name} -- sh -c 'mkdir -p {site.files}/2026/11"
+    # umask 022, as the site's PHP-FPM pool writes (Debian 13's runuser would apply 027).
+    digest = sh(lab, "web1", f"runuser -u {site.name} -- sh -c 'umask 022"
+                             f" && mkdir -p {site.files}/2026/11"
                              f" && head -c 200000 /dev/urandom > {upload}'"
                              f" && sha256sum {upload}").split()[0]
     return post, digest

@@ -128,7 +128,9 @@ def content(created: tuple[Run, str], lab: Lab, scratch: Path) -> tuple[int, str
     post = int(sh(lab, f"cd {site.web} && runuser -u {site.name} -- "
                        + CONTENT.format(web=site.web)).strip())
     upload = f"{site.files}/2026/11/essai.bin"
-    digest = sh(lab, f"runuser -u {site.name} -- sh -c 'mkdir -p {site.files}/2026/11 &&"
+    # umask 022, as the site's PHP-FPM pool writes (Debian 13's runuser would apply 027).
+    digest = sh(lab, f"runuser -u {site.name} -- sh -c 'umask 022"
+                     f" && mkdir -p {site.files}/2026/11 &&"
                      f" head -c 300000 /dev/urandom > {upload}' && sha256sum {upload}").split()[0]
     return post, digest
 
