@@ -49,7 +49,7 @@ def backed_up(lab: Lab, deployed: Deployment) -> Iterator[str]:
     site = next(p.site for p in inv.sites_on("web1") if p.site.state.value == "active")
     path = f"/srv/sites/{site.system_name}/files/{UPLOAD}"
     digest = lab.run("web1", f"runuser -u {site.system_name} -- sh -c"
-                             f" {shlex.quote(f'head -c 300000 /dev/urandom > {path}')}"
+                             f" {shlex.quote(f'umask 022 && head -c 300000 /dev/urandom > {path}')}"
                              f" && sha256sum {path}").split()[0]
     lab.run("web1", "systemctl start koumbit-backup.service", timeout=900)
     yield f"{site.system_name} {digest}"

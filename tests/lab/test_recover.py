@@ -99,7 +99,9 @@ class Recorded:
 def record(lab: Lab, inv: Inventory, site: SiteLayout) -> Recorded:
     """A post, an upload made by the site's own user, and the home page, of one site."""
     run = lab.run
-    digest = run(SERVER, f"runuser -u {site.name} -- sh -c 'mkdir -p {site.files}/2026/11"
+    # umask 022, as the site's PHP-FPM pool writes (Debian 13's runuser would apply 027).
+    digest = run(SERVER, f"runuser -u {site.name} -- sh -c 'umask 022"
+                         f" && mkdir -p {site.files}/2026/11"
                          f" && head -c 300000 /dev/urandom > {site.files}/{UPLOAD}'"
                          f" && sha256sum {site.files}/{UPLOAD}").split()[0]
     if site.cms is Cms.WORDPRESS:
