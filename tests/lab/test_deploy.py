@@ -67,6 +67,8 @@ def test_services_are_active(deployed: Deployment, lab: Lab, inv: Inventory) -> 
             units += [php.fpm_service for php in server.php]
         if any(c.server.name == server.name for c in _clients(inv)):
             units.append("koumbit-backup.timer")
+        if server.has(Role.BACKUP):  # retention and proven restores run on the backup side
+            units += ["koumbit-backup-prune.timer", "koumbit-backup-verify.timer"]
         states = lab.run(server.name, f"systemctl is-active {' '.join(units)}").split()
         assert dict(zip(units, states, strict=True)) == dict.fromkeys(units, "active")
         assert lab.run(server.name, "systemctl is-system-running || true").strip() == "running"
@@ -150,21 +152,30 @@ def test_sshd_refuses_passwords(deployed: Deployment, lab: Lab) -> None:
     assert "Permission denied (publickey)" in done.stderr, done.stderr
 
 
-def test_a_backup_runs_and_restic_check_passes(deployed: Deployment, lab: Lab) -> None:
-    lab.run("web1", "systemctl start koumbit-backup.service", timeout=600)
-    snapshots = lab.run("web1", "koumbit-restic snapshots --json")
-    assert snapshots.strip().startswith("[") and '"hostname":"web1"' in snapshots
-    assert "no errors were found" in lab.run("web1", "koumbit-restic check", timeout=600)
+def test_a_backup_reaches_every_target_and_restic_check_passes(deployed: Deployment,
+                                                               lab: Lab) -> None:
+    lab.run("web1", "systemctl start koumbit-backup.service", timeout=900)
+    for target in ("backup1", "mon1"):
+        env = f"KOUMBIT_BACKUP_TARGET={target}"
+        snapshots = lab.run("web1", f"{env} koumbit-restic snapshots --json")
+        assert snapshots.strip().startswith("[") and '"hostname":"web1"' in snapshots
+        assert '"daily"' in snapshots and '"koumbit"' in snapshots  # each site, the system
+        assert "no errors were found" in lab.run("web1", f"{env} koumbit-restic check",
+                                                 timeout=600)
     # The password file is root's alone, and no process argv carries it.
     assert lab.run("web1", "stat -c %a:%U /etc/koumbit/backup/password").strip() == "600:root"
 
 
-def test_backup_account_is_sftp_only(deployed: Deployment, lab: Lab) -> None:
+def test_the_backup_key_runs_nothing_but_the_append_only_server(deployed: Deployment,
+                                                                 lab: Lab) -> None:
     done = remote(lab.server("web1"), lab.paths,
-                  "ssh -F /etc/koumbit/backup/ssh_config koumbit-backup id", timeout=30)
-    assert "This service allows sftp connections only" in done.stdout + done.stderr \
-        or done.returncode != 0
+                  "ssh -F /etc/koumbit/backup/ssh_config koumbit-backup-backup1 id </dev/null",
+                  timeout=30)
     assert "uid=" not in done.stdout
+    done = remote(lab.server("web1"), lab.paths,
+                  "ssh -F /etc/koumbit/backup/ssh_config -tt koumbit-backup-backup1 sh",
+                  timeout=30)
+    assert "uid=" not in done.stdout and "$ " not in done.stdout
 
 
 def test_lab_ca_is_trusted_everywhere(deployed: Deployment, lab: Lab, inv: Inventory) -> None:
