@@ -108,7 +108,9 @@ def repositories() -> None:
             user=client.repo_user,
             comment=f"restic repository of {name}",
             home=client.chroot,
-            shell="/usr/sbin/nologin",
+            # sshd runs even a forced command through the login shell: nologin would
+            # refuse it. The key is forced to the append-only server, the password locked.
+            shell="/bin/sh",
             system=True,
             ensure_home=False,  # the home stays root's: the account owns only its repository
         )

@@ -31,7 +31,7 @@ def backup_verification() -> None:
         server.user,
         name=f"Backup verification: user {verify.VERIFY_USER} (the throw-away databases)",
         user=verify.VERIFY_USER,
-        comment="koumbit backup verification: throw-away MariaDB",
+        comment="koumbit backup verification (throw-away MariaDB)",
         home="/nonexistent",
         shell="/usr/sbin/nologin",
         system=True,
