@@ -195,12 +195,15 @@ class SiteLayout:
         nginx (group www-data) may traverse it, the site's user only passes
         through (o+x) to its own folders, which no other site may enter.
         Secrets, and Drupal's settings folder, are root's and readable by the site.
+        The uploads folder is setgid: what the site makes in it belongs to group
+        www-data, so nginx serves a folder WordPress made by copying its parent's
+        mode (2750) as it serves the uploads folder itself.
         """
         n = self.name
         out = [
             Directory(self.root, "root", NGINX_USER, "751"),
             Directory(self.web, n, NGINX_USER, "750"),
-            Directory(self.files, n, NGINX_USER, "750"),
+            Directory(self.files, n, NGINX_USER, "2750"),
             Directory(self.tmp, n, n, "700"),
             Directory(self.sessions, n, n, "700"),
             Directory(self.logs, n, n, "750"),
