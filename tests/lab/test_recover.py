@@ -131,6 +131,9 @@ def assert_back(lab: Lab, inv: Inventory, site: SiteLayout, before: Recorded) ->
     assert hashlib.sha256(upload.body).hexdigest() == before.upload, site.domain
     if site.cms is Cms.WORDPRESS:
         page = get(inv, site, f"/?p={before.post_id}")
+        if page.status == 301:  # to the post's pretty permalink, on the same site
+            page = get(inv, site, page.headers["location"].removeprefix(
+                f"https://{site.domain}"))
         assert page.status == 200 and TITLE in page.text, site.domain
     else:
         assert json.loads(get(inv, site, "/node/1").text)["connected"] is True, site.domain
