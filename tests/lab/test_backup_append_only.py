@@ -77,8 +77,12 @@ def test_root_on_web1_cannot_erase_its_snapshots(lab: Lab, backed_up: str,
     lab.run("web1", f"{SSH} -s sftp </dev/null >/dev/null 2>&1 || true")
     _refused(lab, f"echo 'rm /snapshots/{victim}' | sftp -F {CLIENT_DIR}/ssh_config -b -"
                   " koumbit-backup-backup1")
-    _refused(lab, f"{SSH} -N -o ExitOnForwardFailure=yes -L 127.0.0.1:18080:127.0.0.1:22"
-                  " -o ConnectTimeout=10 & sleep 5; kill %1; false")
+    # A forward asked of backup1 is refused at once (ssh exits 255); one granted would keep
+    # the session open until the timeout (124).
+    forward = lab.run("web1", f"timeout 20 {SSH} -N -o ExitOnForwardFailure=yes"
+                              " -R 127.0.0.1:18080:127.0.0.1:22 </dev/null >/dev/null 2>&1;"
+                              " echo $?").strip()
+    assert forward == "255", f"remote forward through web1's backup key: exit {forward}"
     # restic's REST protocol by hand, with web1's key.
     key = tmp_path / "web1_key"
     key.write_text(lab.run("web1", f"cat {CLIENT_DIR}/id_ed25519"))
