@@ -51,7 +51,10 @@ def backed_up(lab: Lab, deployed: Deployment) -> Iterator[str]:
     digest = lab.run("web1", f"runuser -u {site.system_name} -- sh -c"
                              f" {shlex.quote(f'umask 022 && head -c 300000 /dev/urandom > {path}')}"
                              f" && sha256sum {path}").split()[0]
-    lab.run("web1", "systemctl start koumbit-backup.service", timeout=900)
+    # Twice: each site then has two snapshots, so a forget or a prune has something it
+    # would delete (on a fresh repository, with nothing to delete, they would succeed).
+    for _ in range(2):
+        lab.run("web1", "systemctl start koumbit-backup.service", timeout=900)
     yield f"{site.system_name} {digest}"
     lab.run("web1", f"rm -f {path}")
 
@@ -65,13 +68,15 @@ def test_root_on_web1_cannot_erase_its_snapshots(lab: Lab, backed_up: str,
                                                   tmp_path: Path) -> None:
     site, digest = backed_up.split()
     before, files = _snapshots(lab), _repository(lab)
-    assert len(before) >= 2
+    assert len(before) >= 4
     victim = before[0]
     # restic's own commands, through the wrapper root on web1 uses.
     _refused(lab, f"koumbit-restic forget {victim}")
     _refused(lab, "koumbit-restic forget --keep-last 1 --prune")
-    _refused(lab, "koumbit-restic prune")
     _refused(lab, "koumbit-restic key passwd --new-password-file /etc/hostname")
+    # A prune with nothing unused to drop has nothing to be refused: whatever it answers,
+    # what the repository holds is checked below.
+    lab.run("web1", "koumbit-restic prune </dev/null >/dev/null 2>&1 || true", timeout=300)
     # The key for anything else: the forced command runs instead, on no input.
     lab.run("web1", f"{SSH} rm -rf {REPO} </dev/null >/dev/null 2>&1 || true")
     lab.run("web1", f"{SSH} -s sftp </dev/null >/dev/null 2>&1 || true")
