@@ -111,7 +111,9 @@ def directories(dirs: list[Directory], site: SiteLayout) -> Generator[str, None,
 def site_directories(site: SiteLayout, dirs: list[Directory]) -> Generator[str, None, None]:
     """Folders inside the site's own folders, made by the site's user."""
     if wrong := _drifted(dirs):
-        script = "; ".join(f'mkdir -p "${i}" && chmod {d.mode} "${i}"'
+        # chgrp too: in the setgid uploads folder a new folder takes group www-data, and a
+        # site's user may give what it owns to its own group.
+        script = "; ".join(f'mkdir -p "${i}" && chgrp {d.group} "${i}" && chmod {d.mode} "${i}"'
                            for i, d in enumerate(wrong, 1))
         yield locked(site, as_site(site, "set -e; " + script, *(d.path for d in wrong)))
 
