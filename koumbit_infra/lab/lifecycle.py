@@ -47,7 +47,7 @@ def up(
         to_boot = [s for s in servers if nspawn.leader_pid(paths, s.name) is None]
         for server in to_boot:
             progress(f"{server.name}: booting")
-            pid = nspawn.boot(paths, server.name)
+            pid = nspawn.boot(paths, server.name, progress)
             changes.append(f"{server.name}: booted (nspawn pid {pid})")
         if to_boot:
             progress(f"waiting for {', '.join(s.name for s in to_boot)} to boot and answer SSH")

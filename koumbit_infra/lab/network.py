@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+import subprocess
+import time
+from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_network
 from pathlib import Path
 
@@ -17,6 +19,11 @@ from koumbit_infra.lab.model import LabServer
 from koumbit_infra.lab.procs import run
 
 BRIDGE = "br-koumbit"
+# systemd-nspawn(1) --network-bridge: the host end of a container's link is
+# "vb-" and the machine name, when that fits a link name (15 characters).
+LINK_PREFIX = "vb-"
+LINK_NAME_MAX = 15
+SYS_NET = Path("/sys/class/net")
 NETWORK = IPv4Network("10.77.0.0/24")
 HOST_INTERFACE = IPv4Interface("10.77.0.1/24")
 HOST_ADDRESS = HOST_INTERFACE.ip
@@ -179,3 +186,43 @@ def remove_bridge() -> bool:
         return False
     run(["ip", "link", "del", BRIDGE], what="removing the lab bridge")
     return True
+
+
+def container_link(name: str) -> str | None:
+    """The host end of a server's link, as nspawn names it; None when nspawn would shorten it."""
+    link = LINK_PREFIX + name
+    return link if len(link) <= LINK_NAME_MAX else None
+
+
+def _delete_link(link: str) -> None:
+    # Its failure is judged below by whether the link went (it may vanish on its own).
+    subprocess.run(["ip", "link", "del", link], capture_output=True, check=False,
+                   stdin=subprocess.DEVNULL)
+
+
+def clear_stale_link(
+    name: str,
+    timeout: float = 10.0,
+    sys_net: Path = SYS_NET,
+    delete: Callable[[str], None] = _delete_link,
+) -> str | None:
+    """Remove a link left by an earlier boot of a server that does not run now.
+
+    The kernel ends a container's link when its network namespace goes, which
+    can lag behind the container (systemd#2173); a link that outlived it makes
+    nspawn refuse to boot ("Failed to add new veth interfaces ... File exists").
+    Only call this for a server whose container is not running.
+    """
+    link = container_link(name)
+    if link is None or not (sys_net / link).exists():
+        return None
+    delete(link)
+    deadline = time.monotonic() + timeout
+    while (sys_net / link).exists():
+        if time.monotonic() > deadline:
+            raise LabError(
+                f"{name}: the link {link} of an earlier boot is still on the host and could"
+                f" not be removed; remove it with `ip link del {link}`, then run `lab up` again"
+            )
+        time.sleep(0.1)
+    return f"{name}: removed the link {link} left by an earlier boot"

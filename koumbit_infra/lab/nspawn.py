@@ -12,7 +12,8 @@ from pathlib import Path
 from koumbit_infra.lab import cgroups
 from koumbit_infra.lab.errors import LabError
 from koumbit_infra.lab.hosttools import program
-from koumbit_infra.lab.network import BRIDGE
+from koumbit_infra.lab.model import Progress, no_progress
+from koumbit_infra.lab.network import BRIDGE, clear_stale_link
 from koumbit_infra.lab.paths import LabPaths
 from koumbit_infra.lab.procs import (
     PROC,
@@ -71,13 +72,16 @@ def leader_pid(paths: LabPaths, name: str) -> int | None:
     return pid
 
 
-def boot(paths: LabPaths, name: str) -> int:
+def boot(paths: LabPaths, name: str, progress: Progress = no_progress) -> int:
     """Start the server in the background; return the nspawn pid (recorded in its pid file)."""
     machine_dir = paths.machine_dir(name)
     if pids_rooted_at(machine_dir):
         # A container whose nspawn was killed keeps running without it; a
         # second boot on the same disk would corrupt it, so shut it down first.
         stop(paths, name)
+    removed = clear_stale_link(name)
+    if removed:
+        progress(removed)
     paths.console_dir.mkdir(parents=True, exist_ok=True)
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     argv = nspawn_argv(machine_dir, name)

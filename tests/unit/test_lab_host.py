@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from koumbit_infra.lab import LabError, LabServer, hosttools, lifecycle
+from koumbit_infra.lab import LabError, LabServer, hosttools, lifecycle, network
 from koumbit_infra.lab.paths import LabPaths
 
 WEB1 = LabServer("web1", IPv4Address("10.77.0.11"))
@@ -75,3 +75,33 @@ def test_nothing_to_do_when_every_tool_is_there(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(hosttools.shutil, "which", lambda name, path=None: f"/usr/bin/{name}")
     monkeypatch.setattr(hosttools, "REQUIRED_FILES", {})
     assert hosttools.ensure_host_tools(lambda message: None) is None
+
+
+def test_a_link_left_by_an_earlier_boot_is_removed_before_booting(tmp_path: Path) -> None:
+    (tmp_path / "vb-mon1").write_text("")
+    deleted: list[str] = []
+
+    def delete(link: str) -> None:
+        deleted.append(link)
+        (tmp_path / link).unlink()
+
+    note = network.clear_stale_link("mon1", sys_net=tmp_path, delete=delete)
+    assert deleted == ["vb-mon1"]
+    assert note == "mon1: removed the link vb-mon1 left by an earlier boot"
+
+
+def test_no_link_means_nothing_is_deleted(tmp_path: Path) -> None:
+    deleted: list[str] = []
+    assert network.clear_stale_link("mon1", sys_net=tmp_path, delete=deleted.append) is None
+    assert deleted == []
+
+
+def test_a_link_that_will_not_go_stops_the_boot_and_says_how(tmp_path: Path) -> None:
+    (tmp_path / "vb-mon1").write_text("")
+    with pytest.raises(LabError, match=r"ip link del vb-mon1"):
+        network.clear_stale_link("mon1", timeout=0.2, sys_net=tmp_path, delete=lambda _: None)
+
+
+def test_a_name_nspawn_shortens_is_left_to_nspawn() -> None:
+    assert network.container_link("web1") == "vb-web1"
+    assert network.container_link("a-very-long-name") is None
