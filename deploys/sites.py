@@ -18,7 +18,7 @@ from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
-from pyinfra.operations import server, systemd
+from pyinfra.operations import files, server, systemd
 
 from koumbit_infra.converge import call, converge, need, need_now, surveying
 from koumbit_infra.deploykit import current
@@ -36,7 +36,7 @@ from koumbit_infra.sites.files import (
     site_files,
     site_links,
 )
-from koumbit_infra.sites.layout import RELOAD_PENDING, REMOVE, WP_INSTALLER, SiteLayout
+from koumbit_infra.sites.layout import LOCK_ROOT, RELOAD_PENDING, REMOVE, WP_INSTALLER, SiteLayout
 
 # The lab's codebases; production takes an upstream release and composer.
 LAB_WORDPRESS = "/usr/share/wordpress"
@@ -134,6 +134,11 @@ def sites() -> None:
                     + [f.dest for f in server_files(inv, srv)] + [RELOAD_PENDING],
                     timers=[f"{s.cron_unit}.timer" for s in live],
                     certificates=[f"{s.cert_dir}/fullchain.pem" for s in live if s.tls])
+    # Each site's cron opens its lock as the site's user: the folders on the way must let
+    # it through (a recovery run before this deploy once left /var/lib/koumbit 0700).
+    for path in (LOCK_ROOT.rsplit("/", 1)[0], LOCK_ROOT):
+        need(files.directory, name=f"Sites: {path}", path=path, user="root", group="root",
+             mode="755")
     # rsync: koumbit-site-restore puts a tree back exactly (files made since removed).
     need(packages.installed, name="Sites: rsync package", packages=["rsync"])
     if lab and any(s.cms is Cms.WORDPRESS for s in live):

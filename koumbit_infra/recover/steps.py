@@ -58,9 +58,12 @@ for f in "$d"/*.restored; do
 done"""
 
 # The recovery begins: its time noted once, the password written from stdin unless there.
+# On a server re-installed empty, /var/lib/koumbit is made here, before the deploy: 0755,
+# not the 0700 umask 077 would give it, or the sites' cron could not reach their locks.
 BEGIN = f"""set -eu
 umask 077
 d={STATE_DIR}; pw={PASSWORD_FILE}
+install -d -m 755 -o root -g root {STATE_DIR.rsplit("/", 1)[0]}
 mkdir -p "$d"
 if [ ! -f "$d/started" ]; then date +%s > "$d/started.new"; mv -f "$d/started.new" "$d/started"; fi
 install -d -m 755 -o root -g root {CLIENT_DIR.rsplit("/", 1)[0]}
