@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from koumbit_infra.inventory import Inventory
 from koumbit_infra.remote import Result, connect, run
 from koumbit_infra.sites.layout import SiteLayout
-from koumbit_infra.sites.shell import locked
+from koumbit_infra.sites.shell import as_site, locked
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,8 @@ def site_command(site: SiteLayout, command: str) -> str:
     """The root shell line that runs ``command`` as the site, in its code folder, under the
     site's lock, with its pool's PHP limits for any PHP it starts (PHP_INI_SCAN_DIR), under
     the pool's umask (022: what it writes, nginx can serve, on Debian 12 and 13 alike)."""
-    inner = (f"runuser -u {site.name} -- env HOME={shlex.quote(site.tmp)}"
-             f" TMPDIR={shlex.quote(site.tmp)} PHP_INI_SCAN_DIR={shlex.quote(site.php_cli_env)}"
-             f" sh -c {shlex.quote('umask 022 && cd ' + shlex.quote(site.web) + ' && ' + command)}")
+    inner = as_site(site, f"cd {shlex.quote(site.web)} && {command}",
+                    env={"TMPDIR": site.tmp, "PHP_INI_SCAN_DIR": site.php_cli_env})
     return locked(site, inner)
 
 

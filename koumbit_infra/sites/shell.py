@@ -8,13 +8,15 @@ the site's user, who reaches only what it already could.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 
 from koumbit_infra.sites.layout import LOCK_ROOT, SiteLayout
 
 LOCK_WAIT_SECONDS = 600
 
 
-def as_site(site: SiteLayout, script: str, *args: str) -> str:
+def as_site(site: SiteLayout, script: str, *args: str,
+            env: Mapping[str, str] | None = None) -> str:
     """Root's shell line running ``script`` (sh, with ``$1``...) as the site's own user.
 
     Whatever links or FIFOs the site planted in its own folders, the command can
@@ -24,7 +26,8 @@ def as_site(site: SiteLayout, script: str, *args: str) -> str:
     runuser would otherwise apply login.defs's 027 and hide the site's code from nginx.
     """
     quoted = " ".join(shlex.quote(a) for a in args)
-    return (f"runuser -u {site.name} -- env HOME={shlex.quote(site.tmp)}"
+    extra = "".join(f" {name}={shlex.quote(value)}" for name, value in (env or {}).items())
+    return (f"runuser -u {site.name} -- env HOME={shlex.quote(site.tmp)}{extra}"
             f" sh -c {shlex.quote('umask 022 && ' + script)} sh {quoted}").rstrip()
 
 

@@ -65,7 +65,7 @@ def test_run_goes_through_the_site_user_and_quotes_the_command() -> None:
     inner = shlex.split(locked)
     assert inner[:4] == ["runuser", "-u", site.name, "--"]
     assert f"PHP_INI_SCAN_DIR={site.php_cli_env}" in inner
-    assert inner[-2:] == ["-c", f"umask 022 && cd {site.web} && echo 'a b'; id"]
+    assert inner[-3:] == ["-c", f"umask 022 && cd {site.web} && echo 'a b'; id", "sh"]
 
 
 def test_a_copy_leaves_the_targets_own_wiring_alone() -> None:
