@@ -35,9 +35,11 @@ _ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,29}(?:/[A-Za-z0-9][A-Za-z0-9_+-]{0
 _FISCAL = re.compile(r"([0-9]{4})-([0-9]{4})")
 _PROXY = re.compile(r"(https?)://([a-z0-9.-]{1,253})(?::([0-9]{1,5}))?/?")
 # A webhook: scheme, host, port, then a path and query of URL-safe characters only (no
-# user:password@, no fragment, no quote, space, brace or backslash).
-_WEBHOOK = re.compile(r"(https?)://([a-z0-9.-]{1,253})(?::([0-9]{1,5}))?"
-                      r"(/[A-Za-z0-9._~%/+-]*)?(\?[A-Za-z0-9._~%=&+-]*)?")
+# user:password@, no fragment, no quote, space, brace or backslash); % only as an escape
+# of two hex digits (Go's URL parser, in Alertmanager, refuses any other).
+_URL_CHAR = r"(?:[A-Za-z0-9._~/+-]|%[0-9A-Fa-f]{2})"
+_WEBHOOK = re.compile(rf"(https?)://([a-z0-9.-]{{1,253}})(?::([0-9]{{1,5}}))?"
+                      rf"(/{_URL_CHAR}*)?(\?(?:{_URL_CHAR}|[=&])*)?")
 _MAIL_RELAY = re.compile(r"([a-z0-9.-]{1,253})(?::([0-9]{1,5}))?")
 _PHONE = re.compile(r"\+?[0-9(][0-9 ().-]{2,28}[0-9](?: (?:poste|ext\.?) [0-9]{1,6})?")
 _THIS_NETWORK = IPv4Network("0.0.0.0/8")
@@ -182,7 +184,8 @@ def _webhook_url(value: str) -> str:
     except ValueError:
         raise ValueError(f"'{_shown(value)}' is not an http(s) URL such as"
                          " https://chat.koumbit.example/hooks/alertes (host, port, path and"
-                         " query of letters, digits and . _ ~ % / + - = &; no user:password@)"
+                         " query of letters, digits, . _ ~ / + - = & and %XX escapes; no"
+                         " user:password@)"
                          ) from None
     return value
 

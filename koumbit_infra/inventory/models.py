@@ -326,9 +326,6 @@ class Alerting(_Model):
         """Every alert by e-mail to ``admin_email`` (an inventory without ``alerting:``)."""
         return cls(receivers=(Receiver(name="infra", emails=(admin_email,)),))
 
-    def receiver(self, name: str) -> Receiver:
-        return next(r for r in self.receivers if r.name == name)
-
 
 class ServersFile(_Model):
     settings: Settings

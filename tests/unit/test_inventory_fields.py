@@ -184,7 +184,8 @@ def test_webhook_url_accepts_an_http_url_with_a_path(url: str) -> None:
     "https://x.test/\nX-Evil: 1", "https://x.test/a\n", "https://bot:secret@x.test/",
     'https://x.test/"}]', "https://x.test/{{ template }}", "https://x.test/#frag",
     "https://x.test:0/", "https://x.test:70000/", "HTTPS://x.test/", "https://x.test/'a'",
-    "https://10.0.0.300/", "https://x.test/$(id)", "//x.test/",
+    "https://10.0.0.300/", "https://x.test/$(id)", "//x.test/", "http://0.0.0.0/%",
+    "https://x.test/%zz", "https://x.test/a?b=%",
 ])
 def test_webhook_url_refuses_anything_but_a_plain_http_url(url: str) -> None:
     assert "is not an http(s) URL" in refused(WebhookUrl, url)
