@@ -30,16 +30,21 @@ def mail_delivery() -> None:
         return
     need(packages.installed, name="Mail: exim4", packages=list(mail.PACKAGES))
     if inv.alerting.local_domains:
+        need(server.group, name=f"Mail: group {mail.MAILBOX_USER}", group=mail.MAILBOX_USER,
+             system=True)
         need(  # noqa: S604 (shell= is the login shell, not a subprocess shell)
             server.user,
             name=f"Mail: user {mail.MAILBOX_USER} (the local domains' mailbox)",
             user=mail.MAILBOX_USER,
+            group=mail.MAILBOX_USER,
             comment="koumbit alerts (local mailbox)",
-            home="/nonexistent",
+            home=mail.MAILBOX_HOME,
             shell="/usr/sbin/nologin",
             system=True,
             ensure_home=False,
         )
+        need(files.directory, name=f"Mail: {mail.MAILBOX_HOME}", path=mail.MAILBOX_HOME,
+             user=mail.MAILBOX_USER, group=mail.MAILBOX_USER, mode="700")
     settings, _aliases = write_all(mail.mail_files(inv))  # exim reads aliases at each message
     need(services.refreshed, name="Mail: exim4 takes its new settings", service=mail.SERVICE,
          files=[mail.EXIM_CONF], changes=ran(settings), action="restart",

@@ -9,7 +9,8 @@ One code path; the inventory's ``alerting:`` decides where mail goes:
 - no ``smarthost``: exim delivers to each domain's own mail server (``'internet'``).
 - ``local_domains`` (the lab's ``koumbit-lab.test``): exim keeps their mail
   (``dc_other_hostnames``), and every address of them is an alias of the system user
-  ``alertes``, whose mailbox ``/var/mail/alertes`` (mbox) the lab tests read.
+  ``alertes`` (home ``/var/lib/alertes``), whose mailbox ``/var/mail/alertes`` (mbox)
+  the lab tests read.
 
 exim listens on 127.0.0.1 only (``dc_local_interfaces``): no other machine can send
 through it, so the firewall stays shut. root's own mail (cron, unattended-upgrades) goes
@@ -33,6 +34,8 @@ EXIM_CONF = "/etc/exim4/update-exim4.conf.conf"
 ALIASES = "/etc/aliases"
 MAILBOX_USER = "alertes"
 MAILBOX = f"/var/mail/{MAILBOX_USER}"
+# exim delivers as the user from its home directory: it defers the mail if there is none.
+MAILBOX_HOME = f"/var/lib/{MAILBOX_USER}"
 # Generates exim's configuration from EXIM_CONF after checking it (exim -bV on a temporary
 # copy): a configuration exim refuses never replaces the running one.
 CHECK_AND_GENERATE = "update-exim4.conf --check && update-exim4.conf"
