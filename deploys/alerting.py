@@ -28,7 +28,8 @@ def mail_delivery() -> None:
     inv, srv = current()
     if not srv.has(Role.MONITOR):
         return
-    need(packages.installed, name="Mail: exim4", packages=list(mail.PACKAGES))
+    rel = srv.release
+    need(packages.installed, name="Mail: exim4", packages=[rel.exim_package])
     if inv.alerting.local_domains:
         need(server.group, name=f"Mail: group {mail.MAILBOX_USER}", group=mail.MAILBOX_USER,
              system=True)
@@ -46,12 +47,13 @@ def mail_delivery() -> None:
         need(files.directory, name=f"Mail: {mail.MAILBOX_HOME}", path=mail.MAILBOX_HOME,
              user=mail.MAILBOX_USER, group=mail.MAILBOX_USER, mode="700")
     settings, _aliases = write_all(mail.mail_files(inv))  # exim reads aliases at each message
-    need(services.refreshed, name="Mail: exim4 takes its new settings", service=mail.SERVICE,
+    need(services.refreshed, name="Mail: exim4 takes its new settings", service=rel.exim_service,
          files=[mail.EXIM_CONF], changes=ran(settings), action="restart",
          check=mail.CHECK_AND_GENERATE)
     # Debian 12's exim4 is an init script: systemd shows no enabled state for the unit it
-    # generates (asking would "enable" it on every run); the package enables it at boot.
-    need(systemd.service, name="Mail: exim4 running", service=mail.SERVICE, running=True)
+    # generates (asking would "enable" it on every run); its package enables it at boot.
+    need(systemd.service, name="Mail: exim4 running", service=rel.exim_service, running=True,
+         enabled=True if rel.exim_unit_file else None)
 
 
 @deploy("Monitoring: Alertmanager")
@@ -59,7 +61,9 @@ def alertmanager() -> None:
     inv, srv = current()
     if not srv.has(Role.MONITOR):
         return
-    need(packages.installed, name="Alertmanager package", packages=list(alerting.PACKAGES))
+    service = srv.release.alertmanager_service
+    need(packages.installed, name="Alertmanager package",
+         packages=[srv.release.alertmanager_package])
     need(files.directory, name=f"Alertmanager: {alerting.TEMPLATES_DIR}",
          path=alerting.TEMPLATES_DIR, user="root", group="root", mode="755")
     # Copied, not rendered: the e-mail template is Alertmanager's own Go template.
@@ -69,13 +73,13 @@ def alertmanager() -> None:
     defaults, config, _amtool = write_all(alerting.alertmanager_files(inv))
     # Command-line flags (listen address, no cluster) are read at start only.
     need(services.refreshed, name="Alertmanager: restart for new flags",
-         service=alerting.SERVICE, files=[alerting.DEFAULTS_DEST], changes=ran(defaults),
+         service=service, files=[alerting.DEFAULTS_DEST], changes=ran(defaults),
          action="restart", check=alerting.CHECK)
     need(services.refreshed, name="Alertmanager: reload routes, receivers and template",
-         service=alerting.SERVICE, files=[alerting.CONFIG_DEST, alerting.EMAIL_TEMPLATE],
+         service=service, files=[alerting.CONFIG_DEST, alerting.EMAIL_TEMPLATE],
          changes=ran(config, template), check=alerting.CHECK)
-    need(systemd.service, name="Alertmanager: running", service=alerting.SERVICE,
-         running=True, enabled=True)
+    need(systemd.service, name="Alertmanager: running", service=service, running=True,
+         enabled=True)
 
 
 @deploy("Monitoring: alerts")

@@ -32,8 +32,6 @@ from koumbit_infra.inventory.models import AlertRoute, Receiver
 from koumbit_infra.monitoring import mail
 from koumbit_infra.serverconf.files import ConfigFile
 
-PACKAGES = ("prometheus-alertmanager",)
-SERVICE = "prometheus-alertmanager"
 LISTEN = "127.0.0.1:9093"
 EXTERNAL_URL = f"http://{LISTEN}/"
 CONFIG_DEST = "/etc/prometheus/alertmanager.yml"

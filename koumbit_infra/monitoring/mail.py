@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from koumbit_infra.inventory import Inventory
 from koumbit_infra.serverconf.files import ConfigFile
 
-PACKAGES = ("exim4-daemon-light",)
-SERVICE = "exim4"
 LISTEN = "127.0.0.1"
 SMTP_PORT = 25
 EXIM_CONF = "/etc/exim4/update-exim4.conf.conf"
