@@ -7,6 +7,7 @@ backup holds the finished server. A new concern is one import and one call.
 
 from __future__ import annotations
 
+from deploys.alerting import alerts
 from deploys.backups import backups
 from deploys.database import database
 from deploys.monitoring import monitoring
@@ -19,4 +20,4 @@ from koumbit_infra.converge import converge
 
 # Each host answers every concern's questions in a few round trips, and only
 # operations with work are sent (koumbit_infra.converge says how).
-converge(base, tls, web, database, sites, monitoring, prometheus, backups)
+converge(base, tls, web, database, sites, monitoring, prometheus, alerts, backups)

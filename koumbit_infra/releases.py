@@ -88,6 +88,7 @@ class Release:
     python3: str
     prometheus: str
     alertmanager: str
+    exim: str
     blackbox_exporter: str
     pebble: str
     restic: str
@@ -105,6 +106,13 @@ class Release:
     mariadb_conf_dir: str = "/etc/mysql/mariadb.conf.d"
     mariadb_client: str = "/usr/bin/mariadb"
     mariadb_dump: str = "mariadb-dump"
+    alertmanager_package: str = "prometheus-alertmanager"
+    alertmanager_service: str = "prometheus-alertmanager"
+    exim_package: str = "exim4-daemon-light"
+    exim_service: str = "exim4"
+    # Debian 13 ships exim4.service; Debian 12's exim4 is an init script, whose unit
+    # systemd generates with no enabled state to ask (the package enables it at boot).
+    exim_unit_file: bool = False
     # OpenSSH 9.8+ penalises sources whose connections fail or stall (PerSourcePenalties);
     # its exemption list is an unknown keyword to older sshd.
     openssh_penalties: bool = False
@@ -151,6 +159,7 @@ BOOKWORM = Release(
     nginx="1.22.1", systemd=252, python3="3.11", prometheus="2.42", alertmanager="0.25",
     blackbox_exporter="0.23", pebble="2.4", restic="0.14", age="1.1", composer="2.5",
     wordpress="6.1", wordpress_theme="wordpress-theme-twentytwentythree",
+    exim="4.96",
     archive_keyring="/usr/share/keyrings/debian-archive-keyring.gpg",
 )
 TRIXIE = Release(
@@ -158,8 +167,9 @@ TRIXIE = Release(
     nginx="1.26.3", systemd=257, python3="3.13", prometheus="2.53", alertmanager="0.28",
     blackbox_exporter="0.26", pebble="2.6", restic="0.18", age="1.2", composer="2.8",
     wordpress="6.8", wordpress_theme="wordpress-theme-twentytwentyfive",
+    exim="4.98",
     archive_keyring="/usr/share/keyrings/debian-archive-keyring.pgp",
-    openssh_penalties=True,
+    openssh_penalties=True, exim_unit_file=True,
 )
 RELEASES: dict[Debian, Release] = {r.debian: r for r in (BOOKWORM, TRIXIE)}
 

@@ -31,6 +31,12 @@ ON_DEBIAN_13_SERVER_ONLY = {
     "promtool 2.53 check config / check rules":
         "deploys/prometheus.py runs `promtool check config` before its reload on mon1"
         " (Debian 13); tests/lab/test_deploy.py",
+    "amtool 0.28 check-config on alertmanager.yml and its e-mail template":
+        "deploys/alerting.py runs `amtool check-config` before Alertmanager reads it on mon1"
+        " (Debian 13); tests/lab/test_alerting.py",
+    "update-exim4.conf --check (exim 4.98) on update-exim4.conf.conf":
+        "deploys/alerting.py checks before it generates exim's configuration on mon1;"
+        " tests/lab/test_alerting.py delivers mail through it",
     "mariadbd 11.8 --help --verbose on 90-koumbit.cnf":
         "MariaDB 11.8 refuses an unknown option at start: the restart in deploys/database.py"
         " on web2 fails loudly; tests/lab/test_deploy.py",

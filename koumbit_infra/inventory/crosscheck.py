@@ -49,6 +49,7 @@ def cross_check(files: ParsedFiles) -> list[Problem]:
     out += _one_owner_per_key(servers, sdoc)
     out += _escrow_possible(servers, sdoc)
     out += _database_servers(servers, sdoc)
+    out += _alert_receivers(servers, sdoc)
     sites = _SiteChecks(
         servers={s.name: s for s in servers.servers},
         plans={p.name: p for p in files.plans.plans},
@@ -129,6 +130,23 @@ def _database_servers(servers: ServersFile, doc: YamlDocument) -> list[Problem]:
         elif Role.DB not in target.roles:
             out.append(Problem(doc.path, line, f"database_server '{target.name}' has no db role",
                                "give that server the db role or pick another"))
+    return out
+
+
+def _alert_receivers(servers: ServersFile, doc: YamlDocument) -> list[Problem]:
+    """Receivers are named once, and a route sends to one of them."""
+    if servers.alerting is None:
+        return []
+    receivers = servers.alerting.receivers
+    out = _unique(doc, [(r.name, ("alerting", "receivers", i, "name"))
+                        for i, r in enumerate(receivers)],
+                  "receiver name", "give each receiver its own name")
+    known = sorted({r.name for r in receivers})
+    for i, route in enumerate(servers.alerting.routes):
+        if route.receiver not in known:
+            out.append(Problem(doc.path, doc.line_of(("alerting", "routes", i, "receiver")),
+                               f"route to unknown receiver '{route.receiver}'",
+                               f"use one of: {', '.join(known)}"))
     return out
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from koumbit_infra.inventory.models import (
     Admin,
+    Alerting,
     Budget,
     Client,
     LineChange,
@@ -49,12 +50,18 @@ class Inventory:
     warnings: tuple[Problem, ...] = ()
     catalogue: tuple[ServerOffer, ...] = ()  # budget.yaml: servers to buy or rent next
     line_changes: tuple[LineChange, ...] = ()  # budget.yaml: known changes in shared lines
+    alerting_section: Alerting | None = None  # servers.yaml's alerting:, when written
     _servers: dict[str, Server] = field(init=False, repr=False, compare=False)
     _plans: dict[str, Plan] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_servers", {s.name: s for s in self.servers})
         object.__setattr__(self, "_plans", {p.name: p for p in self.plans})
+
+    @property
+    def alerting(self) -> Alerting:
+        """Where alerts go: servers.yaml's ``alerting:``, or every alert to admin_email."""
+        return self.alerting_section or Alerting.to_admin(self.settings.admin_email)
 
     def server(self, name: str) -> Server:
         return self._servers[name]

@@ -33,7 +33,14 @@ _PHP = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}")
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*")
 _ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,29}(?:/[A-Za-z0-9][A-Za-z0-9_+-]{0,29}){0,2}")
 _FISCAL = re.compile(r"([0-9]{4})-([0-9]{4})")
-_PROXY = re.compile(r"(https?)://([a-z0-9.-]{1,253})(?::([0-9]{1,5}))?/?")
+_PROXY = re.compile(r"(https?)://(?P<host>[a-z0-9.-]{1,253})(?::(?P<port>[0-9]{1,5}))?/?")
+# A webhook: scheme, host, port, then a path and query of URL-safe characters only (no
+# user:password@, no fragment, no quote, space, brace or backslash); % only as an escape
+# of two hex digits (Go's URL parser, in Alertmanager, refuses any other).
+_URL_CHAR = r"(?:[A-Za-z0-9._~/+-]|%[0-9A-Fa-f]{2})"
+_WEBHOOK = re.compile(rf"(https?)://(?P<host>[a-z0-9.-]{{1,253}})(?::(?P<port>[0-9]{{1,5}}))?"
+                      rf"(/{_URL_CHAR}*)?(\?(?:{_URL_CHAR}|[=&])*)?")
+_MAIL_RELAY = re.compile(r"(?P<host>[a-z0-9.-]{1,253})(?::(?P<port>[0-9]{1,5}))?")
 _PHONE = re.compile(r"\+?[0-9(][0-9 ().-]{2,28}[0-9](?: (?:poste|ext\.?) [0-9]{1,6})?")
 _THIS_NETWORK = IPv4Network("0.0.0.0/8")
 _GECOS_REFUSED = ":,="
@@ -143,19 +150,51 @@ def _ssh_key(value: str) -> str:
     return value
 
 
+def _host_and_port(pattern: re.Pattern[str], value: str, what: str) -> re.Match[str]:
+    """The match of ``pattern`` (its groups ``host`` and ``port``) on all of ``value``, its
+    host an IPv4 address, localhost or a domain and its port a TCP port; otherwise
+    ValueError: it is not ``what``."""
+    found = pattern.fullmatch(value)
+    try:
+        if found is None:
+            raise ValueError
+        port = found["port"]
+        if port and not 0 < int(port) < 65536:
+            raise ValueError
+        host = found["host"]
+        if re.fullmatch(r"[0-9.]+", host):
+            IPv4Address(host)
+        elif host != "localhost":
+            _domain(host)
+    except ValueError:
+        raise ValueError(f"'{_shown(value)}' is not {what}") from None
+    return found
+
+
 def _apt_proxy(value: str) -> str:
     """An http(s) URL of a host and port, nothing else: it is pasted into apt's configuration."""
-    found = _PROXY.fullmatch(value)
-    try:
-        if found is None or (found[3] and not 0 < int(found[3]) < 65536):
-            raise ValueError
-        if re.fullmatch(r"[0-9.]+", found[2]):
-            IPv4Address(found[2])
-        elif found[2] != "localhost":
-            _domain(found[2])
-    except ValueError:
-        raise ValueError(f"'{_shown(value)}' is not an http(s) URL of a host and port such as"
-                         " http://10.77.0.1:3142") from None
+    _host_and_port(_PROXY, value, "an http(s) URL of a host and port such as"
+                                  " http://10.77.0.1:3142")
+    return value
+
+
+def _webhook_url(value: str) -> str:
+    """An http(s) URL that an alert is posted to; it is written into Alertmanager's YAML."""
+    _host_and_port(_WEBHOOK, value, "an http(s) URL such as https://chat.koumbit.example/hooks/"
+                                    "alertes (host, port, path and query of letters, digits,"
+                                    " . _ ~ / + - = & and %XX escapes; no user:password@)")
+    return value
+
+
+def _mail_relay(value: str) -> str:
+    """``host[:port]`` of an SMTP relay: it is written into exim's configuration."""
+    found = _host_and_port(_MAIL_RELAY, value, "a mail relay such as smtp.koumbit.example or"
+                                               " smtp.koumbit.example:587 (a host name or IPv4"
+                                               " address, and a port)")
+    # The monitoring server's own exim listens there: mail would go round in circles.
+    if found["host"] == "localhost" or found["host"].startswith("127."):
+        raise ValueError(f"'{_shown(value)}' is this server itself; give the relay that"
+                         " accepts the monitoring server's mail")
     return value
 
 
@@ -215,6 +254,8 @@ PersonName = Annotated[str, _max(100), AfterValidator(_gecos)]
 Phone = Annotated[str, _max(40), AfterValidator(_phone)]
 SshKey = Annotated[str, _max(MAX_KEY_LINE), AfterValidator(_ssh_key)]
 AptProxy = Annotated[str, _max(MAX_URL), AfterValidator(_apt_proxy)]
+WebhookUrl = Annotated[str, _max(MAX_URL), AfterValidator(_webhook_url)]
+MailRelay = Annotated[str, _max(MAX_DOMAIN + 6), AfterValidator(_mail_relay)]
 TimeZone = Annotated[str, _max(64), AfterValidator(_timezone)]
 FiscalYear = Annotated[str, _max(9), AfterValidator(_fiscal_year)]
 ServerAddress = Annotated[IPv4Address, AfterValidator(_address)]

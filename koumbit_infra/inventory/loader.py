@@ -100,6 +100,7 @@ def load_inventory(root: Path, *, display_base: Path | None = None) -> Inventory
         warnings=tuple(sorted(problems)),
         catalogue=budget_file.catalogue,
         line_changes=budget_file.line_changes,
+        alerting_section=servers_file.alerting,
     )
 
 

@@ -35,6 +35,7 @@ from koumbit_infra.inventory.fields import (
     FiscalYear,
     Label,
     Login,
+    MailRelay,
     Name,
     Note,
     PersonName,
@@ -45,6 +46,7 @@ from koumbit_infra.inventory.fields import (
     SshKey,
     TimeZone,
     Title,
+    WebhookUrl,
     at_least_one,
 )
 from koumbit_infra.inventory.money import Cad, Quantity
@@ -249,10 +251,88 @@ class Settings(_Model):
                     " verifies, percent (restic check --read-data-subset).")
 
 
+class Concern(StrEnum):
+    """What an alert is about: its ``concern`` label, on which alerts are routed."""
+
+    CAPACITY = "capacity"  # disks, quotas, PHP workers, room for new sites
+    SITES = "sites"  # a site as its visitors see it (probes from outside)
+    BACKUPS = "backups"
+    BUDGET = "budget"  # costs and the Infra budget
+    SERVERS = "servers"  # a server or its monitoring agents not answering
+
+
+class AlertSeverity(StrEnum):
+    """An alert's ``severity`` label."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Receiver(_Model):
+    """Who hears of an alert: e-mail addresses, and optionally a webhook."""
+
+    name: Name = Field(description="Receiver identifier, used by routes (infra, finances ...).")
+    emails: Annotated[tuple[Email, ...], AfterValidator(at_least_one)] = Field(
+        max_length=20, description="Addresses that get its alert e-mails (at least one).")
+    webhook_url: WebhookUrl | None = Field(
+        None, description="http(s) URL that also gets each notice, as Alertmanager's JSON"
+                          " (alertmanager-irc-relay, a chat bridge).")
+
+
+class AlertRoute(_Model):
+    """Alerts sent to a receiver other than the first: those of these concerns and severities."""
+
+    receiver: Name = Field(description="Name of a receiver listed in receivers.")
+    concerns: tuple[Concern, ...] = Field(
+        (), max_length=5,
+        description="Alerts of any of these concerns (default: any): capacity, sites,"
+                    " backups, budget, servers.")
+    severities: tuple[AlertSeverity, ...] = Field(
+        (), max_length=3,
+        description="Alerts of any of these severities (default: any): critical, warning,"
+                    " info.")
+
+    @model_validator(mode="after")
+    def _selects(self) -> AlertRoute:
+        if not self.concerns and not self.severities:
+            raise ValueError("a route names concerns, severities or both; the first receiver"
+                             " already gets every alert no route takes")
+        return self
+
+
+class Alerting(_Model):
+    """Where alerts go, and how the monitoring servers send their mail."""
+
+    receivers: tuple[Receiver, ...] = Field(
+        min_length=1, max_length=20,
+        description="Who hears of alerts; the first gets every alert that no route takes.")
+    routes: tuple[AlertRoute, ...] = Field(
+        (), max_length=50,
+        description="Tried in order: an alert goes to the receiver of the first route it"
+                    " matches.")
+    sender: Email | None = Field(
+        None, description="From address of alert e-mails (default: settings.admin_email).")
+    smarthost: MailRelay | None = Field(
+        None, description="Relay (host[:port]) the monitoring servers send their mail"
+                          " through; without it they deliver to each domain's mail server.")
+    local_domains: tuple[Domain, ...] = Field(
+        (), max_length=10,
+        description="Mail domains the monitoring servers keep: every address of them lands"
+                    " in the local mailbox /var/mail/alertes (the lab's koumbit-lab.test).")
+
+    @classmethod
+    def to_admin(cls, admin_email: str) -> Alerting:
+        """Every alert by e-mail to ``admin_email`` (an inventory without ``alerting:``)."""
+        return cls(receivers=(Receiver(name="infra", emails=(admin_email,)),))
+
+
 class ServersFile(_Model):
     settings: Settings
     admins: tuple[Admin, ...] = Field(min_length=1, max_length=100)
     servers: tuple[Server, ...] = Field(min_length=1, max_length=1000)
+    alerting: Alerting | None = Field(
+        None, description="Where alerts go (default: every alert to settings.admin_email).")
 
 
 # --- plans.yaml -----------------------------------------------------------

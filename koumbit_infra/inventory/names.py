@@ -40,6 +40,7 @@ SYSTEM_ACCOUNTS = frozenset({
     "dip", "operator", "src", "shadow", "utmp", "video", "sasl", "plugdev", "staff", "users",
     "input", "sgx", "kvm", "render", "netdev", "crontab", "messagebus", "sshd", "mysql",
     "prometheus", "postfix", "postdrop", "ssl-cert", "polkitd", "tss", "uuidd", "tcpdump",
+    "alertes",  # the monitoring servers' local mailbox (koumbit_infra/monitoring/mail.py)
 })
 # Account families: systemd's own, the backups' SFTP accounts, the toolkit's.
 SYSTEM_PREFIXES = ("systemd-", "restic-", "koumbit-")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from koumbit_infra.exporter.config import DEFAULT_PORT as KOUMBIT_EXPORTER_PORT
 from koumbit_infra.inventory import Inventory, Server
+from koumbit_infra.monitoring.alerting import LISTEN as ALERTMANAGER
 from koumbit_infra.serverconf.files import ConfigFile
 from koumbit_infra.serverconf.firewall import NODE_EXPORTER_PORT
 
@@ -72,5 +73,6 @@ def prometheus_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
         ConfigFile("prometheus", "etc/prometheus/prometheus.yml.j2", CONFIG_DEST, "644",
                    {"jobs": scrape_jobs(inv), "interval": SCRAPE_INTERVAL_SECONDS,
                     "rule_files": RULES_DESTS, "monitor": server.name,
-                    "self_target": Target(LISTEN, server.name)}),
+                    "self_target": Target(LISTEN, server.name),
+                    "alertmanager": ALERTMANAGER}),
     )

@@ -28,6 +28,7 @@ __all__ = ["deployed"]  # the fixture, imported for this module's tests
 SERVICES = {
     Role.WEB: ("nginx",),  # and the PHP-FPM of each PHP the server offers (its release's)
     Role.DB: ("mariadb",),
+    Role.MONITOR: ("prometheus-alertmanager", "exim4"),  # deploys/alerting.py
 }
 EVERYWHERE = ("ssh", "nftables", "fail2ban", "prometheus-node-exporter", "apt-daily-upgrade.timer")
 
@@ -94,6 +95,8 @@ def test_listening_sockets_are_exactly_the_intended_ones(
             want |= {"0.0.0.0:80", "[::]:80", "0.0.0.0:443", "[::]:443"}
         if server.has(Role.DB):
             want.add("127.0.0.1:3306")
+        if server.has(Role.MONITOR):  # Alertmanager and exim, loopback only (no :9094)
+            want |= {"127.0.0.1:9093", "127.0.0.1:25"}
         # The koumbit exporter, once its deploy has installed it, on its own address only.
         # Prometheus on the monitoring server, loopback only (the monitoring deploy's).
         optional = {f"{server.address}:{firewall.KOUMBIT_EXPORTER_PORT}"}

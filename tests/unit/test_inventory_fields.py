@@ -17,9 +17,11 @@ from koumbit_infra.inventory.fields import (
     Domain,
     Email,
     Login,
+    MailRelay,
     PersonName,
     ServerAddress,
     Title,
+    WebhookUrl,
 )
 from koumbit_infra.inventory.money import Cad
 from koumbit_infra.inventory.names import SYSTEM_NAME_RE, is_system_account, system_name
@@ -164,6 +166,49 @@ def test_email_domains_are_normalised_and_shell_characters_refused() -> None:
                                  "https://proxy.koumbit.test", "http://localhost:3142"])
 def test_apt_proxy_accepts_an_http_url_of_a_host(url: str) -> None:
     assert valid(AptProxy, url) == url
+
+
+# --- alerting: a webhook and the mail relay -----------------------------------------------
+
+
+@pytest.mark.parametrize("url", [
+    "https://chat.koumbit.example/hooks/alertes", "http://127.0.0.1:8099/koumbit-infra",
+    "http://localhost:8099/", "https://hooks.koumbit.example:8443/a/b_c~d%20e?token=x-1&y=2",
+])
+def test_webhook_url_accepts_an_http_url_with_a_path(url: str) -> None:
+    assert valid(WebhookUrl, url) == url
+
+
+@pytest.mark.parametrize("url", [
+    "javascript:alert(1)", "file:///etc/passwd", "ftp://x.test/", "https://x.test/a b",
+    "https://x.test/\nX-Evil: 1", "https://x.test/a\n", "https://bot:secret@x.test/",
+    'https://x.test/"}]', "https://x.test/{{ template }}", "https://x.test/#frag",
+    "https://x.test:0/", "https://x.test:70000/", "HTTPS://x.test/", "https://x.test/'a'",
+    "https://10.0.0.300/", "https://x.test/$(id)", "//x.test/", "http://0.0.0.0/%",
+    "https://x.test/%zz", "https://x.test/a?b=%",
+])
+def test_webhook_url_refuses_anything_but_a_plain_http_url(url: str) -> None:
+    assert "is not an http(s) URL" in refused(WebhookUrl, url)
+
+
+@pytest.mark.parametrize("relay", ["smtp.koumbit.example", "smtp.koumbit.example:587",
+                                   "192.0.2.25:25"])
+def test_mail_relay_accepts_a_host_and_port(relay: str) -> None:
+    assert valid(MailRelay, relay) == relay
+
+
+@pytest.mark.parametrize(("relay", "why"), [
+    ("smtp.koumbit.example::587", "is not a mail relay"),
+    ("smtp.koumbit.example:587:25", "is not a mail relay"),
+    ("smtp.koumbit.example'; id; '", "is not a mail relay"),
+    ("smtp.koumbit.example\n", "is not a mail relay"),
+    ("smtp.koumbit.example : 25", "is not a mail relay"),
+    ("smtp:99999", "is not a mail relay"),
+    ("localhost:25", "is this server itself"),
+    ("127.0.0.1", "is this server itself"),
+])
+def test_mail_relay_refuses_shell_words_and_this_server(relay: str, why: str) -> None:
+    assert why in refused(MailRelay, relay)
 
 
 @pytest.mark.parametrize("url", [

@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
+from test_alertmanager import check_alertmanager_config, check_aliases, check_exim_settings
 from test_prometheus_rules import check_config as check_prometheus_config
 from test_sites_templates import CHECKERS as SITE_CHECKERS
 from test_templates import CHECKERS as SERVER_CHECKERS
@@ -47,6 +48,7 @@ from koumbit_infra.inventory.pydantic_problems import inner_annotation
 from koumbit_infra.inventory.reference import field_type
 from koumbit_infra.inventory.text import invisible_character
 from koumbit_infra.inventory.yamlsource import YamlPath, load_yaml
+from koumbit_infra.monitoring import alerting, mail
 from koumbit_infra.monitoring.exporter import exporter_config
 from koumbit_infra.monitoring.prometheus import CONFIG_DEST, prometheus_files
 from koumbit_infra.serverconf.files import all_files
@@ -194,6 +196,9 @@ def _files(inv: Inventory) -> dict[tuple[str, str], tuple[str, Any]]:
                 checker = (check_prometheus_config if cfg.dest == CONFIG_DEST
                            else _checker(SERVER_CHECKERS, cfg.dest))
                 out[server.name, cfg.dest] = (render(cfg.template, **cfg.context), checker)
+            for cfg in (*alerting.alertmanager_files(inv), *mail.mail_files(inv)):
+                out[server.name, cfg.dest] = (render(cfg.template, **cfg.context),
+                                              ALERTING_CHECKERS[cfg.dest])
         out[server.name, "exporter.toml"] = (exporter_config(inv, server), _check_exporter)
         sites = [s for s in layouts(inv, server) if s.state is not SiteState.ABSENT]
         if sites:
@@ -211,6 +216,19 @@ def _checker(checkers: dict[str, Any], dest: str) -> Any:
 
 def _check_exporter(text: str, tmp: Path) -> None:
     parse_config(text, "exporter.toml")
+
+
+def _check_yaml(text: str, tmp: Path) -> None:
+    assert isinstance(yaml.safe_load(text), dict)
+
+
+ALERTING_CHECKERS = {
+    alerting.CONFIG_DEST: check_alertmanager_config,
+    alerting.DEFAULTS_DEST: _checker(SERVER_CHECKERS, alerting.DEFAULTS_DEST),
+    alerting.AMTOOL_DEST: _check_yaml,
+    mail.EXIM_CONF: check_exim_settings,
+    mail.ALIASES: check_aliases,
+}
 
 
 def _baseline() -> dict[tuple[str, str], tuple[str, Any]]:

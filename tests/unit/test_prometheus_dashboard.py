@@ -111,10 +111,13 @@ def test_backup_panels_show_each_site_on_each_target() -> None:
         assert "{{site}}" in target["legendFormat"] or "repository" in target["expr"]
 
 
-def test_backup_rules_use_only_metrics_the_verification_writes() -> None:
+def test_backup_rules_use_only_metrics_the_verification_writes(tmp_path: Path) -> None:
     rules = yaml.safe_load(BACKUP_RULES.read_text())
     used = {n for g in rules["groups"] for r in g["rules"] for n in metric_names(r["expr"])}
-    assert used and used <= backup_names()
+    # And the exporter's koumbit_site_info, for the client of a site's backup alert.
+    assert "koumbit_site_info" in exposed_names(tmp_path)
+    assert used and used <= backup_names() | {"koumbit_site_info"}
+    assert backup_names() & used
 
 
 def test_rules_use_only_metrics_that_exist(tmp_path: Path) -> None:
