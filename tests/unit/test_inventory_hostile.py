@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from blackboxrun import check_blackbox, check_file_sd
 from brokencases import BASE
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -48,6 +49,7 @@ from koumbit_infra.inventory.reference import field_type
 from koumbit_infra.inventory.text import invisible_character
 from koumbit_infra.inventory.yamlsource import YamlPath, load_yaml
 from koumbit_infra.monitoring.exporter import exporter_config
+from koumbit_infra.monitoring.probes import BLACKBOX_CONFIG, probe_files
 from koumbit_infra.monitoring.prometheus import CONFIG_DEST, prometheus_files
 from koumbit_infra.serverconf.files import all_files
 from koumbit_infra.sites.files import layouts, server_files, site_files
@@ -194,6 +196,10 @@ def _files(inv: Inventory) -> dict[tuple[str, str], tuple[str, Any]]:
                 checker = (check_prometheus_config if cfg.dest == CONFIG_DEST
                            else _checker(SERVER_CHECKERS, cfg.dest))
                 out[server.name, cfg.dest] = (render(cfg.template, **cfg.context), checker)
+            for probe in probe_files(inv):
+                out[server.name, probe.dest] = (probe.content, check_blackbox
+                                                if probe.dest == BLACKBOX_CONFIG
+                                                else check_file_sd)
         out[server.name, "exporter.toml"] = (exporter_config(inv, server), _check_exporter)
         sites = [s for s in layouts(inv, server) if s.state is not SiteState.ABSENT]
         if sites:

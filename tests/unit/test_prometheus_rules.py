@@ -89,7 +89,7 @@ def test_both_exporters_of_every_server_are_scraped_by_address(env: str) -> None
     assert parsed["rule_files"] == list(RULES_DESTS)
     # Every rule file in the repository is deployed, none twice.
     shipped = {f.name for f in (TEMPLATE_DIR / RULES_DIR.lstrip("/")).glob("*.yml")}
-    assert shipped == set(RULE_FILES) and len(RULE_FILES) == len(RULES_DESTS) == 3
+    assert shipped == set(RULE_FILES) and len(RULE_FILES) == len(RULES_DESTS) == 4
     jobs = {j["job_name"]: j for j in parsed["scrape_configs"]}
     expected = {s.name for s in inv.servers}
     for name, port in (("node", 9100), ("koumbit", 19100)):
