@@ -36,9 +36,8 @@ def blackbox_binary() -> str:
     return found
 
 
-def _run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60,
-                          **kwargs)  # type: ignore[call-overload]
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
 
 
 def check_blackbox(text: str, tmp: Path) -> None:
@@ -173,7 +172,7 @@ class _TlsServer(ThreadingHTTPServer):
             conn.do_handshake()
         except (ssl.SSLError, OSError):
             return  # a client refusing our certificate: nothing to answer
-        super().finish_request(conn, client_address)  # type: ignore[arg-type]
+        super().finish_request(conn, client_address)
 
 
 def _free_port() -> int:

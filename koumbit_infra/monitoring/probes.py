@@ -73,7 +73,7 @@ SCRAPE_TIMEOUT_SECONDS = 10
 PROBE_TIMEOUT_SECONDS = 8
 
 # The maintenance page's title: what a disabled site answers (with 503), and what an
-# active site must never show. tests/unit/test_probes.py renders the page and checks it.
+# active site must never show. tests/unit/test_site_probes.py renders the page and checks it.
 MAINTENANCE_MARKER = "<title>Site en maintenance / Site under maintenance</title>"
 
 SITE_MODULE = "koumbit_site"
@@ -222,12 +222,17 @@ def blackbox_modules(inv: Inventory) -> dict[str, Any]:
                                           "fail_if_body_not_matches_regexp": [marker]}),
     }
     for placed in _probed(inv):
-        location = f"^{_re2_literal(canonical_url(placed))}$"
-        modules[redirect_module(placed)] = _http_module({
-            "valid_status_codes": [301],
-            "fail_if_header_not_matches": [{"header": "Location", "regexp": location}],
-        })
+        modules[redirect_module(placed)] = redirect_check(canonical_url(placed))
     return modules
+
+
+def redirect_check(canonical: str) -> dict[str, Any]:
+    """A module passing only on a 301 whose Location is exactly ``canonical``."""
+    location = f"^{_re2_literal(canonical)}$"
+    return _http_module({
+        "valid_status_codes": [301],
+        "fail_if_header_not_matches": [{"header": "Location", "regexp": location}],
+    })
 
 
 def blackbox_config(inv: Inventory) -> str:
