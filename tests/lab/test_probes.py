@@ -11,6 +11,7 @@ import json
 import shlex
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import pytest
 from deploy_fixture import Deployment, deployed
@@ -47,11 +48,8 @@ FIRING_DEADLINE = SITE_DOWN_FOR + SEEN_DEADLINE + 30
 # All targets are probed once within the longest interval after Prometheus reads them.
 ALL_DEADLINE = max(job.interval_seconds for job in PROBE_JOBS) + SCRAPE_INTERVAL_SECONDS + 30
 
-_PROBE = ("import sys, urllib.parse, urllib.request;"
-          " q = urllib.parse.urlencode({'target': sys.argv[2], 'module': sys.argv[3],"
-          " 'hostname': sys.argv[4]});"
-          " print(urllib.request.urlopen('http://' + sys.argv[1] + '/probe?' + q,"
-          " timeout=30).read().decode())")
+# One GET on mon1's loopback (the exporter's /probe, Prometheus's API), its body printed.
+_GET = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +61,14 @@ def by_site(lab: Lab, expr: str) -> dict[str, float]:
     return {r["metric"]["site"]: float(r["value"][1]) for r in query(lab, expr)}
 
 
+def get_on_monitor(lab: Lab, url: str) -> str:
+    return lab.run(MONITOR, f"python3 -c {shlex.quote(_GET)} {shlex.quote(url)}")
+
+
 def probe_now(lab: Lab, target: str, module: str, hostname: str) -> dict[str, float]:
     """One probe asked of mon1's exporter directly (not through Prometheus)."""
-    argv = " ".join(shlex.quote(a) for a in (BLACKBOX_LISTEN, target, module, hostname))
-    out = lab.run(MONITOR, f"python3 -c {shlex.quote(_PROBE)} {argv}")
+    query = urlencode({"target": target, "module": module, "hostname": hostname})
+    out = get_on_monitor(lab, f"http://{BLACKBOX_LISTEN}/probe?{query}")
     return {line.split(" ")[0]: float(line.rsplit(" ", 1)[1])
             for line in out.splitlines() if line and not line.startswith("#")}
 
@@ -116,9 +118,7 @@ def test_a_disabled_site_is_probed_for_its_maintenance_page(deployed: Deployment
     target = next(t for t in site_targets(inv) if t.state == SiteState.DISABLED.value)
     assert target.module == MAINTENANCE_MODULE
     # Prometheus hands that module and the site's name to the exporter.
-    targets = json.loads(lab.run(MONITOR, "python3 -c " + shlex.quote(
-        "import urllib.request; print(urllib.request.urlopen("
-        "'http://127.0.0.1:9090/api/v1/targets?state=active', timeout=10).read().decode())")))
+    targets = json.loads(get_on_monitor(lab, "http://127.0.0.1:9090/api/v1/targets?state=active"))
     active = [t for t in targets["data"]["activeTargets"]
               if t["labels"].get("site") == target.site and t["labels"]["job"] == SITES_JOB]
     assert len(active) == 1, active

@@ -45,6 +45,19 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from panel.get("panels", [])
 
 
+def dashboard_names(dashboard: dict[str, Any]) -> set[str]:
+    """The metrics a dashboard's panels and its variables read."""
+    used: set[str] = set()
+    for panel in panels(dashboard):
+        for target in panel.get("targets", []):
+            used |= metric_names(target["expr"])
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            # label_values(<metric>, <label>): only the first argument is a metric.
+            used.add(re.fullmatch(r"label_values\((\w+), *\w+\)", variable["definition"])[1])
+    return used
+
+
 def exposed_names(tmp_path: Path) -> set[str]:
     exporter = fixture_exporter(tmp_path)
     run_all(exporter)
@@ -90,15 +103,7 @@ def test_dashboard_is_valid_json_with_a_datasource_variable(path: Path, uid: str
 
 def test_dashboard_uses_only_metrics_the_exporter_exposes(tmp_path: Path) -> None:
     exposed = exposed_names(tmp_path) | backup_names()
-    dashboard = json.loads(DASHBOARD.read_text())
-    used: set[str] = set()
-    for panel in panels(dashboard):
-        for target in panel.get("targets", []):
-            used |= metric_names(target["expr"])
-    for variable in dashboard["templating"]["list"]:
-        if variable["type"] == "query":
-            # label_values(<metric>, <label>): only the first argument is a metric.
-            used.add(re.fullmatch(r"label_values\((\w+), *\w+\)", variable["definition"])[1])
+    used = dashboard_names(json.loads(DASHBOARD.read_text()))
     assert used, "no metric found: the parser is broken"
     assert used - exposed == set()
     # Capacity and usage both covered.
@@ -155,18 +160,6 @@ def probe_names(tmp_path: Path) -> set[str]:
     assert got["probe_success"] == 1
     # ``up`` is Prometheus's own, for every scrape job.
     return {name for name in got if "{" not in name} | {"up"}
-
-
-def dashboard_names(dashboard: dict[str, Any]) -> set[str]:
-    """The metrics a dashboard's panels and its variables read."""
-    used: set[str] = set()
-    for panel in panels(dashboard):
-        for target in panel.get("targets", []):
-            used |= metric_names(target["expr"])
-    for variable in dashboard["templating"]["list"]:
-        if variable["type"] == "query":
-            used.add(re.fullmatch(r"label_values\((\w+), *\w+\)", variable["definition"])[1])
-    return used
 
 
 def test_sites_dashboard_and_rules_use_only_metrics_the_blackbox_exporter_exposes(
