@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import pytest
+import yaml
 from deploy_fixture import Deployment, deployed
 from test_monitoring import MONITOR, poll, query
 
@@ -30,8 +31,9 @@ from koumbit_infra.monitoring.probes import (
     redirect_targets,
     site_targets,
 )
-from koumbit_infra.monitoring.prometheus import SCRAPE_INTERVAL_SECONDS
+from koumbit_infra.monitoring.prometheus import RULES_DIR, SCRAPE_INTERVAL_SECONDS
 from koumbit_infra.sites.layout import SITE_LIB
+from koumbit_infra.templating import TEMPLATE_DIR
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -39,8 +41,18 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.lab
 __all__ = ["deployed"]  # the fixture, imported for this module's tests
 
-# The site-down rule's `for` (templates/etc/prometheus/rules/koumbit-sites.rules.yml).
-SITE_DOWN_FOR = 120
+
+
+def _site_down_for() -> int:
+    """The site-down rule's `for`, in seconds, as the rule file says it (minutes)."""
+    rules = yaml.safe_load((TEMPLATE_DIR / RULES_DIR.lstrip("/") / "koumbit-sites.rules.yml")
+                           .read_text())
+    wait = next(r["for"] for r in rules["groups"][0]["rules"] if r["alert"] == "KoumbitSiteDown")
+    assert wait.endswith("m"), wait
+    return int(wait[:-1]) * 60
+
+
+SITE_DOWN_FOR = _site_down_for()
 # A probe result reaches Prometheus within one probe interval, and a rule sees it at
 # its next evaluation; SSH round trips and a slow lab add the rest.
 SEEN_DEADLINE = SITE_INTERVAL_SECONDS + SCRAPE_INTERVAL_SECONDS + 30
@@ -67,8 +79,8 @@ def get_on_monitor(lab: Lab, url: str) -> str:
 
 def probe_now(lab: Lab, target: str, module: str, hostname: str) -> dict[str, float]:
     """One probe asked of mon1's exporter directly (not through Prometheus)."""
-    query = urlencode({"target": target, "module": module, "hostname": hostname})
-    out = get_on_monitor(lab, f"http://{BLACKBOX_LISTEN}/probe?{query}")
+    params = urlencode({"target": target, "module": module, "hostname": hostname})
+    out = get_on_monitor(lab, f"http://{BLACKBOX_LISTEN}/probe?{params}")
     return {line.split(" ")[0]: float(line.rsplit(" ", 1)[1])
             for line in out.splitlines() if line and not line.startswith("#")}
 
