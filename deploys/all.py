@@ -2,7 +2,8 @@
 
 Order: the base (firewall, sshd, admins) first; TLS trust before anything
 that talks TLS; web and database before sites; backups last, so the first
-backup holds the finished server. A new concern is one import and one call.
+backup holds the finished server; the site probes before Prometheus, whose
+scrape jobs read their target files. A new concern is one import and one call.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from deploys.alerting import alerts
 from deploys.backups import backups
 from deploys.database import database
 from deploys.monitoring import monitoring
+from deploys.probes import probes
 from deploys.prometheus import prometheus
 from deploys.server import base
 from deploys.sites import sites
@@ -20,4 +22,4 @@ from koumbit_infra.converge import converge
 
 # Each host answers every concern's questions in a few round trips, and only
 # operations with work are sent (koumbit_infra.converge says how).
-converge(base, tls, web, database, sites, monitoring, prometheus, alerts, backups)
+converge(base, tls, web, database, sites, monitoring, probes, prometheus, alerts, backups)

@@ -37,6 +37,9 @@ ON_DEBIAN_13_SERVER_ONLY = {
     "update-exim4.conf --check (exim 4.98) on update-exim4.conf.conf":
         "deploys/alerting.py checks before it generates exim's configuration on mon1;"
         " tests/lab/test_alerting.py delivers mail through it",
+    "prometheus-blackbox-exporter 0.26 --config.check on blackbox.yml (this host has 0.23)":
+        "deploys/probes.py runs the exporter's `--config.check` before every restart or reload"
+        " on mon1 (Debian 13); tests/lab/test_probes.py finds every site probed there",
     "mariadbd 11.8 --help --verbose on 90-koumbit.cnf":
         "MariaDB 11.8 refuses an unknown option at start: the restart in deploys/database.py"
         " on web2 fails loudly; tests/lab/test_deploy.py",

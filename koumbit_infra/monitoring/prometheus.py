@@ -10,6 +10,10 @@ prove, ``target`` the backup server itself): both jobs keep the series' own
 labels (``honor_labels``). node_exporter's own series carry no ``server``,
 so they get the target's.
 
+Sites are also probed from outside, through the blackbox exporter on this same
+server (jobs ``koumbit-sites`` and ``koumbit-redirects``, their targets in
+file_sd files that the probes deploy writes: koumbit_infra/monitoring/probes.py).
+
 Prometheus listens on 127.0.0.1:9090 only: people reach it through SSH
 (``ssh -L 9090:127.0.0.1:9090 root@<monitoring server>``), so it needs no
 firewall opening, TLS or authentication of its own.
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from koumbit_infra.exporter.config import DEFAULT_PORT as KOUMBIT_EXPORTER_PORT
 from koumbit_infra.inventory import Inventory, Server
 from koumbit_infra.monitoring.alerting import LISTEN as ALERTMANAGER
+from koumbit_infra.monitoring.probes import BLACKBOX_LISTEN, PROBE_JOBS
 from koumbit_infra.serverconf.files import ConfigFile
 from koumbit_infra.serverconf.firewall import NODE_EXPORTER_PORT
 
@@ -30,9 +35,11 @@ SCRAPE_INTERVAL_SECONDS = 15
 RETENTION = "90d"  # a quarter: enough for predict_linear trends and the cost reports
 # Copied as they are from templates/etc/prometheus/rules/ to the same path on the server:
 # capacity and usage (the exporters), costs and budget (cost publish), then the
-# backups (each backup server's koumbit-backup-verify).
+# backups (each backup server's koumbit-backup-verify), then the sites seen from outside
+# (the blackbox exporter's probes, koumbit_infra/monitoring/probes.py).
 RULES_DIR = "/etc/prometheus/rules"
-RULE_FILES = ("koumbit.rules.yml", "koumbit-budget.rules.yml", "koumbit-backup.rules.yml")
+RULE_FILES = ("koumbit.rules.yml", "koumbit-budget.rules.yml", "koumbit-backup.rules.yml",
+              "koumbit-sites.rules.yml")
 RULES_DESTS = tuple(f"{RULES_DIR}/{name}" for name in RULE_FILES)
 CONFIG_DEST = "/etc/prometheus/prometheus.yml"
 
@@ -74,5 +81,6 @@ def prometheus_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
                    {"jobs": scrape_jobs(inv), "interval": SCRAPE_INTERVAL_SECONDS,
                     "rule_files": RULES_DESTS, "monitor": server.name,
                     "self_target": Target(LISTEN, server.name),
-                    "alertmanager": ALERTMANAGER}),
+                    "alertmanager": ALERTMANAGER,
+                    "blackbox": Target(BLACKBOX_LISTEN, server.name), "probe_jobs": PROBE_JOBS}),
     )

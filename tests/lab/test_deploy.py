@@ -15,6 +15,7 @@ from deploy_fixture import Deployment, deploy_lab, deployed
 from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Inventory, Role
 from koumbit_infra.lab.ssh import remote
+from koumbit_infra.monitoring.probes import BLACKBOX_LISTEN
 from koumbit_infra.serverconf import firewall
 from koumbit_infra.serverconf.files import base_files
 from koumbit_infra.templating import render
@@ -28,7 +29,8 @@ __all__ = ["deployed"]  # the fixture, imported for this module's tests
 SERVICES = {
     Role.WEB: ("nginx",),  # and the PHP-FPM of each PHP the server offers (its release's)
     Role.DB: ("mariadb",),
-    Role.MONITOR: ("prometheus-alertmanager", "exim4"),  # deploys/alerting.py
+    Role.MONITOR: ("prometheus", "prometheus-blackbox-exporter", "prometheus-alertmanager",
+                   "exim4"),  # deploys/probes.py, deploys/alerting.py
 }
 EVERYWHERE = ("ssh", "nftables", "fail2ban", "prometheus-node-exporter", "apt-daily-upgrade.timer")
 
@@ -98,10 +100,10 @@ def test_listening_sockets_are_exactly_the_intended_ones(
         if server.has(Role.MONITOR):  # Alertmanager and exim, loopback only (no :9094)
             want |= {"127.0.0.1:9093", "127.0.0.1:25"}
         # The koumbit exporter, once its deploy has installed it, on its own address only.
-        # Prometheus on the monitoring server, loopback only (the monitoring deploy's).
+        # Prometheus and the site prober on the monitoring server, loopback only.
         optional = {f"{server.address}:{firewall.KOUMBIT_EXPORTER_PORT}"}
         if server.has(Role.MONITOR):
-            optional.add("127.0.0.1:9090")
+            optional |= {"127.0.0.1:9090", BLACKBOX_LISTEN}
         assert want <= _listening(lab, server.name) <= want | optional, server.name
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from blackboxrun import check_blackbox, check_file_sd
 from brokencases import BASE
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -50,6 +51,7 @@ from koumbit_infra.inventory.text import invisible_character
 from koumbit_infra.inventory.yamlsource import YamlPath, load_yaml
 from koumbit_infra.monitoring import alerting, mail
 from koumbit_infra.monitoring.exporter import exporter_config
+from koumbit_infra.monitoring.probes import BLACKBOX_CONFIG, probe_files
 from koumbit_infra.monitoring.prometheus import CONFIG_DEST, prometheus_files
 from koumbit_infra.serverconf.files import all_files
 from koumbit_infra.sites.files import layouts, server_files, site_files
@@ -199,6 +201,10 @@ def _files(inv: Inventory) -> dict[tuple[str, str], tuple[str, Any]]:
             for cfg in (*alerting.alertmanager_files(inv), *mail.mail_files(inv)):
                 out[server.name, cfg.dest] = (render(cfg.template, **cfg.context),
                                               ALERTING_CHECKERS[cfg.dest])
+            for probe in probe_files(inv):
+                out[server.name, probe.dest] = (probe.content, check_blackbox
+                                                if probe.dest == BLACKBOX_CONFIG
+                                                else check_file_sd)
         out[server.name, "exporter.toml"] = (exporter_config(inv, server), _check_exporter)
         sites = [s for s in layouts(inv, server) if s.state is not SiteState.ABSENT]
         if sites:

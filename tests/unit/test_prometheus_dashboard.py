@@ -8,16 +8,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from blackboxrun import Answer, FakeWeb, live_blackbox
 from test_exporter_app import fixture_exporter, run_all
 
 from koumbit_infra.envs import load_env
+from koumbit_infra.monitoring.probes import blackbox_config, redirect_targets, site_targets
 from koumbit_infra.serverconf.backupverify import SCRIPT, verify_files
 from koumbit_infra.templating import TEMPLATE_DIR, render
 
 DASHBOARD = TEMPLATE_DIR / "etc/grafana/dashboards/koumbit-capacity.json"
 RULES = TEMPLATE_DIR / "etc/prometheus/rules/koumbit.rules.yml"
 BACKUP_RULES = TEMPLATE_DIR / "etc/prometheus/rules/koumbit-backup.rules.yml"
+SITES_DASHBOARD = TEMPLATE_DIR / "etc/grafana/dashboards/koumbit-sites.json"
+SITES_RULES = TEMPLATE_DIR / "etc/prometheus/rules/koumbit-sites.rules.yml"
 
 # Strip what is not a metric name: strings, label matchers, by/without lists,
 # durations, Grafana variables; then an identifier not followed by "(" is a metric.
@@ -38,6 +43,19 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for panel in dashboard["panels"]:
         yield panel
         yield from panel.get("panels", [])
+
+
+def dashboard_names(dashboard: dict[str, Any]) -> set[str]:
+    """The metrics a dashboard's panels and its variables read."""
+    used: set[str] = set()
+    for panel in panels(dashboard):
+        for target in panel.get("targets", []):
+            used |= metric_names(target["expr"])
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            # label_values(<metric>, <label>): only the first argument is a metric.
+            used.add(re.fullmatch(r"label_values\((\w+), *\w+\)", variable["definition"])[1])
+    return used
 
 
 def exposed_names(tmp_path: Path) -> set[str]:
@@ -64,9 +82,11 @@ def test_metric_names_parser() -> None:
     assert metric_names("time() - koumbit_d > 1800") == {"koumbit_d"}
 
 
-def test_dashboard_is_valid_json_with_a_datasource_variable() -> None:
-    dashboard = json.loads(DASHBOARD.read_text())
-    assert dashboard["uid"] == "koumbit-capacity"
+@pytest.mark.parametrize(("path", "uid"), [(DASHBOARD, "koumbit-capacity"),
+                                           (SITES_DASHBOARD, "koumbit-sites")])
+def test_dashboard_is_valid_json_with_a_datasource_variable(path: Path, uid: str) -> None:
+    dashboard = json.loads(path.read_text())
+    assert dashboard["uid"] == uid
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["DS_PROMETHEUS"]["type"] == "datasource"
     assert variables["DS_PROMETHEUS"]["query"] == "prometheus"
@@ -83,15 +103,7 @@ def test_dashboard_is_valid_json_with_a_datasource_variable() -> None:
 
 def test_dashboard_uses_only_metrics_the_exporter_exposes(tmp_path: Path) -> None:
     exposed = exposed_names(tmp_path) | backup_names()
-    dashboard = json.loads(DASHBOARD.read_text())
-    used: set[str] = set()
-    for panel in panels(dashboard):
-        for target in panel.get("targets", []):
-            used |= metric_names(target["expr"])
-    for variable in dashboard["templating"]["list"]:
-        if variable["type"] == "query":
-            # label_values(<metric>, <label>): only the first argument is a metric.
-            used.add(re.fullmatch(r"label_values\((\w+), *\w+\)", variable["definition"])[1])
+    used = dashboard_names(json.loads(DASHBOARD.read_text()))
     assert used, "no metric found: the parser is broken"
     assert used - exposed == set()
     # Capacity and usage both covered.
@@ -129,3 +141,60 @@ def test_rules_use_only_metrics_that_exist(tmp_path: Path) -> None:
         for rule in group["rules"]:
             names = metric_names(rule["expr"])
             assert names - exposed - node - recorded == set(), rule.get("alert", rule.get("record"))
+
+
+# --- the sites seen from outside (the blackbox exporter's probes) ---------------------------
+
+
+def probe_names(tmp_path: Path) -> set[str]:
+    """The metrics the real blackbox exporter answers for a site probe and a redirect probe
+    of the lab (its # TYPE lines: what Prometheus stores under each name)."""
+    inv = load_env("lab")
+    site = next(t for t in site_targets(inv) if t.site == "erables.test")
+    redirect = next(t for t in redirect_targets(inv) if t.hostname == "www.erables.test"
+                    and t.url.startswith("https"))
+    web = FakeWeb({"erables.test": Answer(200, b"<html>ok</html>"),
+                   "www.erables.test": Answer(301, location="https://erables.test/")})
+    with live_blackbox(blackbox_config(inv), web, tmp_path,
+                       ("erables.test", "www.erables.test")) as blackbox:
+        port = f"127.0.0.1:{web.tls_port}"
+        got = {**blackbox.probe(f"https://{port}/", site.module, site.hostname),
+               **blackbox.probe(f"https://{port}/", redirect.module, redirect.hostname)}
+    assert got["probe_success"] == 1
+    # ``up`` is Prometheus's own, for every scrape job.
+    return {name for name in got if "{" not in name} | {"up"}
+
+
+def test_sites_dashboard_and_rules_use_only_metrics_the_blackbox_exporter_exposes(
+        tmp_path: Path) -> None:
+    exposed = probe_names(tmp_path)
+    used = dashboard_names(json.loads(SITES_DASHBOARD.read_text()))
+    rules = yaml.safe_load(SITES_RULES.read_text())
+    in_rules = {n for g in rules["groups"] for r in g["rules"] for n in metric_names(r["expr"])}
+    assert used and in_rules, "no metric found: the parser is broken"
+    assert (used | in_rules) - exposed == set()
+    assert {"probe_success", "probe_duration_seconds", "probe_ssl_earliest_cert_expiry",
+            "probe_http_status_code"} <= used & in_rules
+
+
+def test_sites_dashboard_shows_availability_per_site_and_client_time_and_expiry() -> None:
+    dashboard = json.loads(SITES_DASHBOARD.read_text())
+    exprs = {p["title"]: [t["expr"] for t in p.get("targets", [])] for p in panels(dashboard)}
+    flat = {e for found in exprs.values() for e in found}
+    per_site = [e for e in flat if e.startswith("sort(avg_over_time(probe_success{")]
+    per_client = [e for e in flat if "avg by (client) (avg_over_time(probe_success{" in e]
+    assert per_site and per_client
+    assert all("[$__range]" in e and 'state="active"' in e for e in per_site + per_client)
+    assert any("probe_duration_seconds{" in e for e in flat)
+    assert any(e.startswith("sort((probe_ssl_earliest_cert_expiry{") and e.endswith("/ 86400)")
+               for e in flat)
+    # Every title says it in French, then in English.
+    for title in exprs:
+        french, english = title.split(" / ", 1)
+        assert french and english, title
+    # Filters by client and server, as every probe series carries them.
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    assert {"client", "server"} <= variables
+    for expr in flat:
+        if "probe_" in expr:
+            assert 'client=~"$client"' in expr and 'server=~"$server"' in expr, expr

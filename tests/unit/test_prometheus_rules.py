@@ -89,7 +89,7 @@ def test_both_exporters_of_every_server_are_scraped_by_address(env: str) -> None
     assert parsed["rule_files"] == list(RULES_DESTS)
     # Every rule file in the repository is deployed, none twice.
     shipped = {f.name for f in (TEMPLATE_DIR / RULES_DIR.lstrip("/")).glob("*.yml")}
-    assert shipped == set(RULE_FILES) and len(RULE_FILES) == len(RULES_DESTS) == 3
+    assert shipped == set(RULE_FILES) and len(RULE_FILES) == len(RULES_DESTS) == 4
     jobs = {j["job_name"]: j for j in parsed["scrape_configs"]}
     expected = {s.name for s in inv.servers}
     for name, port in (("node", 9100), ("koumbit", 19100)):
@@ -131,17 +131,24 @@ def test_promtool_checks_and_tests_the_backup_rules() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_every_backup_alert_is_tested_firing_and_silent() -> None:
-    rules = yaml.safe_load(BACKUP_RULES.read_text())
+def alerts_tested_firing_and_silent(rules_path: Path, tests_path: Path) -> set[str]:
+    """The alerts of a rule file, each asserted to have a promtool case where it fires and
+    one where it stays silent."""
+    rules = yaml.safe_load(rules_path.read_text())
     alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
-    assert alerts == {"KoumbitBackupSnapshotTooOld", "KoumbitBackupVerificationFailed",
-                      "KoumbitBackupVerificationTooOld", "KoumbitBackupRepositoryCheckFailed"}
-    cases = yaml.safe_load(BACKUP_RULE_TESTS.read_text())
+    cases = yaml.safe_load(tests_path.read_text())
     checks = [a for t in cases["tests"] for a in t.get("alert_rule_test", [])]
     for alert in alerts:
         expected = [c["exp_alerts"] for c in checks if c["alertname"] == alert]
         assert [] in expected, f"{alert}: no case where it stays silent"
         assert any(expected), f"{alert}: no case where it fires"
+    return alerts
+
+
+def test_every_backup_alert_is_tested_firing_and_silent() -> None:
+    alerts = alerts_tested_firing_and_silent(BACKUP_RULES, BACKUP_RULE_TESTS)
+    assert alerts == {"KoumbitBackupSnapshotTooOld", "KoumbitBackupVerificationFailed",
+                      "KoumbitBackupVerificationTooOld", "KoumbitBackupRepositoryCheckFailed"}
 
 
 def test_backup_annotations_are_french_first() -> None:

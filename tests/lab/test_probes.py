@@ -1,0 +1,191 @@
+"""Every lab site probed from outside by mon1's blackbox exporter, as its visitors see it.
+
+Prometheus and the exporter listen on mon1's loopback only: both are asked through SSH
+on mon1 (Debian's python3). Figures are printed (run with -s): how long a stopped site
+takes to show down, then to fire its alert.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import pytest
+import yaml
+from deploy_fixture import Deployment, deployed
+from test_monitoring import MONITOR, poll, query
+
+from koumbit_infra.envs import load_env
+from koumbit_infra.inventory import Inventory, PlacedSite, SiteState
+from koumbit_infra.monitoring.probes import (
+    BLACKBOX_LISTEN,
+    MAINTENANCE_MODULE,
+    PROBE_JOBS,
+    REDIRECTS_JOB,
+    SITE_INTERVAL_SECONDS,
+    SITE_MODULE,
+    SITES_JOB,
+    redirect_targets,
+    site_targets,
+)
+from koumbit_infra.monitoring.prometheus import RULES_DIR, SCRAPE_INTERVAL_SECONDS
+from koumbit_infra.sites.layout import SITE_LIB
+from koumbit_infra.templating import TEMPLATE_DIR
+
+if TYPE_CHECKING:
+    from conftest import Lab
+
+pytestmark = pytest.mark.lab
+__all__ = ["deployed"]  # the fixture, imported for this module's tests
+
+
+
+def _site_down_for() -> int:
+    """The site-down rule's `for`, in seconds, as the rule file says it (minutes)."""
+    rules = yaml.safe_load((TEMPLATE_DIR / RULES_DIR.lstrip("/") / "koumbit-sites.rules.yml")
+                           .read_text())
+    wait = next(r["for"] for r in rules["groups"][0]["rules"] if r["alert"] == "KoumbitSiteDown")
+    assert wait.endswith("m"), wait
+    return int(wait[:-1]) * 60
+
+
+SITE_DOWN_FOR = _site_down_for()
+# A probe result reaches Prometheus within one probe interval, and a rule sees it at
+# its next evaluation; SSH round trips and a slow lab add the rest.
+SEEN_DEADLINE = SITE_INTERVAL_SECONDS + SCRAPE_INTERVAL_SECONDS + 30
+FIRING_DEADLINE = SITE_DOWN_FOR + SEEN_DEADLINE + 30
+# All targets are probed once within the longest interval after Prometheus reads them.
+ALL_DEADLINE = max(job.interval_seconds for job in PROBE_JOBS) + SCRAPE_INTERVAL_SECONDS + 30
+
+# One GET on mon1's loopback (the exporter's /probe, Prometheus's API), its body printed.
+_GET = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"
+
+
+@pytest.fixture(scope="module")
+def inv() -> Inventory:
+    return load_env("lab")
+
+
+def by_site(lab: Lab, expr: str) -> dict[str, float]:
+    return {r["metric"]["site"]: float(r["value"][1]) for r in query(lab, expr)}
+
+
+def get_on_monitor(lab: Lab, url: str) -> str:
+    return lab.run(MONITOR, f"python3 -c {shlex.quote(_GET)} {shlex.quote(url)}")
+
+
+def probe_now(lab: Lab, target: str, module: str, hostname: str) -> dict[str, float]:
+    """One probe asked of mon1's exporter directly (not through Prometheus)."""
+    params = urlencode({"target": target, "module": module, "hostname": hostname})
+    out = get_on_monitor(lab, f"http://{BLACKBOX_LISTEN}/probe?{params}")
+    return {line.split(" ")[0]: float(line.rsplit(" ", 1)[1])
+            for line in out.splitlines() if line and not line.startswith("#")}
+
+
+def test_the_prober_listens_on_mon1_loopback_only(deployed: Deployment, lab: Lab) -> None:
+    listening = lab.run(MONITOR, "ss -Hltn")
+    port = BLACKBOX_LISTEN.rsplit(":", 1)[1]
+    found = [line.split()[3] for line in listening.splitlines() if line.split()[3].endswith(
+        f":{port}")]
+    assert found == [BLACKBOX_LISTEN], listening
+
+
+def test_every_site_is_probed_up_with_a_certificate_good_for_14_days(
+        deployed: Deployment, lab: Lab, inv: Inventory) -> None:
+    expected = {t.site for t in site_targets(inv)}
+    assert "droits-humains.test" in expected  # the lab's disabled site is probed too
+
+    def all_up() -> bool:
+        return by_site(lab, f'probe_success{{job="{SITES_JOB}"}} == 1').keys() == expected
+
+    waited = poll(all_up, ALL_DEADLINE)
+    assert waited is not None, query(lab, f'probe_success{{job="{SITES_JOB}"}}')
+    days = by_site(lab, f'(probe_ssl_earliest_cert_expiry{{job="{SITES_JOB}"}} - time())'
+                        " / 86400")
+    assert days.keys() == expected
+    assert min(days.values()) > 14, days
+    status = by_site(lab, f'probe_http_status_code{{job="{SITES_JOB}"}}')
+    for target in site_targets(inv):
+        assert status[target.site] == (503 if target.state == "disabled" else 200), target
+    print(f"\n{len(expected)} sites probed up after {waited:.1f} s; certificates"
+          f" {min(days.values()):.0f} to {max(days.values()):.0f} days from expiry")
+
+
+def test_every_redirect_holds(deployed: Deployment, lab: Lab, inv: Inventory) -> None:
+    expected = {t.instance for t in redirect_targets(inv)}
+
+    def all_hold() -> bool:
+        found = query(lab, f'probe_success{{job="{REDIRECTS_JOB}"}} == 1')
+        return {r["metric"]["instance"] for r in found} == expected
+
+    assert poll(all_hold, ALL_DEADLINE) is not None, query(
+        lab, f'probe_success{{job="{REDIRECTS_JOB}"}}')
+
+
+def test_a_disabled_site_is_probed_for_its_maintenance_page(deployed: Deployment, lab: Lab,
+                                                            inv: Inventory) -> None:
+    target = next(t for t in site_targets(inv) if t.state == SiteState.DISABLED.value)
+    assert target.module == MAINTENANCE_MODULE
+    # Prometheus hands that module and the site's name to the exporter.
+    targets = json.loads(get_on_monitor(lab, "http://127.0.0.1:9090/api/v1/targets?state=active"))
+    active = [t for t in targets["data"]["activeTargets"]
+              if t["labels"].get("site") == target.site and t["labels"]["job"] == SITES_JOB]
+    assert len(active) == 1, active
+    assert f"module={MAINTENANCE_MODULE}" in active[0]["scrapeUrl"]
+    assert f"hostname={target.hostname}" in active[0]["scrapeUrl"]
+    # The maintenance page passes the maintenance module and fails an active site's.
+    assert probe_now(lab, target.url, MAINTENANCE_MODULE, target.hostname)[
+        "probe_success"] == 1
+    as_active = probe_now(lab, target.url, SITE_MODULE, target.hostname)
+    assert (as_active["probe_success"], as_active["probe_http_status_code"]) == (0, 503)
+
+
+def _victim(inv: Inventory) -> PlacedSite:
+    """An active site on Debian 13's web2, the first by domain."""
+    return next(p for p in sorted(inv.placed_sites(), key=lambda p: p.site.domain)
+                if p.site.server == "web2" and p.site.state is SiteState.ACTIVE)
+
+
+def alert_state(lab: Lab, site: str) -> str | None:
+    found: list[dict[str, Any]] = query(
+        lab, f'ALERTS{{alertname="KoumbitSiteDown",site="{site}"}}')
+    states = {r["metric"]["alertstate"] for r in found}
+    return "firing" if "firing" in states else ("pending" if states else None)
+
+
+def test_a_site_whose_pool_stops_is_seen_down_and_its_alert_fires(
+        deployed: Deployment, lab: Lab, inv: Inventory) -> None:
+    placed = _victim(inv)
+    site, name = placed.site.domain, placed.site.system_name
+    success = f'probe_success{{job="{SITES_JOB}",site="{site}"}}'
+    assert poll(lambda: by_site(lab, success).get(site) == 1, ALL_DEADLINE) is not None
+    stopped = time.monotonic()
+    lab.run(placed.site.server, f"sh -c {shlex.quote(f'. {SITE_LIB} && pool_stop {name}')}")
+    try:
+        seen = poll(lambda: by_site(lab, success).get(site) == 0, SEEN_DEADLINE)
+        assert seen is not None, query(lab, success)
+        status = by_site(lab, f'probe_http_status_code{{job="{SITES_JOB}",site="{site}"}}')
+        assert status[site] == 502, status  # nginx, with no PHP behind it
+        pending = poll(lambda: alert_state(lab, site) is not None, SEEN_DEADLINE)
+        assert pending is not None, query(lab, f'ALERTS{{site="{site}"}}')
+        fired = poll(lambda: alert_state(lab, site) == "firing",
+                     FIRING_DEADLINE - (time.monotonic() - stopped))
+        assert fired is not None, query(lab, f'ALERTS{{site="{site}"}}')
+        firing = query(lab, f'ALERTS{{alertname="KoumbitSiteDown",site="{site}",'
+                            'alertstate="firing"}')[0]["metric"]
+        assert firing["concern"] == "sites" and firing["severity"] == "critical"
+        assert (firing["client"], firing["server"]) == (placed.client.slug, placed.site.server)
+        total = time.monotonic() - stopped
+        print(f"\n{site}: pool stopped; probe down in Prometheus after {seen:.0f} s, alert"
+              f" pending after {seen + pending:.0f} s, firing after {total:.0f} s"
+              f" (for: {SITE_DOWN_FOR} s, probes every {SITE_INTERVAL_SECONDS} s)")
+    finally:
+        lab.run(placed.site.server,
+                f"sh -c {shlex.quote(f'. {SITE_LIB} && pool_start {name}')}")
+    back = poll(lambda: by_site(lab, success).get(site) == 1, SEEN_DEADLINE)
+    assert back is not None, f"{site} still down after its pool started again"
+    resolved = poll(lambda: alert_state(lab, site) is None, SCRAPE_INTERVAL_SECONDS * 4)
+    assert resolved is not None, query(lab, f'ALERTS{{site="{site}"}}')
