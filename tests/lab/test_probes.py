@@ -10,16 +10,20 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import pytest
 import yaml
 from deploy_fixture import Deployment, deployed
+from labmail import LabMailbox, Mail
+from test_alerting import Pushed, api
 from test_monitoring import MONITOR, poll, query
 
 from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Inventory, PlacedSite, SiteState
+from koumbit_infra.lab import down, up
 from koumbit_infra.monitoring.probes import (
     BLACKBOX_LISTEN,
     MAINTENANCE_MODULE,
@@ -57,6 +61,10 @@ SITE_DOWN_FOR = _site_down_for()
 # its next evaluation; SSH round trips and a slow lab add the rest.
 SEEN_DEADLINE = SITE_INTERVAL_SECONDS + SCRAPE_INTERVAL_SECONDS + 30
 FIRING_DEADLINE = SITE_DOWN_FOR + SEEN_DEADLINE + 30
+# Prometheus sends a firing alert at its next evaluation; Alertmanager waits its group_wait
+# (30 s) for a new group, then at most a group_interval (2 min) for the resolved notice.
+MAIL_DEADLINE = 30 + 60
+RESOLVED_MAIL_DEADLINE = 120 + 90
 # All targets are probed once within the longest interval after Prometheus reads them.
 ALL_DEADLINE = max(job.interval_seconds for job in PROBE_JOBS) + SCRAPE_INTERVAL_SECONDS + 30
 
@@ -162,6 +170,13 @@ def test_a_site_whose_pool_stops_is_seen_down_and_its_alert_fires(
     site, name = placed.site.domain, placed.site.system_name
     success = f'probe_success{{job="{SITES_JOB}",site="{site}"}}'
     assert poll(lambda: by_site(lab, success).get(site) == 1, ALL_DEADLINE) is not None
+    box = LabMailbox(lab)
+    mark = box.count()
+
+    def about_this_site(status: str) -> Callable[[Mail], bool]:
+        return lambda m: (m.subject.startswith(status) and "KoumbitSiteDown" in m.subject
+                          and f"site {site}" in m.subject)
+
     stopped = time.monotonic()
     lab.run(placed.site.server, f"sh -c {shlex.quote(f'. {SITE_LIB} && pool_stop {name}')}")
     try:
@@ -179,9 +194,16 @@ def test_a_site_whose_pool_stops_is_seen_down_and_its_alert_fires(
         assert firing["concern"] == "sites" and firing["severity"] == "critical"
         assert (firing["client"], firing["server"]) == (placed.client.slug, placed.site.server)
         total = time.monotonic() - stopped
+        # The team hears it: an e-mail in the lab mailbox that names the site, French first.
+        mail, _ = box.wait_for(about_this_site("[ALERTE / FIRING]"), MAIL_DEADLINE, after=mark)
+        mailed = time.monotonic() - stopped
+        assert f"Site : {site}" in mail.body and f"Client : {placed.client.slug}" in mail.body
+        assert mail.body.index("Alertes en cours") < mail.body.index("Firing alerts")
         print(f"\n{site}: pool stopped; probe down in Prometheus after {seen:.0f} s, alert"
-              f" pending after {seen + pending:.0f} s, firing after {total:.0f} s"
-              f" (for: {SITE_DOWN_FOR} s, probes every {SITE_INTERVAL_SECONDS} s)")
+              f" pending after {seen + pending:.0f} s, firing after {total:.0f} s, e-mail in"
+              f" the mailbox after {mailed:.0f} s (for: {SITE_DOWN_FOR} s, probes every"
+              f" {SITE_INTERVAL_SECONDS} s)")
+        mark = box.count()
     finally:
         lab.run(placed.site.server,
                 f"sh -c {shlex.quote(f'. {SITE_LIB} && pool_start {name}')}")
@@ -189,3 +211,66 @@ def test_a_site_whose_pool_stops_is_seen_down_and_its_alert_fires(
     assert back is not None, f"{site} still down after its pool started again"
     resolved = poll(lambda: alert_state(lab, site) is None, SCRAPE_INTERVAL_SECONDS * 4)
     assert resolved is not None, query(lab, f'ALERTS{{site="{site}"}}')
+    _, after = box.wait_for(about_this_site("[RÉSOLU / RESOLVED]"), RESOLVED_MAIL_DEADLINE,
+                            after=mark)
+    print(f"{site}: resolved notice in the mailbox {after:.0f} s after the alert cleared")
+
+
+def test_a_server_that_stops_sends_one_notice_not_one_per_site(
+        deployed: Deployment, lab: Lab, inv: Inventory) -> None:
+    """web1 stopped whole: one grouped "server down" e-mail; its sites' own alerts fire in
+    Prometheus but Alertmanager holds them back (inhibited by the server's)."""
+    server = "web1"
+    sites = sorted(p.site.domain for p in inv.placed_sites()
+                   if p.site.server == server and p.site.state is SiteState.ACTIVE)
+    assert sites
+    up_expr = f'probe_success{{job="{SITES_JOB}",server="{server}"}} == 1'
+    assert poll(lambda: len(by_site(lab, up_expr)) >= len(sites), ALL_DEADLINE) is not None
+    box = LabMailbox(lab)
+    mark = box.count()
+    stopped = time.monotonic()
+    down([lab.server(server)])
+    try:
+        notice, _ = box.wait_for(
+            lambda m: m.subject.startswith("[ALERTE / FIRING]")
+            and "KoumbitServerDown" in m.subject and server in m.subject,
+            60 + SCRAPE_INTERVAL_SECONDS * 2 + MAIL_DEADLINE, after=mark)
+        mailed = time.monotonic() - stopped
+        assert f"serveur {server}" in notice.body
+        site_down = (f'ALERTS{{alertname="KoumbitSiteDown",server="{server}",'
+                     'alertstate="firing"}')
+        fired = poll(lambda: len(query(lab, site_down)) == len(sites), FIRING_DEADLINE)
+        assert fired is not None, query(lab, site_down)
+        # Alertmanager has them, held back by the server's alert.
+        def held() -> bool:
+            found = api(lab, "GET", "/api/v2/alerts?filter=alertname%3D%22KoumbitSiteDown%22")
+            mine = [a for a in found if a["labels"].get("server") == server]
+            return len(mine) == len(sites) and all(
+                a["status"]["state"] == "suppressed" and a["status"]["inhibitedBy"]
+                for a in mine)
+
+        assert poll(held, 60) is not None, api(lab, "GET", "/api/v2/alerts")
+        # A new group started now notifies a whole group wait after theirs could have.
+        run = f"barrier-{time.time_ns()}"
+        barrier = Pushed(lab)
+        barrier.fire(({"alertname": "KoumbitLabTestBarrier", "severity": "warning",
+                       "concern": "capacity", "server": MONITOR, "run": run},
+                      f"Barrière ({run}) / barrier ({run})"),)
+        try:
+            box.wait_for(lambda m: "KoumbitLabTestBarrier" in m.subject and run in m.body,
+                         MAIL_DEADLINE, after=mark)
+        finally:
+            barrier.resolve()
+        came = box.messages(after=mark)
+        about_sites = [m.subject for m in came
+                       if "KoumbitSiteDown" in m.subject or any(f"site {d}" in m.subject
+                                                                for d in sites)]
+        assert about_sites == [], about_sites
+        server_notices = [m.subject for m in came if "KoumbitServerDown" in m.subject]
+        assert len(server_notices) == 1, server_notices
+        print(f"\n{server} stopped: one server-down e-mail after {mailed:.0f} s; the"
+              f" {len(sites)} site alerts fired in Prometheus and sent nothing")
+    finally:
+        up(lab.servers)
+    back = poll(lambda: len(by_site(lab, up_expr)) >= len(sites), ALL_DEADLINE + 120)
+    assert back is not None, query(lab, f'probe_success{{server="{server}"}}')
