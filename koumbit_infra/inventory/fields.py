@@ -24,6 +24,7 @@ from koumbit_infra.inventory.text import shown as _shown
 MAX_DOMAIN = 253
 MAX_EMAIL = 254
 MAX_URL = 200
+MAX_PATH = 500
 FIRST_YEAR, LAST_YEAR = 1990, 2199
 
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -34,6 +35,8 @@ _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*")
 _ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,29}(?:/[A-Za-z0-9][A-Za-z0-9_+-]{0,29}){0,2}")
 _FISCAL = re.compile(r"([0-9]{4})-([0-9]{4})")
 _PROXY = re.compile(r"(https?)://([a-z0-9.-]{1,253})(?::([0-9]{1,5}))?/?")
+_ACME = re.compile(r"https://([a-z0-9.-]{1,253})(?::([0-9]{1,5}))?((?:/[A-Za-z0-9._~-]+)*/?)")
+_ABSOLUTE = re.compile(r"(?:/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}){1,20}")
 _PHONE = re.compile(r"\+?[0-9(][0-9 ().-]{2,28}[0-9](?: (?:poste|ext\.?) [0-9]{1,6})?")
 _THIS_NETWORK = IPv4Network("0.0.0.0/8")
 _GECOS_REFUSED = ":,="
@@ -78,6 +81,21 @@ def _idna_label(label: str, value: str) -> None:
     if char := invisible_character(decoded):
         raise ValueError(f"'{value}' holds '{label}', which spells"
                          f" {describe_character(char)}")
+
+
+def canonical_domain(value: str) -> str:
+    """``value`` as the inventory stores a domain, or ValueError saying why it is not one."""
+    return _domain(value)
+
+
+def canonical_email(value: str) -> str:
+    """``value`` as the inventory stores an e-mail address, or ValueError."""
+    return _email(value)
+
+
+def check_acme_directory(value: str) -> str:
+    """``value`` if it is an https URL of an ACME directory, else ValueError."""
+    return _acme_directory(value)
 
 
 def _whole(pattern: re.Pattern[str], value: str, what: str) -> str:
@@ -149,13 +167,40 @@ def _apt_proxy(value: str) -> str:
     try:
         if found is None or (found[3] and not 0 < int(found[3]) < 65536):
             raise ValueError
-        if re.fullmatch(r"[0-9.]+", found[2]):
-            IPv4Address(found[2])
-        elif found[2] != "localhost":
-            _domain(found[2])
+        _host(found[2])
     except ValueError:
         raise ValueError(f"'{_shown(value)}' is not an http(s) URL of a host and port such as"
                          " http://10.77.0.1:3142") from None
+    return value
+
+
+def _host(host: str) -> None:
+    """A URL's host: an IPv4 address, localhost or a domain name (ValueError otherwise)."""
+    if re.fullmatch(r"[0-9.]+", host):
+        IPv4Address(host)
+    elif host != "localhost":
+        _domain(host)
+
+
+def _acme_directory(value: str) -> str:
+    """An https URL of an ACME directory, nothing else: it reaches certbot's --server."""
+    found = _ACME.fullmatch(value)
+    try:
+        if found is None or (found[2] and not 0 < int(found[2]) < 65536):
+            raise ValueError
+        _host(found[1])
+    except ValueError:
+        raise ValueError(f"'{_shown(value)}' is not an https URL of an ACME directory such as"
+                         " https://acme-v02.api.letsencrypt.org/directory (https only: the"
+                         " account key and every order travel over it)") from None
+    return value
+
+
+def _absolute_path(value: str) -> str:
+    """An absolute path of plain names (letters, digits, . _ -), no '..'."""
+    if not _ABSOLUTE.fullmatch(value) or "/../" in f"{value}/" or "/./" in f"{value}/":
+        raise ValueError(f"'{_shown(value)}' is not an absolute path of plain names such as"
+                         " /var/lib/koumbit-lab/pebble/trust.pem")
     return value
 
 
@@ -215,6 +260,8 @@ PersonName = Annotated[str, _max(100), AfterValidator(_gecos)]
 Phone = Annotated[str, _max(40), AfterValidator(_phone)]
 SshKey = Annotated[str, _max(MAX_KEY_LINE), AfterValidator(_ssh_key)]
 AptProxy = Annotated[str, _max(MAX_URL), AfterValidator(_apt_proxy)]
+AcmeDirectory = Annotated[str, _max(MAX_URL), AfterValidator(_acme_directory)]
+AbsolutePath = Annotated[str, _max(MAX_PATH), AfterValidator(_absolute_path)]
 TimeZone = Annotated[str, _max(64), AfterValidator(_timezone)]
 FiscalYear = Annotated[str, _max(9), AfterValidator(_fiscal_year)]
 ServerAddress = Annotated[IPv4Address, AfterValidator(_address)]

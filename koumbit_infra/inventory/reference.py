@@ -36,6 +36,8 @@ _VALIDATED = {
     "_phone": "phone number",
     "_ssh_key": "SSH public key",
     "_apt_proxy": "http(s) URL",
+    "_acme_directory": "https URL",
+    "_absolute_path": "absolute path",
     "_address": "IPv4 host address",
     "_timezone": "time zone name",
     "_fiscal_year": "two years (\"2026-2027\")",
