@@ -89,7 +89,7 @@ def test_both_exporters_of_every_server_are_scraped_by_address(env: str) -> None
     assert parsed["rule_files"] == list(RULES_DESTS)
     # Every rule file in the repository is deployed, none twice.
     shipped = {f.name for f in (TEMPLATE_DIR / RULES_DIR.lstrip("/")).glob("*.yml")}
-    assert shipped == set(RULE_FILES) and len(RULE_FILES) == len(RULES_DESTS) == 3
+    assert shipped == set(RULE_FILES) and len(RULE_FILES) == len(RULES_DESTS) == len(shipped)
     jobs = {j["job_name"]: j for j in parsed["scrape_configs"]}
     expected = {s.name for s in inv.servers}
     for name, port in (("node", 9100), ("koumbit", 19100)):
@@ -150,3 +150,35 @@ def test_backup_annotations_are_french_first() -> None:
         for text in rule["annotations"].values():
             french, english = text.split(" / ", 1)
             assert french and english, rule["alert"]
+
+
+CERTIFICATE_RULES = TEMPLATE_DIR / RULES_DIR.lstrip("/") / "koumbit-certificates.rules.yml"
+CERTIFICATE_RULE_TESTS = RULE_TESTS.with_name("koumbit-certificates.test.yml")
+
+
+def test_promtool_checks_and_tests_the_certificate_rules() -> None:
+    done = run(promtool(), "check", "rules", str(CERTIFICATE_RULES))
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = run(promtool(), "test", "rules", str(CERTIFICATE_RULE_TESTS))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_certificate_alert_is_tested_firing_and_silent() -> None:
+    rules = yaml.safe_load(CERTIFICATE_RULES.read_text())
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts == {"KoumbitCertificateRenewalFailed", "KoumbitCertificateNotRenewed",
+                      "KoumbitCertificateRenewalNotRunning"}
+    cases = yaml.safe_load(CERTIFICATE_RULE_TESTS.read_text())
+    checks = [a for t in cases["tests"] for a in t.get("alert_rule_test", [])]
+    for alert in alerts:
+        expected = [c["exp_alerts"] for c in checks if c["alertname"] == alert]
+        assert [] in expected, f"{alert}: no case where it stays silent"
+        assert any(expected), f"{alert}: no case where it fires"
+
+
+def test_certificate_alerts_name_their_concern_and_speak_french_first() -> None:
+    rules = yaml.safe_load(CERTIFICATE_RULES.read_text())
+    for rule in rules["groups"][0]["rules"]:
+        assert rule["labels"]["concern"] == "sites", rule["alert"]
+        assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
+        assert list(rule["annotations"]) == ["summary_fr", "summary_en"], rule["alert"]
