@@ -53,8 +53,8 @@ def _watched_paths(site: SiteLayout) -> list[str]:
     paths = [d.path for d in (*site.directories, *site.site_directories)]
     paths += [f.dest for f in site_files(site)] + list(links(site)) + list(site_links(site))
     paths += list(legacy_paths(site))
-    if site.tls:  # certbot's link, or a placeholder or an older CA's file to replace
-        paths.append(f"{site.cert_dir}/fullchain.pem")
+    if site.tls:  # certbot's link (or a placeholder, an older CA's file), a failed try
+        paths += [f"{site.cert_dir}/fullchain.pem", tls_ops.failure_mark(site.name)]
     paths += [site.secrets_file, site.code_marker, site.installed_marker, site.pool_file,
               site.fpm_socket, site.fpm_status_socket, *removed_paths(site)]
     return paths
@@ -108,7 +108,8 @@ def _one_site(site: SiteLayout, lab: bool, acme_host: str) -> list[OperationMeta
     # one is missing, due, not certbot's, or names other domains than the inventory's.
     if site.tls and ops.certificate_needed(site):
         metas.append(call(tls_ops.issued, name=f"{d}: certificate from {acme_host}",
-                          cert_name=site.name, domains=list(site.placed.site.all_domains)))
+                          cert_name=site.name, domains=list(site.placed.site.all_domains),
+                          failed_before=ops.certificate_failed(site)))
     if site.cms is Cms.WORDPRESS:
         need(ops.wordpress_installed, name=f"{d}: WordPress installed (its own installer)",
              site=site, installer=WP_INSTALLER)
@@ -197,9 +198,10 @@ def _renewed_certificates_served(live: list[SiteLayout]) -> None:
     """nginx reloads when a certificate is newer than its last reload: one certbot renewed
     in a run cut off before its hook reloaded nginx, served now rather than at some later
     change (the sites' own reloads and the hook's touch the stamp it compares with)."""
-    need(services.refreshed, name="Sites: nginx serves the certificates renewed since",
-         service="nginx", files=[f"{s.cert_dir}/fullchain.pem" for s in live if s.tls],
-         changes=[], check="nginx -t -q")
+    certificates = [f"{s.cert_dir}/fullchain.pem" for s in live if s.tls]
+    if certificates:
+        need(services.refreshed, name="Sites: nginx serves the certificates renewed since",
+             service="nginx", files=certificates, changes=[], check="nginx -t -q")
 
 
 def _skip(op: Any, **kwargs: Any) -> None:

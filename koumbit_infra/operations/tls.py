@@ -14,7 +14,7 @@ from pyinfra.context import host
 
 from koumbit_infra.facts.tls import Certificate, TrustStoreStale
 from koumbit_infra.tls import cert_dir
-from koumbit_infra.tls.certbot import CertbotPaths, issue_command
+from koumbit_infra.tls.certbot import STATE_DIR, CertbotPaths, issue_command
 from koumbit_infra.tls.trust import PREFIX, TRUST_DIR
 
 
@@ -24,16 +24,23 @@ def from_certbot(name: str) -> str:
 
 
 @operation()
-def issued(cert_name: str, domains: list[str]) -> Generator[str, None, None]:
+def issued(cert_name: str, domains: list[str],
+           failed_before: bool = False) -> Generator[str, None, None]:
     """A certificate from certbot for exactly ``domains`` (the first is the site's own)
     under ``cert_dir(cert_name)``; asked for only when missing, due, not certbot's, or
-    naming other domains."""
+    naming other domains, or when the last try failed (``failed_before``: certbot, asked
+    again, says whether the one the site has is right, and the failure is cleared)."""
     command = issue_command(cert_name, domains)  # every word checked before anything runs
     now = host.get_fact(Certificate, path=f"{cert_dir(cert_name)}/fullchain.pem")
-    if (now is not None and now.fresh and now.domains == frozenset(domains)
-            and now.source == from_certbot(cert_name)):
+    if (not failed_before and now is not None and now.fresh
+            and now.domains == frozenset(domains) and now.source == from_certbot(cert_name)):
         return
     yield command
+
+
+def failure_mark(name: str) -> str:
+    """What koumbit-certificate leaves while the last issuance or renewal of ``name`` failed."""
+    return f"{STATE_DIR}/{name}/failed"
 
 
 @operation()

@@ -11,7 +11,10 @@ from ``templates/usr/local/sbin/koumbit-certificate.j2``) runs it:
 - ``renew`` (Debian's ``certbot.timer``, twice a day, through a drop-in for
   ``certbot.service``): ``certbot renew``; certbot runs the deploy hook after each
   certificate it renewed, which records it and reloads nginx after ``nginx -t``;
-- ``forget NAME`` (``koumbit-site-remove``): the lineage is deleted with its site.
+- ``forget NAME`` (``koumbit-site-remove``): the lineage is deleted with its site;
+- ``pack`` and ``adopt`` (``koumbit-infra site migrate``): a site moving to another server
+  takes its certificate along, since HTTP-01 cannot prove the new server before the
+  site's DNS points at it; the new server renews it afterwards with its own account.
 
 A certificate that cannot be issued or renewed is written down per site and shows in
 node_exporter's textfile (``koumbit_certificate_renewal_failed``, with
@@ -42,8 +45,8 @@ from koumbit_infra.inventory.fields import (
 )
 from koumbit_infra.tls import TLS_ROOT
 
-__all__ = ["RENEW_BEFORE_SECONDS", "Acme", "CertbotPaths", "checked_domains", "checked_name",
-           "forget_command", "issue_command"]
+__all__ = ["RENEW_BEFORE_SECONDS", "Acme", "CertbotPaths", "adopt_command", "checked_domains",
+           "checked_name", "forget_command", "issue_command", "pack_command", "parcel"]
 
 SCRIPT = "/usr/local/sbin/koumbit-certificate"
 LETSENCRYPT_ROOT = "/etc/letsencrypt"
@@ -161,3 +164,19 @@ def issue_command(name: str, domains: Iterable[str], script: str = SCRIPT) -> st
 
 def forget_command(name: str, script: str = SCRIPT) -> str:
     return shlex.join([script, "forget", checked_name(name)])
+
+
+def parcel(name: str) -> str:
+    """Where a site's lineage, packed to move to another server, waits (root's only)."""
+    return f"{STATE_DIR}/{checked_name(name)}.moving.tar.gz"
+
+
+def pack_command(name: str, script: str = SCRIPT) -> str:
+    """certbot's lineage ``name`` packed into :func:`parcel` (a site moving away)."""
+    return shlex.join([script, "pack", checked_name(name), parcel(name)])
+
+
+def adopt_command(name: str, domain: str, script: str = SCRIPT) -> str:
+    """The lineage in :func:`parcel` taken in as certificate ``name`` of site ``domain``."""
+    return shlex.join([script, "adopt", checked_name(name), *checked_domains([domain]),
+                       parcel(name)])

@@ -5,7 +5,8 @@ hook run with Debian's certbot (koumbit_infra/lab/localacme.py).
 
 One rig for the module, each test a step of a site's life: issued, asked again for
 nothing, an alias added, a domain nobody points here refused, Pebble restarted (new root,
-accounts forgotten) then a forced renewal served through the hook, the site forgotten.
+accounts forgotten) then a forced renewal served through the hook, a site moving to
+another server with its certificate, the site forgotten.
 """
 
 from __future__ import annotations
@@ -149,6 +150,43 @@ def test_after_pebble_restarts_a_forced_renewal_is_served_through_the_hook(
     assert found["koumbit_certificate_expiry_timestamp_seconds", DOMAINS[0]] == (
         served(rig, SITE).not_valid_after_utc.timestamp())
     assert found["koumbit_certificate_renewal_last_run_timestamp_seconds", ""] > 0
+
+
+def test_a_site_moving_server_takes_its_certificate_and_renews_it_there(
+        rig: LocalAcme) -> None:
+    # Packed on the source; the target (here: the same folders, once the lineage and the
+    # account are gone, as on a server that never had them) takes it in.
+    rig.point(["c.rig.test"])  # Pebble's DNS restarted with it in the test above
+    assert rig.certificate("issue", "site_c", "c.rig.test").returncode == 0
+    before = served(rig, "site_c").serial_number
+    parcel = rig.root / "site_c.tar.gz"
+    assert rig.certificate("pack", "site_c", str(parcel)).returncode == 0
+    assert rig.certificate("forget", "site_c").returncode == 0
+    accounts = Path(rig.paths.config_dir) / "accounts"
+    accounts.rename(rig.root / "accounts-of-the-source")
+    done = rig.certificate("adopt", "site_c", "c.rig.test", str(parcel))
+    assert done.returncode == 0, done.stderr
+    assert served(rig, "site_c").serial_number == before
+    assert metrics(rig)["koumbit_certificate_renewal_failed", "c.rig.test"] == 0
+    # Its renewal names the source's account, which this server does not have.
+    done = rig.certificate("renew", "--force-renewal", "--cert-name", "site_c")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "registering a new one" in done.stderr
+    assert served(rig, "site_c").serial_number != before
+
+
+def test_a_parcel_holding_anything_else_is_refused(rig: LocalAcme) -> None:
+    odd = rig.root / "odd"
+    (odd / "live" / "site_d").mkdir(parents=True)
+    (odd / "live" / "site_d" / "cert.pem").write_text("x")
+    (odd / "accounts").mkdir()
+    parcel = rig.root / "odd.tar.gz"
+    subprocess.run(["tar", "-C", str(odd), "-czf", str(parcel), "live/site_d", "accounts"],
+                   check=True)
+    done = rig.certificate("adopt", "site_d", "d.rig.test", str(parcel))
+    assert done.returncode == 1
+    assert "holds other files than certificate site_d's" in done.stderr
+    assert not (Path(rig.paths.config_dir) / "live" / "site_d").exists()
 
 
 def test_a_forgotten_site_loses_its_certificate_and_its_metrics(rig: LocalAcme) -> None:

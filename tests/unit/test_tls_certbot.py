@@ -29,9 +29,11 @@ from koumbit_infra.tls.certbot import (
     SCRIPT,
     Acme,
     CertbotPaths,
+    adopt_command,
     checked_domains,
     forget_command,
     issue_command,
+    pack_command,
 )
 from koumbit_infra.tls.trust import TrustBundleError, bundle_certificates
 
@@ -56,6 +58,19 @@ def test_a_certificate_name_is_a_system_name_or_nothing(name: str) -> None:
         issue_command(name, ["erables.test"])
     with pytest.raises(ValueError, match="not a certificate name"):
         forget_command(name)
+    with pytest.raises(ValueError, match="not a certificate name"):
+        pack_command(name)
+    with pytest.raises(ValueError, match="not a certificate name"):
+        adopt_command(name, "erables.test")
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_DOMAINS[:8])
+def test_a_moving_site_is_taken_in_under_its_own_domain_only(hostile: str) -> None:
+    with pytest.raises(ValueError, match="is not a domain name"):
+        adopt_command("erables", hostile)
+    assert shlex.split(adopt_command("erables", "erables.test")) == [
+        SCRIPT, "adopt", "erables", "erables.test",
+        "/var/lib/koumbit-certificates/erables.moving.tar.gz"]
 
 
 def test_issue_names_each_domain_once_in_its_own_word() -> None:
