@@ -110,6 +110,10 @@ def test_an_alias_added_gets_a_certificate_naming_it(rig: LocalAcme) -> None:
     # Still one lineage: the certificate's name is the site's.
     assert sorted(p.name for p in (Path(rig.paths.config_dir) / "live").iterdir()
                   if p.is_dir()) == [SITE]
+    # The alias taken away again: a certificate without it.
+    done = rig.certificate("issue", SITE, *DOMAINS)
+    assert done.returncode == 0, done.stderr
+    assert names(served(rig, SITE)) == set(DOMAINS)
 
 
 def test_a_domain_pointing_elsewhere_fails_with_the_site_named(rig: LocalAcme) -> None:
