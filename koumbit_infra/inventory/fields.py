@@ -34,8 +34,9 @@ _PHP = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}")
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*")
 _ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,29}(?:/[A-Za-z0-9][A-Za-z0-9_+-]{0,29}){0,2}")
 _FISCAL = re.compile(r"([0-9]{4})-([0-9]{4})")
-_PROXY = re.compile(r"(https?)://([a-z0-9.-]{1,253})(?::([0-9]{1,5}))?/?")
-_ACME = re.compile(r"https://([a-z0-9.-]{1,253})(?::([0-9]{1,5}))?((?:/[A-Za-z0-9._~-]+)*/?)")
+_PROXY = re.compile(r"https?://(?P<host>[a-z0-9.-]{1,253})(?::(?P<port>[0-9]{1,5}))?/?")
+_ACME = re.compile(r"https://(?P<host>[a-z0-9.-]{1,253})(?::(?P<port>[0-9]{1,5}))?"
+                   r"(?:/[A-Za-z0-9._~-]+)*/?")
 _ABSOLUTE = re.compile(r"(?:/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}){1,20}")
 _PHONE = re.compile(r"\+?[0-9(][0-9 ().-]{2,28}[0-9](?: (?:poste|ext\.?) [0-9]{1,6})?")
 _THIS_NETWORK = IPv4Network("0.0.0.0/8")
@@ -161,38 +162,37 @@ def _ssh_key(value: str) -> str:
     return value
 
 
+def _url_of(pattern: re.Pattern[str], value: str) -> bool:
+    """Whether ``value`` is all ``pattern``'s, with a port in range and a host that is an
+    IPv4 address, localhost or a domain."""
+    found = pattern.fullmatch(value)
+    if found is None or (found["port"] and not 0 < int(found["port"]) < 65536):
+        return False
+    host = found["host"]
+    try:
+        if re.fullmatch(r"[0-9.]+", host):
+            IPv4Address(host)
+        elif host != "localhost":
+            _domain(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _apt_proxy(value: str) -> str:
     """An http(s) URL of a host and port, nothing else: it is pasted into apt's configuration."""
-    found = _PROXY.fullmatch(value)
-    try:
-        if found is None or (found[3] and not 0 < int(found[3]) < 65536):
-            raise ValueError
-        _host(found[2])
-    except ValueError:
+    if not _url_of(_PROXY, value):
         raise ValueError(f"'{_shown(value)}' is not an http(s) URL of a host and port such as"
-                         " http://10.77.0.1:3142") from None
+                         " http://10.77.0.1:3142")
     return value
-
-
-def _host(host: str) -> None:
-    """A URL's host: an IPv4 address, localhost or a domain name (ValueError otherwise)."""
-    if re.fullmatch(r"[0-9.]+", host):
-        IPv4Address(host)
-    elif host != "localhost":
-        _domain(host)
 
 
 def _acme_directory(value: str) -> str:
     """An https URL of an ACME directory, nothing else: it reaches certbot's --server."""
-    found = _ACME.fullmatch(value)
-    try:
-        if found is None or (found[2] and not 0 < int(found[2]) < 65536):
-            raise ValueError
-        _host(found[1])
-    except ValueError:
+    if not _url_of(_ACME, value):
         raise ValueError(f"'{_shown(value)}' is not an https URL of an ACME directory such as"
                          " https://acme-v02.api.letsencrypt.org/directory (https only: the"
-                         " account key and every order travel over it)") from None
+                         " account key and every order travel over it)")
     return value
 
 

@@ -115,12 +115,7 @@ def local_acme(root: Path) -> Iterator[LocalAcme]:
     acme_port, management, dns, dns_management, http = free_ports(5)
     endpoints = Endpoints(("127.0.0.1", acme_port), ("127.0.0.1", management),
                           ("127.0.0.1", dns), ("127.0.0.1", dns_management), http)
-    paths = CertbotPaths(
-        config_dir=str(root / "letsencrypt"), work_dir=str(root / "work"),
-        logs_dir=str(root / "logs"), webroot=str(root / "webroot"),
-        tls_root=str(root / "tls"), state_dir=str(root / "state"),
-        textfile=str(root / "textfile" / "koumbit_certificates.prom"),
-        nginx_stamp=str(root / "run" / "nginx"))
+    paths = CertbotPaths.under(str(root))
     pebble = PebbleFiles(root / "pebble")
     nginx_root = root / "nginx"
     nginx_root.mkdir(parents=True)

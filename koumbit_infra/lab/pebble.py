@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import signal
 import socket
 import ssl
 import subprocess
@@ -46,7 +45,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from koumbit_infra.lab.errors import LabError
 from koumbit_infra.lab.hosttools import program
 from koumbit_infra.lab.network import HOST_ADDRESS
-from koumbit_infra.lab.procs import cmdline, pid_alive, read_pid, send, wait_gone
+from koumbit_infra.lab.procs import cmdline, end, pid_alive, read_pid
 
 USER = "nobody"
 # Let's Encrypt's lifetime, so that renewal windows are the production ones.
@@ -317,10 +316,7 @@ def _stop(daemon: Daemon, files: PebbleFiles) -> bool:
     files.pid_file(daemon.name).unlink(missing_ok=True)
     if pid is None:
         return False
-    send([pid], signal.SIGTERM)
-    if wait_gone([pid], 10):
-        send([pid], signal.SIGKILL)
-        wait_gone([pid], 5)
+    end(pid)
     return True
 
 

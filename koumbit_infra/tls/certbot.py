@@ -79,6 +79,14 @@ class CertbotPaths:
     textfile: str = TEXTFILE
     nginx_stamp: str = NGINX_STAMP
 
+    @classmethod
+    def under(cls, root: str) -> CertbotPaths:
+        """Every folder under ``root``: a scratch copy of a server's, for tests and bench."""
+        return cls(config_dir=f"{root}/letsencrypt", work_dir=f"{root}/work",
+                   logs_dir=f"{root}/logs", webroot=f"{root}/webroot", tls_root=f"{root}/tls",
+                   state_dir=f"{root}/state", textfile=f"{root}/textfile/koumbit_certificates.prom",
+                   nginx_stamp=f"{root}/run/nginx")
+
     def folder_args(self) -> list[str]:
         """certbot's options for the folders that are not its defaults (none on a server)."""
         default = CertbotPaths()

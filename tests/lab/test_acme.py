@@ -127,13 +127,15 @@ def sites_deploy(env_file: Path, server: str = SERVER) -> Run:
 COMMITTED = ROOT / "inventory" / "lab.py"
 
 
-def with_alias(alias: str) -> Callable[[Clients], None]:
+def with_alias(alias: str, base: Path) -> Path:
+    """A scratch copy of the lab inventory under ``base`` in which SITE has ``alias`` too;
+    answers its pyinfra inventory file."""
     def edit(clients: Clients) -> None:
         for client in clients.values():
             for site in client.get("sites", []):
                 if site["domain"] == SITE:
                     site["aliases"] = [*site.get("aliases", []), alias]
-    return edit
+    return write_variant(ROOT / "inventory" / "lab", base, edit)
 
 
 def issued(run: Run, domain: str) -> bool:
@@ -235,8 +237,7 @@ def test_an_alias_added_gets_a_certificate_that_names_it(
         deployed: Deployment, lab: Lab, inv: Inventory,
         tmp_path_factory: pytest.TempPathFactory) -> None:
     alias = f"ancien.{SITE}"
-    scratch = write_variant(ROOT / "inventory" / "lab", tmp_path_factory.mktemp("alias"),
-                            with_alias(alias))
+    scratch = with_alias(alias, tmp_path_factory.mktemp("alias"))
     with restored(lab):
         run = sites_deploy(scratch)
         assert run.returncode == 0, run.output[-3000:]
@@ -254,8 +255,7 @@ def test_a_challenge_nobody_answers_fails_the_deploy_with_the_site_named(
         deployed: Deployment, lab: Lab, inv: Inventory,
         tmp_path_factory: pytest.TempPathFactory) -> None:
     alias = f"panne.{SITE}"
-    scratch = write_variant(ROOT / "inventory" / "lab", tmp_path_factory.mktemp("refused"),
-                            with_alias(alias))
+    scratch = with_alias(alias, tmp_path_factory.mktemp("refused"))
     before = served(address(inv, SERVER), SITE).certificate.serial_number
     # Pebble (on the host) can no longer reach web1's port 80.
     block = ("nft add table inet acmetest && nft add chain inet acmetest input"

@@ -118,12 +118,7 @@ class Tools:
 def tools(tmp_path: Path) -> Tools:
     if shutil.which("openssl") is None or shutil.which("flock") is None:
         pytest.skip("openssl and flock (util-linux) are needed")
-    paths = CertbotPaths(
-        config_dir=str(tmp_path / "le"), work_dir=str(tmp_path / "work"),
-        logs_dir=str(tmp_path / "logs"), webroot=str(tmp_path / "webroot"),
-        tls_root=str(tmp_path / "tls"), state_dir=str(tmp_path / "state"),
-        textfile=str(tmp_path / "textfile" / "koumbit_certificates.prom"),
-        nginx_stamp=str(tmp_path / "run" / "nginx"))
+    paths = CertbotPaths.under(str(tmp_path))
     fake = tmp_path / "bin"
     fake.mkdir()
     for name, body in (("certbot", FAKE_CERTBOT), ("nginx", FAKE_NGINX),

@@ -121,22 +121,34 @@ def test_prometheus_listens_on_loopback_only() -> None:
 
 
 BACKUP_RULES = TEMPLATE_DIR / RULES_DIR.lstrip("/") / "koumbit-backup.rules.yml"
-BACKUP_RULE_TESTS = RULE_TESTS.with_name("koumbit-backup.test.yml")
+CERTIFICATE_RULES = TEMPLATE_DIR / RULES_DIR.lstrip("/") / "koumbit-certificates.rules.yml"
+# Rule files beside koumbit.rules.yml: each with its promtool tests and the alerts it holds.
+RULE_SETS = {
+    BACKUP_RULES: {"KoumbitBackupSnapshotTooOld", "KoumbitBackupVerificationFailed",
+                   "KoumbitBackupVerificationTooOld", "KoumbitBackupRepositoryCheckFailed"},
+    CERTIFICATE_RULES: {"KoumbitCertificateRenewalFailed", "KoumbitCertificateNotRenewed",
+                        "KoumbitCertificateRenewalNotRunning"},
+}
 
 
-def test_promtool_checks_and_tests_the_backup_rules() -> None:
-    done = run(promtool(), "check", "rules", str(BACKUP_RULES))
+def _tests_of(rules: Path) -> Path:
+    return RULE_TESTS.with_name(rules.name.replace(".rules.yml", ".test.yml"))
+
+
+@pytest.mark.parametrize("rules", list(RULE_SETS), ids=lambda p: p.name)
+def test_promtool_checks_and_tests_the_rules(rules: Path) -> None:
+    done = run(promtool(), "check", "rules", str(rules))
     assert done.returncode == 0, done.stdout + done.stderr
-    done = run(promtool(), "test", "rules", str(BACKUP_RULE_TESTS))
+    done = run(promtool(), "test", "rules", str(_tests_of(rules)))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_every_backup_alert_is_tested_firing_and_silent() -> None:
-    rules = yaml.safe_load(BACKUP_RULES.read_text())
-    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
-    assert alerts == {"KoumbitBackupSnapshotTooOld", "KoumbitBackupVerificationFailed",
-                      "KoumbitBackupVerificationTooOld", "KoumbitBackupRepositoryCheckFailed"}
-    cases = yaml.safe_load(BACKUP_RULE_TESTS.read_text())
+@pytest.mark.parametrize("rules", list(RULE_SETS), ids=lambda p: p.name)
+def test_every_alert_is_tested_firing_and_silent(rules: Path) -> None:
+    found = yaml.safe_load(rules.read_text())
+    alerts = {r["alert"] for g in found["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts == RULE_SETS[rules]
+    cases = yaml.safe_load(_tests_of(rules).read_text())
     checks = [a for t in cases["tests"] for a in t.get("alert_rule_test", [])]
     for alert in alerts:
         expected = [c["exp_alerts"] for c in checks if c["alertname"] == alert]
@@ -150,30 +162,6 @@ def test_backup_annotations_are_french_first() -> None:
         for text in rule["annotations"].values():
             french, english = text.split(" / ", 1)
             assert french and english, rule["alert"]
-
-
-CERTIFICATE_RULES = TEMPLATE_DIR / RULES_DIR.lstrip("/") / "koumbit-certificates.rules.yml"
-CERTIFICATE_RULE_TESTS = RULE_TESTS.with_name("koumbit-certificates.test.yml")
-
-
-def test_promtool_checks_and_tests_the_certificate_rules() -> None:
-    done = run(promtool(), "check", "rules", str(CERTIFICATE_RULES))
-    assert done.returncode == 0, done.stdout + done.stderr
-    done = run(promtool(), "test", "rules", str(CERTIFICATE_RULE_TESTS))
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def test_every_certificate_alert_is_tested_firing_and_silent() -> None:
-    rules = yaml.safe_load(CERTIFICATE_RULES.read_text())
-    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
-    assert alerts == {"KoumbitCertificateRenewalFailed", "KoumbitCertificateNotRenewed",
-                      "KoumbitCertificateRenewalNotRunning"}
-    cases = yaml.safe_load(CERTIFICATE_RULE_TESTS.read_text())
-    checks = [a for t in cases["tests"] for a in t.get("alert_rule_test", [])]
-    for alert in alerts:
-        expected = [c["exp_alerts"] for c in checks if c["alertname"] == alert]
-        assert [] in expected, f"{alert}: no case where it stays silent"
-        assert any(expected), f"{alert}: no case where it fires"
 
 
 def test_certificate_alerts_name_their_concern_and_speak_french_first() -> None:
