@@ -28,7 +28,6 @@ from koumbit_infra.lab.ssh import remote
 from koumbit_infra.sites.files import layouts
 from koumbit_infra.sites.http import fetch
 from koumbit_infra.sites.variant import add_admin, write_variant
-from koumbit_infra.tls.labca import lab_ca
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("koumbit-infra"))
@@ -92,7 +91,8 @@ def serving(inventory: Path, server: str, deadline_s: float = 300) -> float:
     while want:
         for domain, (status, site) in list(want.items()):
             try:
-                answer = fetch(address, domain, "/", tls=site.tls, ca_file=str(lab_ca().cert))
+                answer = fetch(address, domain, "/", tls=site.tls,
+                               ca_file=inv.settings.acme_ca_bundle)
             except OSError:
                 continue
             if answer.status == status:

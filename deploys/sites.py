@@ -13,6 +13,7 @@ Runnable alone: ``pyinfra inventory/lab.py deploys/sites.py --limit web1``.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import DeployError
@@ -22,9 +23,10 @@ from pyinfra.operations import files, server, systemd
 
 from koumbit_infra.converge import call, converge, need, need_now, surveying
 from koumbit_infra.deploykit import current
+from koumbit_infra.facts.services import STAMP_DIR
 from koumbit_infra.inventory import Cms, Role, SiteState
 from koumbit_infra.lab.paths import DRUPAL_WIRING
-from koumbit_infra.operations import packages
+from koumbit_infra.operations import packages, services
 from koumbit_infra.operations import sites as ops
 from koumbit_infra.operations import tls as tls_ops
 from koumbit_infra.sites.files import (
@@ -37,6 +39,7 @@ from koumbit_infra.sites.files import (
     site_links,
 )
 from koumbit_infra.sites.layout import LOCK_ROOT, RELOAD_PENDING, REMOVE, WP_INSTALLER, SiteLayout
+from koumbit_infra.tls.certbot import NGINX_STAMP
 
 # The lab's codebases; production takes an upstream release and composer.
 LAB_WORDPRESS = "/usr/share/wordpress"
@@ -50,6 +53,8 @@ def _watched_paths(site: SiteLayout) -> list[str]:
     paths = [d.path for d in (*site.directories, *site.site_directories)]
     paths += [f.dest for f in site_files(site)] + list(links(site)) + list(site_links(site))
     paths += list(legacy_paths(site))
+    if site.tls:  # certbot's link (or a placeholder, an older CA's file), a failed try
+        paths += [f"{site.cert_dir}/fullchain.pem", tls_ops.failure_mark(site.name)]
     paths += [site.secrets_file, site.code_marker, site.installed_marker, site.pool_file,
               site.fpm_socket, site.fpm_status_socket, *removed_paths(site)]
     return paths
@@ -74,13 +79,12 @@ def _codebase(site: SiteLayout, lab: bool) -> None:
              site=site, dirs=list(site.site_directories))
 
 
-def _one_site(site: SiteLayout, lab: bool) -> list[OperationMeta]:
+def _one_site(site: SiteLayout, lab: bool, acme_host: str) -> list[OperationMeta]:
     """Converge one site; answers the operations that may need reloads.
 
     Only operations with something to do are called (``need_now``), so a
     converged site costs a no-change run nothing but its lines in the fact.
     """
-    inv, _ = current()
     d, need = site.domain, need_now
     need(ops.user, name=f"{d}: user {site.name}", site=site.name, home=site.root)
     need(ops.directories, name=f"{d}: tree under {site.root}", dirs=list(site.directories),
@@ -100,12 +104,12 @@ def _one_site(site: SiteLayout, lab: bool) -> list[OperationMeta]:
         need(ops.paths_removed, name=f"{d}: pool stopped while disabled",
              paths=list(removed_paths(site))),
     ]
-    # Certificates were read with the batched fact: the CA is asked only when needed.
+    # Certificates were read with the batched fact: the ACME server is asked only when
+    # one is missing, due, not certbot's, or names other domains than the inventory's.
     if site.tls and ops.certificate_needed(site):
-        metas.append(call(
-            tls_ops.issued, name=f"{d}: certificate", cert_name=site.name,
-            domains=list(site.placed.site.all_domains),
-            authority=inv.settings.certificate_authority, email=inv.settings.admin_email))
+        metas.append(call(tls_ops.issued, name=f"{d}: certificate from {acme_host}",
+                          cert_name=site.name, domains=list(site.placed.site.all_domains),
+                          failed_before=ops.certificate_failed(site)))
     if site.cms is Cms.WORDPRESS:
         need(ops.wordpress_installed, name=f"{d}: WordPress installed (its own installer)",
              site=site, installer=WP_INSTALLER)
@@ -150,6 +154,7 @@ def sites() -> None:
     if surveying():
         # The site operations read only the batched sites fact above: nothing more to
         # survey, and rendering every site's files again would cost each pass.
+        _renewed_certificates_served(live)
         return
     for site in host.loop(gone):
         need_now(ops.absent,
@@ -159,7 +164,7 @@ def sites() -> None:
     # or when a killed earlier run left its reload-pending mark.
     changed: list[OperationMeta] = []
     for site in host.loop(live):
-        changed += _one_site(site, lab)
+        changed += _one_site(site, lab, urlsplit(inv.settings.acme_directory).netloc)
     pending = ops.reload_pending()
     found = [m for m in changed if m is not None]
     # Reloads are called only when something may have changed; whether it did
@@ -184,11 +189,24 @@ def sites() -> None:
     reloads(systemd.service, name="Sites: nginx reloaded", service="nginx", reloaded=True,
             _if=reload)
     reloads(systemd.daemon_reload, name="Sites: systemd reads the timers", _if=reload)
-    reloads(server.shell, name="Sites: reloads done", commands=[f"rm -f {RELOAD_PENDING}"],
+    # The stamp tells the check below (and web's) that nginx has read what is on disk now.
+    reloads(server.shell, name="Sites: reloads done",
+            commands=[f"rm -f {RELOAD_PENDING}", f"mkdir -p {STAMP_DIR} && touch {NGINX_STAMP}"],
             _if=reload)
+    _renewed_certificates_served(live)
     for site in host.loop(live):
         need_now(ops.timer, name=f"{site.domain}: cron timer",
                         unit=f"{site.cron_unit}.timer", active=site.state is SiteState.ACTIVE)
+
+
+def _renewed_certificates_served(live: list[SiteLayout]) -> None:
+    """nginx reloads when a certificate is newer than its last reload: one certbot renewed
+    in a run cut off before its hook reloaded nginx, served now rather than at some later
+    change (the sites' own reloads and the hook's touch the stamp it compares with)."""
+    certificates = [f"{s.cert_dir}/fullchain.pem" for s in live if s.tls]
+    if certificates:
+        need(services.refreshed, name="Sites: nginx serves the certificates renewed since",
+             service="nginx", files=certificates, changes=[], check="nginx -t -q")
 
 
 def _skip(op: Any, **kwargs: Any) -> None:

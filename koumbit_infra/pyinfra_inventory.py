@@ -2,7 +2,9 @@
 
 ``inventory/<env>.py`` calls :func:`groups` so that plain
 ``pyinfra inventory/<env>.py deploys/<x>.py`` works. An invalid inventory
-prints every problem and exits 2 before pyinfra contacts any host.
+prints every problem and exits 2 before pyinfra contacts any host. For a lab, this is
+where the lab's endpoints are wired: its SSH key, and its DNS told where each site is
+(koumbit_infra/lab/sitedns.py); the deploys are the same as in production.
 """
 
 from __future__ import annotations
@@ -25,12 +27,24 @@ def groups(env_dir: Path) -> dict[str, list[HostEntry]]:
         # pyinfra is not koumbit-infra's command: say it the same way here, and stop it.
         print(exc.explain(), file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
+    if inv.settings.lab:
+        _publish_lab_dns(inv)
     hosts = {s.name: (s.name, host_data(inv, s.name)) for s in inv.servers}
     out: dict[str, list[HostEntry]] = {
         role.value: [hosts[s.name] for s in inv.servers_with(role)] for role in Role
     }
     out["all_servers"] = list(hosts.values())
     return out
+
+
+def _publish_lab_dns(inv: Inventory) -> None:
+    """The lab's endpoints, as production's DNS would have them: each site's domains
+    answer with its server's address in the DNS the lab's ACME server asks."""
+    from koumbit_infra.lab.sitedns import publish, site_records
+
+    warning = publish(site_records(inv))
+    if warning:
+        print(warning, file=sys.stderr)
 
 
 @lru_cache(maxsize=8)

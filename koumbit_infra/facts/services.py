@@ -11,7 +11,8 @@ class ServiceStale(FactBase[bool]):
     """True when a file of ``paths`` is newer than the service's last start or refresh.
 
     A deploy interrupted between writing a file and reloading its service
-    would otherwise leave the old configuration live until some later change.
+    would otherwise leave the old configuration live until some later change. Links are
+    followed: a certificate certbot renewed is a new file behind the same link.
     An inactive service is not stale: starting it reads the new files.
     """
 
@@ -23,7 +24,7 @@ class ServiceStale(FactBase[bool]):
             ' start=$(date -d "$since" +%s);'
             f" stamp=$(stat -c %Y {STAMP_DIR}/{service} 2>/dev/null || echo 0);"
             ' [ "$stamp" -gt "$start" ] && start=$stamp;'
-            f" newest=$(stat -c %Y {files} 2>/dev/null | sort -n | tail -n 1);"
+            f" newest=$(stat -L -c %Y {files} 2>/dev/null | sort -n | tail -n 1);"
             ' [ "${newest:-0}" -gt "$start" ] && echo stale || echo fresh'
         )
 

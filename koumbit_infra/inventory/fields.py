@@ -24,6 +24,7 @@ from koumbit_infra.inventory.text import shown as _shown
 MAX_DOMAIN = 253
 MAX_EMAIL = 254
 MAX_URL = 200
+MAX_PATH = 500
 FIRST_YEAR, LAST_YEAR = 1990, 2199
 
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -41,6 +42,9 @@ _URL_CHAR = r"(?:[A-Za-z0-9._~/+-]|%[0-9A-Fa-f]{2})"
 _WEBHOOK = re.compile(rf"(https?)://(?P<host>[a-z0-9.-]{{1,253}})(?::(?P<port>[0-9]{{1,5}}))?"
                       rf"(/{_URL_CHAR}*)?(\?(?:{_URL_CHAR}|[=&])*)?")
 _MAIL_RELAY = re.compile(r"(?P<host>[a-z0-9.-]{1,253})(?::(?P<port>[0-9]{1,5}))?")
+_ACME = re.compile(r"https://(?P<host>[a-z0-9.-]{1,253})(?::(?P<port>[0-9]{1,5}))?"
+                   r"(?:/[A-Za-z0-9._~-]+)*/?")
+_ABSOLUTE = re.compile(r"(?:/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}){1,20}")
 _PHONE = re.compile(r"\+?[0-9(][0-9 ().-]{2,28}[0-9](?: (?:poste|ext\.?) [0-9]{1,6})?")
 _THIS_NETWORK = IPv4Network("0.0.0.0/8")
 _GECOS_REFUSED = ":,="
@@ -85,6 +89,21 @@ def _idna_label(label: str, value: str) -> None:
     if char := invisible_character(decoded):
         raise ValueError(f"'{value}' holds '{label}', which spells"
                          f" {describe_character(char)}")
+
+
+def canonical_domain(value: str) -> str:
+    """``value`` as the inventory stores a domain, or ValueError saying why it is not one."""
+    return _domain(value)
+
+
+def canonical_email(value: str) -> str:
+    """``value`` as the inventory stores an e-mail address, or ValueError."""
+    return _email(value)
+
+
+def check_acme_directory(value: str) -> str:
+    """``value`` if it is an https URL of an ACME directory, else ValueError."""
+    return _acme_directory(value)
 
 
 def _whole(pattern: re.Pattern[str], value: str, what: str) -> str:
@@ -178,6 +197,22 @@ def _apt_proxy(value: str) -> str:
     return value
 
 
+def _acme_directory(value: str) -> str:
+    """An https URL of an ACME directory, nothing else: it reaches certbot's --server."""
+    _host_and_port(_ACME, value, "an https URL of an ACME directory such as"
+                                 " https://acme-v02.api.letsencrypt.org/directory (https only:"
+                                 " the account key and every order travel over it)")
+    return value
+
+
+def _absolute_path(value: str) -> str:
+    """An absolute path of plain names (letters, digits, . _ -), no '..'."""
+    if not _ABSOLUTE.fullmatch(value) or "/../" in f"{value}/" or "/./" in f"{value}/":
+        raise ValueError(f"'{_shown(value)}' is not an absolute path of plain names such as"
+                         " /var/lib/koumbit-lab/pebble/trust.pem")
+    return value
+
+
 def _webhook_url(value: str) -> str:
     """An http(s) URL that an alert is posted to; it is written into Alertmanager's YAML."""
     _host_and_port(_WEBHOOK, value, "an http(s) URL such as https://chat.koumbit.example/hooks/"
@@ -254,6 +289,8 @@ PersonName = Annotated[str, _max(100), AfterValidator(_gecos)]
 Phone = Annotated[str, _max(40), AfterValidator(_phone)]
 SshKey = Annotated[str, _max(MAX_KEY_LINE), AfterValidator(_ssh_key)]
 AptProxy = Annotated[str, _max(MAX_URL), AfterValidator(_apt_proxy)]
+AcmeDirectory = Annotated[str, _max(MAX_URL), AfterValidator(_acme_directory)]
+AbsolutePath = Annotated[str, _max(MAX_PATH), AfterValidator(_absolute_path)]
 WebhookUrl = Annotated[str, _max(MAX_URL), AfterValidator(_webhook_url)]
 MailRelay = Annotated[str, _max(MAX_DOMAIN + 6), AfterValidator(_mail_relay)]
 TimeZone = Annotated[str, _max(64), AfterValidator(_timezone)]

@@ -28,6 +28,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from koumbit_infra.inventory.fields import (
+    AbsolutePath,
+    AcmeDirectory,
     AptProxy,
     Day,
     Domain,
@@ -217,18 +219,23 @@ class Admin(_Model):
     )
 
 
-class CertificateAuthority(StrEnum):
-    LETSENCRYPT = "letsencrypt"
-    LAB = "lab"
+LETSENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
 
 
 class Settings(_Model):
     apt_proxy: AptProxy | None = Field(
         None, description="HTTP proxy for apt (an apt cache): http(s)://host[:port] only."
     )
-    certificate_authority: CertificateAuthority = Field(
-        CertificateAuthority.LETSENCRYPT,
-        description="letsencrypt in production; lab uses the lab's own local authority.",
+    acme_directory: AcmeDirectory = Field(
+        LETSENCRYPT_DIRECTORY,
+        description="ACME directory certbot gets the sites' certificates from (https only):"
+                    " Let's Encrypt by default; the lab's Pebble in the lab.",
+    )
+    acme_ca_bundle: AbsolutePath | None = Field(
+        None,
+        description="PEM file, on the machine that deploys, of the CAs every server trusts"
+                    " besides Debian's (the ACME server's own and the root it issues from);"
+                    " unset for Let's Encrypt.",
     )
     admin_email: Email = Field(description="Where certificate and alert mail goes.")
     ssh_user: Name = Field("root", description="User the deploys connect as.")

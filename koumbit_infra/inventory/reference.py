@@ -38,6 +38,8 @@ _VALIDATED = {
     "_apt_proxy": "http(s) URL",
     "_webhook_url": "http(s) URL",
     "_mail_relay": "mail relay (host[:port])",
+    "_acme_directory": "https URL",
+    "_absolute_path": "absolute path",
     "_address": "IPv4 host address",
     "_timezone": "time zone name",
     "_fiscal_year": "two years (\"2026-2027\")",

@@ -80,7 +80,7 @@ def generate(shape: Shape) -> dict[str, Any]:
     files: dict[str, Any] = {
         "servers.yaml": {
             "settings": {"admin_email": "infra@koumbit.example",
-                         "certificate_authority": "letsencrypt", "ssh_user": "root"},
+                         "ssh_user": "root"},
             "admins": [{"name": "camille", "full_name": "Camille Tremblay", "ssh_keys": [
                 "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICRqnvZA1x5XzknoC+YbTV0MkLB8+zgraS2XFDgf9Ryk"
                 " camille@koumbit"]}],

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import signal
 import socket
 import subprocess
 import time
@@ -21,7 +20,7 @@ from koumbit_infra.lab.hosttools import program
 from koumbit_infra.lab.mirror import HostMirrors
 from koumbit_infra.lab.network import APT_PROXY_PORT, HOST_ADDRESS
 from koumbit_infra.lab.paths import LabPaths
-from koumbit_infra.lab.procs import cmdline, pid_alive, read_pid, send, wait_gone
+from koumbit_infra.lab.procs import cmdline, end, pid_alive, read_pid
 
 USER = "apt-cacher-ng"
 SUPPORT_DIR = "/usr/lib/apt-cacher-ng"
@@ -155,8 +154,5 @@ def stop_apt_proxy(paths: LabPaths) -> bool:
     pid = proxy_pid(paths)
     if pid is None:
         return False
-    send([pid], signal.SIGTERM)
-    if wait_gone([pid], 10):
-        send([pid], signal.SIGKILL)
-        wait_gone([pid], 5)
+    end(pid)
     return True

@@ -17,6 +17,8 @@ REQUIRED_PROGRAMS: dict[str, str] = {
     "systemd-nspawn": "systemd-container",
     "systemctl": "systemd",
     "apt-cacher-ng": "apt-cacher-ng",
+    "pebble": "pebble",
+    "pebble-challtestsrv": "pebble",
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
     "ip": "iproute2",

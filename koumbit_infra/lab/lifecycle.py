@@ -11,7 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
-from koumbit_infra.lab import cache, cgroups, image, keys, machines, network, nspawn, readiness
+from koumbit_infra.lab import (
+    cache,
+    cgroups,
+    image,
+    keys,
+    machines,
+    network,
+    nspawn,
+    pebble,
+    readiness,
+)
 from koumbit_infra.lab.errors import LabError
 from koumbit_infra.lab.hosttools import ensure_host_tools, require_root
 from koumbit_infra.lab.mirror import HostMirrors, host_mirrors
@@ -86,8 +96,8 @@ def down(
 ) -> LabStatus:
     """Shut the servers down cleanly and keep their disks.
 
-    When no lab server is left running, the apt proxy is stopped too, so no lab
-    process remains on the host.
+    When no lab server is left running, the apt proxy and Pebble are stopped too, so no
+    lab process remains on the host.
     """
     started = time.monotonic()
     servers = tuple(servers)
@@ -96,8 +106,10 @@ def down(
     paths = paths or lab_paths()
     with _lock(paths, progress):
         changes = _stop_all(paths, [s.name for s in servers], progress)
-        if not _running_machines(paths) and cache.stop_apt_proxy(paths):
-            changes.append("stopped apt-cacher-ng")
+        if not _running_machines(paths):
+            if cache.stop_apt_proxy(paths):
+                changes.append("stopped apt-cacher-ng")
+            changes += pebble.stop_acme(pebble.PebbleFiles(paths.pebble_dir))
     statuses = tuple(readiness.probe(paths, s) for s in servers)
     return LabStatus(statuses, tuple(changes), elapsed_s=time.monotonic() - started)
 
@@ -109,7 +121,8 @@ def destroy(
     progress: Progress = no_progress,
     paths: LabPaths | None = None,
 ) -> LabStatus:
-    """Stop everything and remove the servers' disks, the bridge and the proxy.
+    """Stop everything and remove the servers' disks, the bridge, the proxy and Pebble's
+    roots.
 
     The base image and the apt cache are kept so the next `up` is quick;
     ``purge=True`` removes them too (the whole state root).
@@ -126,6 +139,11 @@ def destroy(
         changes += _stop_all(paths, names, progress)
         if cache.stop_apt_proxy(paths):
             changes.append("stopped apt-cacher-ng")
+        acme = pebble.PebbleFiles(paths.pebble_dir)
+        changes += pebble.stop_acme(acme)
+        # The servers that trusted Pebble's roots are gone; its API's CA is kept.
+        if pebble.forget_roots(acme):
+            changes.append(f"removed {acme.trust}")
         for name in names:
             machines.remove_machine(paths, name)
         cgroups.remove_all()
@@ -189,7 +207,8 @@ def recreate(
 
 
 def _prepare_host(paths: LabPaths, changes: list[str], progress: Progress) -> HostMirrors:
-    """Host tools, the lab key, the bridge and the apt proxy; returns the host's mirrors."""
+    """Host tools, the lab key, the bridge, the apt proxy and Pebble; returns the host's
+    mirrors."""
     _add(changes, ensure_host_tools(progress))
     _make_dirs(paths)
     _add(changes, keys.ensure_ssh_key(paths))
@@ -204,6 +223,7 @@ def _prepare_host(paths: LabPaths, changes: list[str], progress: Progress) -> Ho
             changes.append(f"{name}: stopped to reattach it to the new bridge")
     mirrors = host_mirrors()
     _add(changes, cache.ensure_apt_proxy(paths, mirrors))
+    changes += pebble.ensure_acme(pebble.PebbleFiles(paths.pebble_dir))
     return mirrors
 
 

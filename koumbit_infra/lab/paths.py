@@ -102,6 +102,12 @@ class LabPaths:
         return self.root / "apt-cache"
 
     @property
+    def pebble_dir(self) -> Path:
+        """The lab's ACME server: Pebble's API certificate, configuration, pid files, logs,
+        and ``trust.pem`` (the lab inventory's acme_ca_bundle)."""
+        return self.root / "pebble"
+
+    @property
     def apt_proxy_dir(self) -> Path:
         """apt-cacher-ng's configuration, logs and pid file (a lab-owned instance)."""
         return self.root / "apt-cacher-ng"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -123,3 +124,11 @@ def send(pids: Iterable[int], sig: int) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             continue
+
+
+def end(pid: int, grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``grace`` seconds."""
+    send([pid], signal.SIGTERM)
+    if wait_gone([pid], grace):
+        send([pid], signal.SIGKILL)
+        wait_gone([pid], 5)

@@ -34,12 +34,13 @@ LISTEN = "127.0.0.1:9090"
 SCRAPE_INTERVAL_SECONDS = 15
 RETENTION = "90d"  # a quarter: enough for predict_linear trends and the cost reports
 # Copied as they are from templates/etc/prometheus/rules/ to the same path on the server:
-# capacity and usage (the exporters), costs and budget (cost publish), then the
-# backups (each backup server's koumbit-backup-verify), then the sites seen from outside
-# (the blackbox exporter's probes, koumbit_infra/monitoring/probes.py).
+# capacity and usage (the exporters), costs and budget (cost publish), the backups
+# (each backup server's koumbit-backup-verify), the sites seen from outside (the blackbox
+# exporter's probes, koumbit_infra/monitoring/probes.py), then the certificates (each web
+# server's koumbit-certificate).
 RULES_DIR = "/etc/prometheus/rules"
 RULE_FILES = ("koumbit.rules.yml", "koumbit-budget.rules.yml", "koumbit-backup.rules.yml",
-              "koumbit-sites.rules.yml")
+              "koumbit-sites.rules.yml", "koumbit-certificates.rules.yml")
 RULES_DESTS = tuple(f"{RULES_DIR}/{name}" for name in RULE_FILES)
 CONFIG_DEST = "/etc/prometheus/prometheus.yml"
 

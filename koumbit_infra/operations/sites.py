@@ -15,6 +15,7 @@ from pyinfra.facts.deb import DebPackages
 
 from koumbit_infra.facts.sites import PathState, SitesState, SitesStateData
 from koumbit_infra.operations.packages import APT_GET, APT_UPDATE
+from koumbit_infra.operations.tls import failure_mark, from_certbot
 from koumbit_infra.sites.files import SiteFile
 from koumbit_infra.sites.layout import RELOAD_PENDING, SITES_ROOT, Directory, SiteLayout
 from koumbit_infra.sites.secrets import generate_command, read_key_shell
@@ -152,9 +153,20 @@ _MARK_PENDING = f"mkdir -p {RELOAD_PENDING.rsplit('/', 1)[0]} && touch {RELOAD_P
 
 
 def certificate_needed(site: SiteLayout) -> bool:
-    """Whether the site's certificate is missing, about to expire, or names other domains."""
-    now = _current().certificates.get(f"{site.cert_dir}/fullchain.pem")
-    return now is None or not now.fresh or now.domains != frozenset(site.placed.site.all_domains)
+    """Whether the site's certificate is missing, about to expire, names other domains, or
+    is not certbot's (a placeholder after a failed issuance, or an earlier CA's file), or
+    whether its last issuance or renewal failed."""
+    path = f"{site.cert_dir}/fullchain.pem"
+    now, link = _current().certificates.get(path), _current().paths.get(path)
+    return (now is None or not now.fresh
+            or now.domains != frozenset(site.placed.site.all_domains)
+            or link is None or link.kind != "l" or link.target != from_certbot(site.name)
+            or certificate_failed(site))
+
+
+def certificate_failed(site: SiteLayout) -> bool:
+    """Whether the last issuance or renewal of the site's certificate failed."""
+    return failure_mark(site.name) in _current().paths
 
 
 def reload_pending() -> bool:

@@ -1,62 +1,53 @@
-"""Certificates issued to a server: certbot in production, the lab CA in the lab.
+"""Certificates from certbot, and the CAs a server trusts besides Debian's.
 
-Both end with ``fullchain.pem`` and ``privkey.pem`` in ``cert_dir(name)``; the
-private key is made on the server in both cases and never leaves it.
+The private key is made by certbot on the server and never leaves it; the certificate
+comes from the inventory's ACME directory (Let's Encrypt, or the lab's Pebble) through
+``koumbit-certificate issue`` (koumbit_infra/tls/certbot.py).
 """
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Generator
-from io import StringIO
 
-from pyinfra.api.command import FunctionCommand, PyinfraCommand
-from pyinfra.api.exceptions import OperationError
-from pyinfra.api.host import Host
-from pyinfra.api.operation import operation
-from pyinfra.api.state import State
+from pyinfra.api.operation import OperationMeta, operation
 from pyinfra.context import host
 
-from koumbit_infra.facts.tls import Certificate
-from koumbit_infra.inventory.models import CertificateAuthority
+from koumbit_infra.facts.tls import Certificate, TrustStoreStale
 from koumbit_infra.tls import cert_dir
+from koumbit_infra.tls.certbot import STATE_DIR, CertbotPaths, issue_command
+from koumbit_infra.tls.trust import PREFIX, TRUST_DIR
 
-ACME_WEBROOT = "/var/www/letsencrypt"
 
-
-def _sign_with_lab_ca(state: State, host: Host, name: str, domains: tuple[str, ...]) -> bool:
-    """Fetch a CSR made on the server with its own key, sign it here, upload the chain."""
-    from koumbit_infra.tls.labca import lab_ca
-
-    folder = cert_dir(name)
-    ok, output = host.run_shell_command(
-        f"openssl req -new -key {folder}/privkey.pem -subj /CN={shlex.quote(domains[0])}")
-    if not ok:
-        raise OperationError(f"{name}: the server could not make a CSR")
-    chain = lab_ca().sign(output.stdout + "\n", domains)
-    return bool(host.put_file(StringIO(chain), f"{folder}/fullchain.pem"))
+def from_certbot(name: str) -> str:
+    """What ``cert_dir(name)/fullchain.pem`` links to once certbot has issued ``name``."""
+    return f"{CertbotPaths().live(name)}/fullchain.pem"
 
 
 @operation()
-def issued(cert_name: str, domains: list[str], authority: CertificateAuthority,
-           email: str) -> Generator[PyinfraCommand | str, None, None]:
-    """A fresh certificate for exactly ``domains`` under ``cert_dir(cert_name)``."""
-    name = cert_name
-    folder = cert_dir(name)
-    current = host.get_fact(Certificate, path=f"{folder}/fullchain.pem")
-    if current is not None and current.fresh and current.domains == frozenset(domains):
+def issued(cert_name: str, domains: list[str],
+           failed_before: bool = False) -> Generator[str, None, None]:
+    """A certificate from certbot for exactly ``domains`` (the first is the site's own)
+    under ``cert_dir(cert_name)``; asked for only when missing, due, not certbot's, or
+    naming other domains, or when the last try failed (``failed_before``: certbot, asked
+    again, says whether the one the site has is right, and the failure is cleared)."""
+    command = issue_command(cert_name, domains)  # every word checked before anything runs
+    now = host.get_fact(Certificate, path=f"{cert_dir(cert_name)}/fullchain.pem")
+    if (not failed_before and now is not None and now.fresh
+            and now.domains == frozenset(domains) and now.source == from_certbot(cert_name)):
         return
-    if authority is CertificateAuthority.LAB:
-        yield (f"umask 077 && mkdir -p {folder} && ( [ -s {folder}/privkey.pem ] ||"
-               f" openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256"
-               f" -out {folder}/privkey.pem )")
-        yield FunctionCommand(_sign_with_lab_ca, (name, tuple(domains)), {})
-        yield f"chmod 644 {folder}/fullchain.pem"
-        return
-    names = " ".join(f"-d {shlex.quote(d)}" for d in domains)
-    yield (f"certbot certonly --non-interactive --agree-tos -m {shlex.quote(email)}"
-           f" --webroot -w {ACME_WEBROOT} --cert-name {shlex.quote(name)} {names}"
-           " --keep-until-expiring --expand")
-    live = f"/etc/letsencrypt/live/{name}"
-    yield (f"mkdir -p {folder} && ln -sfn {live}/fullchain.pem {folder}/fullchain.pem"
-           f" && ln -sfn {live}/privkey.pem {folder}/privkey.pem")
+    yield command
+
+
+def failure_mark(name: str) -> str:
+    """What koumbit-certificate leaves while the last issuance or renewal of ``name`` failed."""
+    return f"{STATE_DIR}/{name}/failed"
+
+
+@operation()
+def trust_updated(changes: list[OperationMeta]) -> Generator[str, None, None]:
+    """``update-ca-certificates`` when ``changes`` wrote or removed a CA file in this run,
+    or one is newer than the store (a run cut off before the update)."""
+    # Results exist only while executing; a --dry plan relies on the stale check.
+    changed = host.state.is_executing and any(m.did_change() for m in changes)
+    if changed or host.get_fact(TrustStoreStale, folder=TRUST_DIR, pattern=f"{PREFIX}*.crt"):
+        yield "update-ca-certificates"

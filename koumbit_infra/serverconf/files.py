@@ -254,10 +254,12 @@ def monitoring_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
 def all_files(inv: Inventory, server: Server, backup_host_key: str,
               ) -> tuple[ConfigFile, ...]:
     """Every file the server deploys write to ``server``, in deploy order."""
-    # Imported here: backupverify builds its files from ConfigFile, defined above.
+    # Imported here: these build their files from ConfigFile, defined above.
     from koumbit_infra.serverconf.backupverify import verify_files
+    from koumbit_infra.serverconf.certificates import certificate_files
 
-    return (*base_files(inv, server), *web_files(inv, server), *database_files(inv, server),
+    return (*base_files(inv, server), *certificate_files(inv, server), *web_files(inv, server),
+            *database_files(inv, server),
             *backup_seal_files(inv, server, {t.name: backup_host_key
                                              for t in backup.targets_of(inv, server)}),
             *backup_files(inv, server, {t.name: backup_host_key

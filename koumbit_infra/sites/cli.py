@@ -22,16 +22,13 @@ from koumbit_infra.clikit import (
     pyinfra_inventory_file,
 )
 from koumbit_infra.inventory import Inventory, Role, SiteState
-from koumbit_infra.inventory.models import CertificateAuthority
 from koumbit_infra.sites.errors import SiteCommandError
 
 
 def _ca_file(inv: Inventory) -> str | None:
-    if inv.settings.certificate_authority is CertificateAuthority.LAB:
-        from koumbit_infra.tls.labca import lab_ca
-
-        return str(lab_ca().cert)
-    return None
+    """The CAs the sites' certificates are checked against besides the system's (the lab's
+    Pebble roots), the file the servers trust too."""
+    return inv.settings.acme_ca_bundle
 
 
 @click.group("site")

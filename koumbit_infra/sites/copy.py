@@ -25,6 +25,7 @@ from koumbit_infra.sites.files import site_links
 from koumbit_infra.sites.layout import DUMP_ROOT, IMPORT, SiteLayout
 from koumbit_infra.sites.shell import as_site, locked
 from koumbit_infra.sites.variant import Clients
+from koumbit_infra.tls.certbot import STATE_DIR, adopt_command, pack_command, parcel
 
 
 def _links(site: SiteLayout) -> list[str]:
@@ -35,6 +36,32 @@ def _links(site: SiteLayout) -> list[str]:
 
 def exists(conn: Connection, site: SiteLayout) -> bool:
     return run(conn, f"id -u {site.name} && test -d {site.web}").ok
+
+
+def copy_certificate(src_conn: Connection, dst_conn: Connection, site: SiteLayout) -> bool:
+    """The site's certificate from certbot on the source, taken in by the target.
+
+    A site moving to another server keeps serving a valid certificate there at once:
+    HTTP-01 could not prove the target before the site's DNS points at it. The lineage
+    (private key included) travels like the site's content, through a private temporary
+    folder here. False when the source has none from certbot (the target then asks the
+    ACME server itself).
+    """
+    if not site.tls or not run(src_conn, pack_command(site.name)).ok:
+        return False
+    moving = parcel(site.name)
+    with tempfile.TemporaryDirectory(prefix="koumbit-certificate-") as tmp:
+        local = str(Path(tmp) / "certificate.tar.gz")
+        src_conn.get(moving, local)
+        run(src_conn, f"rm -f {moving}")
+        must(dst_conn, f"umask 077 && mkdir -p {STATE_DIR}", "preparing the target")
+        dst_conn.put(local, moving)
+    try:
+        must(dst_conn, adopt_command(site.name, site.domain),
+             f"taking in {site.domain}'s certificate")
+    finally:
+        run(dst_conn, f"rm -f {moving}")
+    return True
 
 
 def copy_content(src_conn: Connection, src: SiteLayout, dst_conn: Connection,

@@ -36,6 +36,7 @@ from koumbit_infra.sites.layout import (
 from koumbit_infra.sites.secrets import WP_SALT_KEYS
 from koumbit_infra.templating import jinja_env_kwargs
 from koumbit_infra.tls import TLS_ROOT
+from koumbit_infra.tls.certbot import SCRIPT as CERTIFICATE_TOOL
 
 
 @cache
@@ -77,7 +78,7 @@ def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
     tools = {"sites_root": SITES_ROOT, "dump_root": DUMP_ROOT, "restic": RESTIC,
              "tls_root": TLS_ROOT, "privileges": ", ".join(DB_PRIVILEGES),
              "site_lib": SITE_LIB, "lock_root": LOCK_ROOT, "work_root": WORK_ROOT,
-             "archive": ARCHIVE, "fpm_run_dir": FPM_RUN_DIR,
+             "archive": ARCHIVE, "fpm_run_dir": FPM_RUN_DIR, "certificate": CERTIFICATE_TOOL,
              "targets": [t.name for t in targets_of(inv, server)]}
     return (
         SiteFile(SITE_LIB, "usr/local/lib/koumbit/site-lib.sh.j2", "600", context=tools),

@@ -1,6 +1,7 @@
 """Move a site to another server without losing anything, the source kept until deleted.
 
-1. create the site on the target (sites deploy, scratch inventory: the site there);
+1. create the site on the target (sites deploy, scratch inventory: the site there),
+   its certificate taken along from the source (koumbit_infra.sites.copy);
 2. copy code, uploads and database onto it (``copy.copy_content``);
 3. ask the target for the home page with the site's Host header: it must
    answer 200 with the same <title> as the source, and PHP must log no fatal
@@ -19,7 +20,7 @@ from fabric import Connection
 
 from koumbit_infra.inventory import Inventory, load_inventory
 from koumbit_infra.remote import connect, run
-from koumbit_infra.sites.copy import copy_content, exists, moved
+from koumbit_infra.sites.copy import copy_certificate, copy_content, exists, moved
 from koumbit_infra.sites.errors import SiteCommandError
 from koumbit_infra.sites.http import Answer, fetch
 from koumbit_infra.sites.layout import SiteLayout
@@ -99,6 +100,10 @@ def migrate(inv: Inventory, site: SiteLayout, target: str, scratch: Path, *,
             " replace that copy, pass --force (it is archived and verified first)", 2)
     before = fetch(src_addr, site.domain, tls=site.tls, ca_file=ca_file)
     say(f"1/4 creating {site.domain} on {target}")
+    with connect(inv, source) as a, connect(inv, target) as b:
+        if copy_certificate(a, b, site):
+            # HTTP-01 could not prove the target before the site's DNS points at it.
+            say(f"   its certificate taken along from {source}")
     there = write_variant(inv.root.resolve(), scratch / "to", moved(site.domain, target))
     sites_deploy(there, target)
     moved_inv = load_inventory(there.with_suffix(""))

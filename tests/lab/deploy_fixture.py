@@ -27,6 +27,16 @@ ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).with_name("koumbit-infra"))
 
 
+def lab_trust() -> str:
+    """The CAs the lab's sites are checked against: the lab inventory's acme_ca_bundle (the
+    API's CA and Pebble's roots, written by `lab up`), which the servers trust too."""
+    from koumbit_infra.envs import load_env
+
+    bundle = load_env("lab").settings.acme_ca_bundle
+    assert bundle is not None, "the lab inventory names no acme_ca_bundle"
+    return bundle
+
+
 @dataclass(frozen=True)
 class Run:
     """One pyinfra run with --json: exit code, wall time, parsed results, what it printed."""

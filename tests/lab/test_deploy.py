@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +17,7 @@ from koumbit_infra.monitoring.probes import BLACKBOX_LISTEN
 from koumbit_infra.serverconf import firewall
 from koumbit_infra.serverconf.files import base_files
 from koumbit_infra.templating import render
+from koumbit_infra.tls.trust import bundle_certificates
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -180,31 +179,19 @@ def test_the_backup_key_runs_nothing_but_the_append_only_server(deployed: Deploy
     assert done.stdout.split() == ["0"]
 
 
-def test_lab_ca_is_trusted_everywhere(deployed: Deployment, lab: Lab, inv: Inventory) -> None:
+def test_pebbles_cas_are_trusted_everywhere(deployed: Deployment, lab: Lab,
+                                            inv: Inventory) -> None:
+    # The lab's acme_ca_bundle: Pebble's API CA (certbot talks to it) and its roots (what
+    # the sites' certificates chain to), in each server's own trust store.
+    wanted = bundle_certificates(inv.settings.acme_ca_bundle)
+    assert len(wanted) >= 2
     for server in inv.servers:
-        out = lab.run(server.name, "openssl verify /usr/local/share/ca-certificates/"
-                  "koumbit-lab-ca.crt")
-        assert out.strip().endswith("OK")
-
-
-def _certificate_deploy() -> subprocess.CompletedProcess[str]:
-    root = Path(__file__).resolve().parents[2]
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("koumbit-infra")), "deploy", "--env", "lab",
-         "--limit", "web1", "--json", "--deploy-file",
-         str(Path(__file__).with_name("deploys") / "certificate.py")],
-        cwd=root, capture_output=True, text=True, check=False, timeout=300)
-
-
-def test_certificate_is_issued_by_the_lab_ca_once(deployed: Deployment, lab: Lab) -> None:
-    first = _certificate_deploy()
-    assert first.returncode == 0, first.stderr[-3000:]
-    folder = "/etc/koumbit/tls/web1-selftest"
-    out = lab.run("web1", f"openssl verify -untrusted {folder}/fullchain.pem"
-                           f" {folder}/fullchain.pem && stat -c %a {folder}/privkey.pem")
-    assert ": OK" in out and out.strip().endswith("600")
-    again = json.loads(_certificate_deploy().stdout)
-    assert again["results"]["totals"]["success"] == 0, "a fresh certificate is not re-issued"
+        for cert in wanted:
+            out = lab.run(server.name, f"openssl verify -CAfile /etc/ssl/certs/ca-certificates.crt"
+                                       f" {cert.file}")
+            assert out.strip().endswith(": OK"), (server.name, cert.subject)
+        assert lab.run(server.name, "test ! -e /usr/local/share/ca-certificates/"
+                                    "koumbit-lab-ca.crt && echo gone").strip() == "gone"
 
 
 def test_a_unit_systemd_did_not_reload_is_reloaded_by_the_next_run(deployed: Deployment,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from deploy_fixture import Deployment, deployed
+from deploy_fixture import Deployment, deployed, lab_trust
 
 from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Inventory, Role, SiteState
@@ -24,7 +24,6 @@ from koumbit_infra.lab.ssh import remote
 from koumbit_infra.monitoring.exporter import LAB_REFRESH
 from koumbit_infra.monitoring.prometheus import SCRAPE_INTERVAL_SECONDS
 from koumbit_infra.sites.http import fetch
-from koumbit_infra.tls.labca import lab_ca
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -157,7 +156,7 @@ def test_a_busy_site_shows_the_memory_of_its_php_workers(deployed: Deployment, l
     user = placed.site.system_name
     expr = f'koumbit_site_memory_bytes{{server="web1",site="{domain}"}}'
     stop = threading.Event()
-    ca_file = str(lab_ca().cert)
+    ca_file = lab_trust()
 
     def browse() -> None:  # keeps the pool's ondemand workers alive
         while not stop.is_set():

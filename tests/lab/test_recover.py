@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from deploy_fixture import Deployment, deploy_lab, deployed, timed_json
+from deploy_fixture import Deployment, deploy_lab, deployed, lab_trust, timed_json
 
 from koumbit_infra.inventory import Cms, Inventory, Role, SiteState, load_inventory
 from koumbit_infra.lab import lifecycle
@@ -34,7 +34,6 @@ from koumbit_infra.sites.files import layouts
 from koumbit_infra.sites.http import Answer, fetch
 from koumbit_infra.sites.layout import SiteLayout
 from koumbit_infra.sites.variant import add_admin, write_variant
-from koumbit_infra.tls.labca import lab_ca
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -64,7 +63,7 @@ def cli(inventory: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def get(inv: Inventory, site: SiteLayout, path: str = "/") -> Answer:
     return fetch(str(inv.server(SERVER).address), site.domain, path, tls=site.tls,
-                 ca_file=str(lab_ca().cert))
+                 ca_file=lab_trust())
 
 
 def upload_url(site: SiteLayout) -> str:

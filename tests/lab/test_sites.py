@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from deploy_fixture import Deployment, deployed
+from deploy_fixture import Deployment, deployed, lab_trust
 
 from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Cms, Inventory, SiteState
@@ -21,7 +21,6 @@ from koumbit_infra.lab.ssh import remote
 from koumbit_infra.sites.files import layouts
 from koumbit_infra.sites.http import Answer, fetch
 from koumbit_infra.sites.layout import SiteLayout
-from koumbit_infra.tls.labca import lab_ca
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -44,7 +43,7 @@ def _sites(inv: Inventory, cms: Cms | None = None,
 
 def get(inv: Inventory, site: SiteLayout, path: str = "/", domain: str | None = None) -> Answer:
     address = str(inv.server(site.placed.site.server).address)
-    return fetch(address, domain or site.domain, path, tls=site.tls, ca_file=str(lab_ca().cert))
+    return fetch(address, domain or site.domain, path, tls=site.tls, ca_file=lab_trust())
 
 
 def test_wordpress_sites_serve_their_installed_home_page(deployed: Deployment,

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from deploy_fixture import Deployment, deployed
+from deploy_fixture import Deployment, deployed, lab_trust
 from test_sites_lifecycle import sites_deploy
 
 from koumbit_infra.inventory import load_inventory
 from koumbit_infra.sites.http import Answer, fetch
 from koumbit_infra.sites.layout import SiteLayout
 from koumbit_infra.sites.variant import Clients, scratch_client, write_variant
-from koumbit_infra.tls.labca import lab_ca
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -66,11 +65,11 @@ def sh(lab: Lab, server: str, command: str) -> str:
 
 
 def get(server: str, domain: str, path: str = "/") -> Answer:
-    answer = fetch(ADDRESS[server], domain, path, ca_file=str(lab_ca().cert))
+    answer = fetch(ADDRESS[server], domain, path, ca_file=lab_trust())
     if answer.status == 301 and answer.headers["location"].startswith(f"https://{domain}/"):
         answer = fetch(ADDRESS[server], domain,
                        answer.headers["location"].removeprefix(f"https://{domain}"),
-                       ca_file=str(lab_ca().cert))
+                       ca_file=lab_trust())
     return answer
 
 

@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from deploy_fixture import Deployment, deployed
+from deploy_fixture import Deployment, deployed, lab_trust
 from test_sites_lifecycle import sites_deploy
 
 from koumbit_infra.inventory import SiteState, load_inventory
 from koumbit_infra.sites.files import layouts
 from koumbit_infra.sites.http import fetch
 from koumbit_infra.sites.variant import Clients, scratch_client, write_variant
-from koumbit_infra.tls.labca import lab_ca
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -75,10 +74,10 @@ def test_killed_three_times_then_converges(deployed: Deployment, lab: Lab,
         for site in layouts(inv, inv.server(SERVER)):
             if site.state is SiteState.ABSENT:
                 continue
-            answer = fetch(ADDRESS, site.domain, ca_file=str(lab_ca().cert))
+            answer = fetch(ADDRESS, site.domain, ca_file=lab_trust())
             expected = 503 if site.state is SiteState.DISABLED else 200
             assert answer.status == expected, site.domain
         assert "<title>Essai interrompu" in fetch(ADDRESS, DOMAIN,
-                                                  ca_file=str(lab_ca().cert)).text
+                                                  ca_file=lab_trust()).text
     finally:
         sites_deploy(write_variant(src, tmp_path, _edit("absent")), SERVER)

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from deploy_fixture import Deployment, Run, deployed, timed_json
+from deploy_fixture import Deployment, Run, deployed, lab_trust, timed_json
 
 from koumbit_infra.inventory import SiteState, load_inventory
 from koumbit_infra.lab.ssh import remote
 from koumbit_infra.sites.http import fetch
 from koumbit_infra.sites.layout import SiteLayout
 from koumbit_infra.sites.variant import Clients, scratch_client, write_variant
-from koumbit_infra.tls.labca import lab_ca
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -101,7 +100,7 @@ def test_a_new_site_is_created_and_nothing_else_changes(created: tuple[Run, str]
               "Sites | Sites: systemd reads the timers", "Sites | Sites: reloads done"}
     others = [c for c in run.changed_operations() if DOMAIN not in c and c not in shared]
     assert others == []
-    answer = fetch(ADDRESS, DOMAIN, ca_file=str(lab_ca().cert))
+    answer = fetch(ADDRESS, DOMAIN, ca_file=lab_trust())
     assert answer.status == 200 and "<title>Essai du cycle de vie" in answer.text
 
 
@@ -136,12 +135,12 @@ def content(created: tuple[Run, str], lab: Lab, scratch: Path) -> tuple[int, str
 
 
 def _post_and_upload(post: int) -> tuple[str, bytes]:
-    page = fetch(ADDRESS, DOMAIN, f"/?p={post}", ca_file=str(lab_ca().cert))
+    page = fetch(ADDRESS, DOMAIN, f"/?p={post}", ca_file=lab_trust())
     if page.status == 301:  # to the pretty permalink
         path = page.headers["location"].removeprefix(f"https://{DOMAIN}")
-        page = fetch(ADDRESS, DOMAIN, path, ca_file=str(lab_ca().cert))
+        page = fetch(ADDRESS, DOMAIN, path, ca_file=lab_trust())
     upload = fetch(ADDRESS, DOMAIN, "/wp-content/uploads/2026/11/essai.bin",
-                   ca_file=str(lab_ca().cert))
+                   ca_file=lab_trust())
     assert upload.status == 200
     return page.text, upload.body
 
@@ -155,7 +154,7 @@ def test_disable_then_enable_keeps_content(content: tuple[int, str], lab: Lab,
     assert "Contenu unique 7f3a" in _post_and_upload(post)[0]
     run = sites_deploy(_env(scratch, SiteState.DISABLED))
     assert run.returncode == 0, run.output[-5000:]
-    answer = fetch(ADDRESS, DOMAIN, f"/?p={post}", ca_file=str(lab_ca().cert))
+    answer = fetch(ADDRESS, DOMAIN, f"/?p={post}", ca_file=lab_trust())
     assert answer.status == 503 and "Site temporairement indisponible" in answer.text
     sh(lab, f"test ! -e {site.pool_file} && ! pgrep -u {site.name}"
             f" && test -s {site.config_file}")

@@ -89,7 +89,7 @@ def test_both_exporters_of_every_server_are_scraped_by_address(env: str) -> None
     assert parsed["rule_files"] == list(RULES_DESTS)
     # Every rule file in the repository is deployed, none twice.
     shipped = {f.name for f in (TEMPLATE_DIR / RULES_DIR.lstrip("/")).glob("*.yml")}
-    assert shipped == set(RULE_FILES) and len(RULE_FILES) == len(RULES_DESTS) == 4
+    assert shipped == set(RULE_FILES) and len(RULE_FILES) == len(RULES_DESTS) == len(shipped)
     jobs = {j["job_name"]: j for j in parsed["scrape_configs"]}
     expected = {s.name for s in inv.servers}
     for name, port in (("node", 9100), ("koumbit", 19100)):
@@ -121,13 +121,25 @@ def test_prometheus_listens_on_loopback_only() -> None:
 
 
 BACKUP_RULES = TEMPLATE_DIR / RULES_DIR.lstrip("/") / "koumbit-backup.rules.yml"
-BACKUP_RULE_TESTS = RULE_TESTS.with_name("koumbit-backup.test.yml")
+CERTIFICATE_RULES = TEMPLATE_DIR / RULES_DIR.lstrip("/") / "koumbit-certificates.rules.yml"
+# Rule files beside koumbit.rules.yml: each with its promtool tests and the alerts it holds.
+RULE_SETS = {
+    BACKUP_RULES: {"KoumbitBackupSnapshotTooOld", "KoumbitBackupVerificationFailed",
+                   "KoumbitBackupVerificationTooOld", "KoumbitBackupRepositoryCheckFailed"},
+    CERTIFICATE_RULES: {"KoumbitCertificateRenewalFailed", "KoumbitCertificateNotRenewed",
+                        "KoumbitCertificateRenewalNotRunning"},
+}
 
 
-def test_promtool_checks_and_tests_the_backup_rules() -> None:
-    done = run(promtool(), "check", "rules", str(BACKUP_RULES))
+def _tests_of(rules: Path) -> Path:
+    return RULE_TESTS.with_name(rules.name.replace(".rules.yml", ".test.yml"))
+
+
+@pytest.mark.parametrize("rules", list(RULE_SETS), ids=lambda p: p.name)
+def test_promtool_checks_and_tests_the_rules(rules: Path) -> None:
+    done = run(promtool(), "check", "rules", str(rules))
     assert done.returncode == 0, done.stdout + done.stderr
-    done = run(promtool(), "test", "rules", str(BACKUP_RULE_TESTS))
+    done = run(promtool(), "test", "rules", str(_tests_of(rules)))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -145,10 +157,14 @@ def alerts_tested_firing_and_silent(rules_path: Path, tests_path: Path) -> set[s
     return alerts
 
 
+def test_every_certificate_alert_is_tested_firing_and_silent() -> None:
+    alerts = alerts_tested_firing_and_silent(CERTIFICATE_RULES, _tests_of(CERTIFICATE_RULES))
+    assert alerts == RULE_SETS[CERTIFICATE_RULES]
+
+
 def test_every_backup_alert_is_tested_firing_and_silent() -> None:
-    alerts = alerts_tested_firing_and_silent(BACKUP_RULES, BACKUP_RULE_TESTS)
-    assert alerts == {"KoumbitBackupSnapshotTooOld", "KoumbitBackupVerificationFailed",
-                      "KoumbitBackupVerificationTooOld", "KoumbitBackupRepositoryCheckFailed"}
+    alerts = alerts_tested_firing_and_silent(BACKUP_RULES, _tests_of(BACKUP_RULES))
+    assert alerts == RULE_SETS[BACKUP_RULES]
 
 
 def test_backup_annotations_are_french_first() -> None:
@@ -157,3 +173,11 @@ def test_backup_annotations_are_french_first() -> None:
         for text in rule["annotations"].values():
             french, english = text.split(" / ", 1)
             assert french and english, rule["alert"]
+
+
+def test_certificate_alerts_name_their_concern_and_speak_french_first() -> None:
+    rules = yaml.safe_load(CERTIFICATE_RULES.read_text())
+    for rule in rules["groups"][0]["rules"]:
+        assert rule["labels"]["concern"] == "sites", rule["alert"]
+        assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
+        assert list(rule["annotations"]) == ["summary"], rule["alert"]  # "français / English"

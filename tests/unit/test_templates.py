@@ -238,6 +238,7 @@ CHECKERS: dict[str, Callable[[str, Path], None]] = {
     "/etc/systemd/journald": check_ini,
     "/etc/systemd/system/": check_unit,
     "/usr/local/sbin/": check_shell,
+    "/etc/letsencrypt/renewal-hooks/": check_shell,
     "/etc/default/": check_shell,
     "/etc/koumbit/backup/ssh_config": check_ssh_client,
     "/etc/koumbit/backup/": check_lines,
