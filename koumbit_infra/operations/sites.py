@@ -113,8 +113,9 @@ def site_directories(site: SiteLayout, dirs: list[Directory]) -> Generator[str, 
     """Folders inside the site's own folders, made by the site's user."""
     if wrong := _drifted(dirs):
         # chgrp too: in the setgid uploads folder a new folder takes group www-data, and a
-        # site's user may give what it owns to its own group.
-        script = "; ".join(f'mkdir -p "${i}" && chgrp {d.group} "${i}" && chmod {d.mode} "${i}"'
+        # site's user may give what it owns to its own group. It inherits the setgid bit
+        # as well, which a 3-digit chmod keeps on a folder (GNU chmod): "00" clears it.
+        script = "; ".join(f'mkdir -p "${i}" && chgrp {d.group} "${i}" && chmod 00{d.mode} "${i}"'
                            for i, d in enumerate(wrong, 1))
         yield locked(site, as_site(site, "set -e; " + script, *(d.path for d in wrong)))
 
