@@ -38,7 +38,14 @@ from koumbit_infra.sites.files import (
     site_files,
     site_links,
 )
-from koumbit_infra.sites.layout import LOCK_ROOT, RELOAD_PENDING, REMOVE, WP_INSTALLER, SiteLayout
+from koumbit_infra.sites.layout import (
+    LOCK_ROOT,
+    RELOAD_PENDING,
+    REMOVE,
+    STATE_ROOT,
+    WP_INSTALLER,
+    SiteLayout,
+)
 from koumbit_infra.tls.certbot import NGINX_STAMP
 
 # The lab's codebases; production takes an upstream release and composer.
@@ -140,7 +147,7 @@ def sites() -> None:
                     certificates=[f"{s.cert_dir}/fullchain.pem" for s in live if s.tls])
     # Each site's cron opens its lock as the site's user: the folders on the way must let
     # it through (a recovery run before this deploy once left /var/lib/koumbit 0700).
-    for path in (LOCK_ROOT.rsplit("/", 1)[0], LOCK_ROOT):
+    for path in (STATE_ROOT, LOCK_ROOT):
         need(files.directory, name=f"Sites: {path}", path=path, user="root", group="root",
              mode="755")
     # rsync: koumbit-site-restore puts a tree back exactly (files made since removed).

@@ -35,9 +35,9 @@ from koumbit_infra.serverconf.backup import CLIENT_DIR
 from koumbit_infra.sites import backups
 from koumbit_infra.sites.backups import Snapshot
 from koumbit_infra.sites.errors import SiteCommandError, must
-from koumbit_infra.sites.layout import SiteLayout
+from koumbit_infra.sites.layout import STATE_ROOT, SiteLayout
 
-STATE_DIR = "/var/lib/koumbit/recover"
+STATE_DIR = f"{STATE_ROOT}/recover"
 PASSWORD_FILE = f"{CLIENT_DIR}/password"
 # On each target: restic on one client's repository, as that client's account (the lead's).
 REPO_TOOL = "/usr/local/sbin/koumbit-backup-repo"
@@ -63,7 +63,7 @@ done"""
 BEGIN = f"""set -eu
 umask 077
 d={STATE_DIR}; pw={PASSWORD_FILE}
-install -d -m 755 -o root -g root {STATE_DIR.rsplit("/", 1)[0]}
+install -d -m 755 -o root -g root {STATE_ROOT}
 mkdir -p "$d"
 if [ ! -f "$d/started" ]; then date +%s > "$d/started.new"; mv -f "$d/started.new" "$d/started"; fi
 install -d -m 755 -o root -g root {CLIENT_DIR.rsplit("/", 1)[0]}

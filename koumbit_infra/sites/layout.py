@@ -27,7 +27,9 @@ SITE_LIB = "/usr/local/lib/koumbit/site-lib.sh"
 IMPORT = "/usr/local/sbin/koumbit-site-import"
 # One lock per site (root:<site> 0640, in a root-owned folder): taken by deploys, the
 # site commands and the site's own cron timer, so none of them interleave.
-LOCK_ROOT = "/var/lib/koumbit/site-locks"
+# root-owned 0755: each site's cron, run as the site, reaches its lock through it.
+STATE_ROOT = "/var/lib/koumbit"
+LOCK_ROOT = f"{STATE_ROOT}/site-locks"
 # Root-only scratch on the sites' file system, so a restored tree is swapped in by rename.
 WORK_ROOT = f"{SITES_ROOT}/.koumbit-work"
 # The PHP settings a site's CLI PHP reads (cron, ``koumbit-infra run``), like its pool's.
