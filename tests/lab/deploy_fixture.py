@@ -14,6 +14,7 @@ is the idempotence proof.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -65,8 +66,21 @@ class Run:
         return [op["name"] for op in self._operations() if op["success"]]
 
     def errors(self) -> list[str]:
-        return [f"{op['name']}: {', '.join(op['error'])}" for op in self._operations()
-                if op["error"]]
+        """``op name: hosts`` for every operation that failed. pyinfra prints no JSON when
+        a failure leaves no host to go on with: its progress lines say which one stopped."""
+        if self.results:
+            return [f"{op['name']}: {', '.join(op['error'])}" for op in self._operations()
+                    if op["error"]]
+        found: dict[str, list[str]] = {}
+        operation = None
+        for line in self.output.splitlines():
+            started = re.match(r"--> Starting operation: (.+?)\s*$", line)
+            if started:
+                operation = started[1]
+            failed = re.match(r"\s+\[(\S+)\]\s+Error: ", line)
+            if failed and operation is not None:
+                found.setdefault(operation, []).append(failed[1])
+        return [f"{name}: {', '.join(hosts)}" for name, hosts in found.items()]
 
 
 def timed_json(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> Run:

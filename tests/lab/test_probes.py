@@ -7,23 +7,32 @@ takes to show down, then to fire its alert.
 
 from __future__ import annotations
 
+import datetime
 import json
 import shlex
+import ssl
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import pytest
 import yaml
-from deploy_fixture import Deployment, deployed
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from deploy_fixture import Deployment, deployed, lab_trust
 from labmail import LabMailbox, Mail
+from test_acme import live_sites, served, served_once
 from test_alerting import Pushed, api
 from test_monitoring import MONITOR, poll, query
 
 from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Inventory, PlacedSite, SiteState
 from koumbit_infra.lab import down, up
+from koumbit_infra.lab.pebble import LAB_ENDPOINTS
 from koumbit_infra.monitoring.probes import (
     BLACKBOX_LISTEN,
     MAINTENANCE_MODULE,
@@ -274,3 +283,88 @@ def test_a_server_that_stops_sends_one_notice_not_one_per_site(
         up(lab.servers)
     back = poll(lambda: len(by_site(lab, up_expr)) >= len(sites), ALL_DEADLINE + 120)
     assert back is not None, query(lab, f'probe_success{{server="{server}"}}')
+
+
+def _expiring_chain(served_leaf: x509.Certificate, days: float) -> tuple[bytes, int]:
+    """A chain for the site's own key and names, valid ``days`` more, signed by the lab's
+    Pebble intermediate (its management port hands out the key): it verifies as the real
+    one does and only its end is near. Answers the PEM chain and the leaf's serial."""
+    context = ssl.create_default_context(cafile=lab_trust())
+    host, port = LAB_ENDPOINTS.management
+
+    def get(path: str) -> bytes:
+        with urllib.request.urlopen(f"https://{host}:{port}{path}",
+                                    context=context, timeout=10) as answer:
+            body: bytes = answer.read()
+            return body
+
+    intermediate = x509.load_pem_x509_certificate(get("/intermediates/0"))
+    key = serialization.load_pem_private_key(get("/intermediate-keys/0"), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+    now = datetime.datetime.now(datetime.UTC)
+    san = served_leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    leaf = (x509.CertificateBuilder()
+            .subject_name(served_leaf.subject).issuer_name(intermediate.subject)
+            .public_key(served_leaf.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(san, critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaf, intermediate))
+    return pem, leaf.serial_number
+
+
+def test_a_certificate_expiring_within_14_days_fires_its_alert_and_mails_it(
+        deployed: Deployment, lab: Lab, inv: Inventory) -> None:
+    """One site made to serve a certificate that ends in 10 days (its own key and names, a
+    chain that verifies): the probe reads its end, KoumbitSiteCertificateExpiresSoon fires
+    and its e-mail names the site. Its certbot certificate is served again after."""
+    site = next(s for s in sorted(live_sites(inv), key=lambda s: s.domain)
+                if s.placed.site.server == "web1")
+    domain, server = site.domain, site.placed.site.server
+    placed = site.placed
+    addr = str(inv.server(server).address)
+    expiry = f'probe_ssl_earliest_cert_expiry{{job="{SITES_JOB}",site="{domain}"}} - time()'
+    assert poll(lambda: by_site(lab, f"({expiry}) / 86400 > 14").get(domain) is not None,
+                ALL_DEADLINE) is not None, query(lab, expiry)
+    chain, serial = _expiring_chain(served(addr, domain).certificate, days=10)
+    scratch = f"/root/koumbit-test-expiring/{site.name}"
+    served_link = f"{site.cert_dir}/fullchain.pem"
+    certbot_chain = lab.run(server, f"readlink {shlex.quote(served_link)}").strip()
+    assert certbot_chain == f"/etc/letsencrypt/live/{site.name}/fullchain.pem"
+    reload = "nginx -t -q && systemctl reload nginx"
+    box = LabMailbox(lab)
+    mark = box.count()
+    alert = (f'ALERTS{{alertname="KoumbitSiteCertificateExpiresSoon",site="{domain}",'
+             'alertstate="firing"}')
+    lab.run(server, f"install -d -m 700 {shlex.quote(scratch)} && cat > "
+                    f"{shlex.quote(scratch)}/fullchain.pem <<'EOF'\n{chain.decode()}EOF")
+    swapped = time.monotonic()
+    try:
+        lab.run(server, f"ln -sfn {shlex.quote(scratch)}/fullchain.pem {shlex.quote(served_link)}"
+                        f" && {reload}")
+        now = served_once(addr, domain, lambda f: f.certificate.serial_number == serial)
+        assert now.verified and now.certificate.serial_number == serial, now.output[-2000:]
+        fired = poll(lambda: bool(query(lab, alert)), SEEN_DEADLINE + 120 + 60)
+        assert fired is not None, query(lab, f'ALERTS{{site="{domain}"}}')
+        found = query(lab, alert)[0]["metric"]
+        assert (found["client"], found["server"], found["severity"]) == (
+            placed.client.slug, server, "warning")
+        mail, _ = box.wait_for(
+            lambda m: m.subject.startswith("[ALERTE / FIRING]")
+            and "KoumbitSiteCertificateExpiresSoon" in m.subject and f"site {domain}" in m.subject,
+            MAIL_DEADLINE, after=mark)
+        assert f"Site : {domain}" in mail.body and "Le certificat de" in mail.body
+        print(f"\n{domain}: a certificate ending in 10 days served; its alert fired after"
+              f" {fired:.0f} s, the e-mail came {time.monotonic() - swapped:.0f} s after the swap")
+    finally:
+        lab.run(server, f"ln -sfn {shlex.quote(certbot_chain)} {shlex.quote(served_link)}"
+                        f" && {reload} && rm -rf /root/koumbit-test-expiring")
+    back = served_once(addr, domain, lambda f: f.certificate.serial_number != serial)
+    assert back.verified and back.certificate.serial_number != serial
+    assert poll(lambda: not query(lab, f'ALERTS{{alertname="KoumbitSiteCertificateExpiresSoon",'
+                                       f'site="{domain}"}}'), SEEN_DEADLINE + 60) is not None
