@@ -56,6 +56,10 @@ def cross_check(files: ParsedFiles) -> list[Problem]:
     )
     for client, doc in files.clients:
         sites.check_client(client, doc)
+    owners = {d: (c.slug, doc.path) for c, doc in files.clients for s in c.sites
+              for d in s.all_domains}
+    for client, doc in files.clients:
+        out += _people(client, doc, owners)
     return out + sites.problems + _overcommit(servers, sdoc, sites.committed)
 
 
@@ -90,6 +94,64 @@ def _one_owner_per_key(servers: ServersFile, doc: YamlDocument) -> list[Problem]
             else:
                 owners[identity] = (admin.name, line)
     return out
+
+
+def _people(client: Client, doc: YamlDocument,
+            owners: dict[str, tuple[str, Path]]) -> list[Problem]:
+    """A client's people reach only the client's own sites that exist, each by its primary
+    domain; a name and a key are one person's, so one can be removed without the others."""
+    out = _unique(doc, [(p.name, ("people", i, "name")) for i, p in enumerate(client.people)],
+                  "person name", "give each person of the client their own name")
+    own = {s.domain: s for s in client.sites}
+    keys: dict[str, tuple[str, int]] = {}
+    for i, person in enumerate(client.people):
+        who = f"person '{person.name}' of client '{client.slug}'"
+        seen: set[str] = set()
+        for j, domain in enumerate(person.sites):
+            line = doc.line_of(("people", i, "sites", j))
+            problem = _person_site(who, domain, own, owners, client.slug)
+            if problem is None and domain in seen:
+                problem = (f"{who} is given site '{domain}' twice", "list each site once")
+            seen.add(domain)
+            if problem is not None:
+                out.append(Problem(doc.path, line, *problem))
+        for j, key in enumerate(person.ssh_keys):
+            line = doc.line_of(("people", i, "ssh_keys", j))
+            identity = parse_public_key(key).identity
+            if identity in keys:
+                owner, at = keys[identity]
+                out.append(Problem(doc.path, line, f"SSH key of {who} is already listed for"
+                                   f" '{owner}' at line {at}",
+                                   "give each person their own key, listed once: removing"
+                                   " one person must not cut off another"))
+            else:
+                keys[identity] = (person.name, line)
+    return out
+
+
+def _person_site(who: str, domain: str, own: dict[str, Site],
+                 owners: dict[str, tuple[str, Path]], slug: str) -> tuple[str, str] | None:
+    """What is wrong with giving ``domain`` to a person of client ``slug`` (message, hint)."""
+    site = own.get(domain)
+    if site is not None and site.state is SiteState.ABSENT:
+        return (f"{who} is given site '{domain}', which is absent (being removed)",
+                "remove it from the person's sites")
+    if site is not None:
+        return None
+    owner = owners.get(domain)
+    if owner is None:
+        choices = ", ".join(sorted(own)) or "none: the client has no site"
+        return (f"{who} is given site '{domain}', which is not a site of the client",
+                f"name one of the client's sites by its primary domain ({choices})")
+    other, path = owner
+    if other != slug:
+        return (f"{who} is given site '{domain}', which belongs to client '{other}'"
+                f" (clients/{path.name})",
+                "a person reaches only the sites of the client whose file names them:"
+                " remove the site, or declare the person in that client's file")
+    primary = next(d for d, s in own.items() if domain in s.all_domains)
+    return (f"{who} is given '{domain}', an alias of site '{primary}'",
+            f"name the site by its primary domain: {primary}")
 
 
 # The key types age encrypts to (the backup escrow, koumbit_infra.serverconf.backup).

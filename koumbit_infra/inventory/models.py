@@ -475,6 +475,24 @@ class Solidarity(_Model):
     note: Note | None = Field(None, description="Why (for the Conseil de Travail).")
 
 
+class Person(_Model):
+    """Someone working on the client's sites (a web developer) who reaches some of them by
+    SFTP, chrooted to each site's files, with no shell."""
+
+    name: Name = Field(
+        description="Identifier of the person in this client's file (amelie, dev-externe):"
+                    " named in the servers' key files and in the README's examples.")
+    full_name: PersonName = Field(description="The person's name, as the key files show it.")
+    ssh_keys: Annotated[tuple[SshKey, ...], AfterValidator(at_least_one)] = Field(
+        max_length=16,
+        description="Public SSH keys, one line each, without options (ssh-ed25519, ssh-rsa,"
+                    " ecdsa-sha2-nistp*, sk-*); a key belongs to one person of the client.")
+    sites: Annotated[tuple[Domain, ...], AfterValidator(at_least_one)] = Field(
+        max_length=1000,
+        description="Primary domains of this client's sites the person reaches by SFTP (each"
+                    " site's code, uploads and logs; never its secrets nor another site).")
+
+
 class Client(_Model):
     slug: Slug = Field(description="Identifier; must equal the file name without .yaml.")
     name: Title = Field(description="Organisation's name, as shown in reports.")
@@ -485,6 +503,9 @@ class Client(_Model):
     since: Day | None = Field(None, description="Client since.")
     contact: Contact
     sites: tuple[Site, ...] = Field((), max_length=1000, description="The client's sites.")
+    people: tuple[Person, ...] = Field(
+        (), max_length=100,
+        description="People who reach some of the client's sites by SFTP (its web developers).")
     price_history: PriceHistory = Field(
         (), description="Earlier prices paid, oldest first (monthly_price_paid_cad is current)."
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from koumbit_infra.inventory import Inventory, Plan, Role, Server, SiteState
 from koumbit_infra.inventory.crosscheck import ESCROW_KEY_TYPES
+from koumbit_infra.sites.sftp import SFTP_ROOT
 
 CHROOT_ROOT = "/srv/restic"
 CLIENT_DIR = "/etc/koumbit/backup"
@@ -40,8 +41,10 @@ TARGET_WRAPPER = "/usr/local/sbin/koumbit-backup-repo"
 # service writes just before restic runs, so tables are consistent.
 BACKUP_PATHS = ("/etc", "/root", "/home", "/srv", "/var/backups/koumbit")
 # The site tools' scratch (koumbit_infra.sites.layout.WORK_ROOT) holds transient copies.
-# Sites have snapshots of their own (tree and dump of one run), so the system one skips them.
-EXCLUDES = ("/srv/restic", "/var/cache", "*.tmp", "/srv/sites", "/var/backups/koumbit/sites")
+# Sites have snapshots of their own (tree and dump of one run), so the system one skips them,
+# and their SFTP chroots, which show their trees again through bind mounts.
+EXCLUDES = ("/srv/restic", "/var/cache", "*.tmp", "/srv/sites", "/var/backups/koumbit/sites",
+            SFTP_ROOT)
 _WINDOW_START_MIN = 60  # 01:00: after most sites' evening traffic
 _WINDOW_MINUTES = 240  # until 05:00
 

@@ -14,6 +14,7 @@ from typing import Any
 from koumbit_infra.inventory import Inventory, Role, Server, SiteState
 from koumbit_infra.serverconf import backup, database, firewall, tuning
 from koumbit_infra.sites.layout import ARCHIVE
+from koumbit_infra.sites.sftp import sftp_sites
 
 FPM_IDLE_POOL = "koumbit-idle"
 
@@ -64,6 +65,7 @@ def base_config(inv: Inventory, server: Server) -> BaseFiles:
                        {"proxy": inv.settings.apt_proxy}) if inv.settings.apt_proxy else None,
         sshd=ConfigFile("sshd", "etc/ssh/sshd_config.j2", "/etc/ssh/sshd_config", "644",
                         {"backup_clients": sftp_users, "chroot_root": backup.CHROOT_ROOT,
+                         "sftp_sites": sftp_sites(inv, server),
                          "trusted": [str(n) for n in inv.settings.trusted_ssh_sources],
                          "penalties": server.release.openssh_penalties}),
         firewall=ConfigFile("firewall", "etc/nftables.conf.j2", "/etc/nftables.conf", "600",
@@ -243,6 +245,30 @@ def backup_target_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...
     )
 
 
+@dataclass(frozen=True)
+class SftpFiles:
+    """Clients' SFTP on a web server: the mount units of each chroot, each site's key file."""
+
+    mounts: tuple[ConfigFile, ...] = ()
+    keys: tuple[ConfigFile, ...] = ()
+
+    def all(self) -> tuple[ConfigFile, ...]:
+        return (*self.mounts, *self.keys)
+
+
+def sftp_config(inv: Inventory, server: Server) -> SftpFiles:
+    """The files of every SFTP chroot of ``server`` (see koumbit_infra.sites.sftp)."""
+    sites = sftp_sites(inv, server)
+    return SftpFiles(
+        mounts=tuple(ConfigFile("sftp", "etc/systemd/system/koumbit-sftp.mount.j2",
+                                view.unit_file, "644", {"sftp": site, "view": view})
+                     for site in sites for view in site.views),
+        # Read by sshd as the site's user: readable by all, written by root alone.
+        keys=tuple(ConfigFile("sftp", "etc/ssh/koumbit-sftp/site.j2", site.keys_file, "644",
+                              {"sftp": site}) for site in sites),
+    )
+
+
 def monitoring_files(inv: Inventory, server: Server) -> tuple[ConfigFile, ...]:
     return (
         ConfigFile("node-exporter", "etc/default/prometheus-node-exporter.j2",
@@ -259,7 +285,7 @@ def all_files(inv: Inventory, server: Server, backup_host_key: str,
     from koumbit_infra.serverconf.certificates import certificate_files
 
     return (*base_files(inv, server), *certificate_files(inv, server), *web_files(inv, server),
-            *database_files(inv, server),
+            *database_files(inv, server), *sftp_config(inv, server).all(),
             *backup_seal_files(inv, server, {t.name: backup_host_key
                                              for t in backup.targets_of(inv, server)}),
             *backup_files(inv, server, {t.name: backup_host_key

@@ -34,6 +34,8 @@ from koumbit_infra.sites.layout import (
     SiteLayout,
 )
 from koumbit_infra.sites.secrets import WP_SALT_KEYS
+from koumbit_infra.sites.sftp import KEYS_DIR as SFTP_KEYS_DIR
+from koumbit_infra.sites.sftp import UNIT_PREFIX as SFTP_UNIT_PREFIX
 from koumbit_infra.templating import jinja_env_kwargs
 from koumbit_infra.tls import TLS_ROOT
 from koumbit_infra.tls.certbot import SCRIPT as CERTIFICATE_TOOL
@@ -79,7 +81,8 @@ def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
              "tls_root": TLS_ROOT, "privileges": ", ".join(DB_PRIVILEGES),
              "site_lib": SITE_LIB, "lock_root": LOCK_ROOT, "work_root": WORK_ROOT,
              "archive": ARCHIVE, "fpm_run_dir": FPM_RUN_DIR, "certificate": CERTIFICATE_TOOL,
-             "targets": [t.name for t in targets_of(inv, server)]}
+             "targets": [t.name for t in targets_of(inv, server)],
+             "sftp_keys_dir": SFTP_KEYS_DIR, "sftp_units": SFTP_UNIT_PREFIX}
     return (
         SiteFile(SITE_LIB, "usr/local/lib/koumbit/site-lib.sh.j2", "600", context=tools),
         SiteFile(ARCHIVE, "usr/local/sbin/koumbit-site-archive.j2", "700", context=tools),

@@ -202,6 +202,17 @@ def check_ssh_client(text: str, tmp: Path) -> None:
         assert seen["stricthostkeychecking"] == "true", alias
 
 
+def check_authorized_keys(text: str, tmp: Path) -> None:
+    """ssh-keygen reads every key of the file, and each one is restricted."""
+    path = tmp / "authorized_keys"
+    path.write_text(text)
+    keys = [line for line in text.splitlines() if line and not line.startswith("#")]
+    done = subprocess.run(["ssh-keygen", "-l", "-f", str(path)], check=True,
+                          capture_output=True, text=True, timeout=60)
+    assert keys and len(done.stdout.splitlines()) == len(keys)
+    assert all(line.startswith("restrict ssh-") for line in keys)
+
+
 def check_lines(text: str, tmp: Path) -> None:
     assert text.strip() and "None" not in text
 
@@ -227,6 +238,7 @@ def check_sysctl(text: str, tmp: Path) -> None:
 
 CHECKERS: dict[str, Callable[[str, Path], None]] = {
     "/etc/ssh/sshd_config": check_sshd,
+    "/etc/ssh/koumbit-sftp/": check_authorized_keys,
     "/etc/nftables.conf": check_nft,
     "/etc/nginx/": check_nginx,
     "/fpm/conf.d/": check_php_ini,
