@@ -34,7 +34,7 @@ def _state(chroots: list[ChrootPlan]) -> SftpStateData:
                          prefix=UNIT_PREFIX, units=units, paths=paths)
 
 
-def _take_apart(chroot: str) -> str:
+def take_apart(chroot: str) -> str:
     """Unmount what is still mounted in ``chroot``, then remove its empty mount points
     and folders; stops, changing nothing more, at anything it did not make."""
     steps = ["set -e", f"c={shlex.quote(chroot)}"]
@@ -63,7 +63,7 @@ def revoked(chroots: list[ChrootPlan]) -> Generator[str, None, None]:
         yield f"systemctl disable --now {shlex.quote(unit)} 2>/dev/null || true"
         yield f"rm -f {shlex.quote(f'{UNIT_DIR}/{unit}')}"
     for name in sorted(state.chroots - logins):
-        yield _take_apart(f"{SFTP_ROOT}/{name}")
+        yield take_apart(f"{SFTP_ROOT}/{name}")
 
 
 def _chroot_drifted(state: SftpStateData, chroot: ChrootPlan) -> bool:

@@ -13,6 +13,7 @@ import pytest
 from releasecheck import sshd_text_for_host
 
 from koumbit_infra.inventory import Inventory, load_inventory
+from koumbit_infra.operations.sftp import take_apart
 from koumbit_infra.releases import Debian
 from koumbit_infra.serverconf.backup import EXCLUDES
 from koumbit_infra.serverconf.files import base_config, sftp_config
@@ -33,8 +34,9 @@ from koumbit_infra.templating import render
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "inventory" / "lab"
 SITE = "banque-rosemont.test"
-OTHER_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAK+hhe+mdA1U42ZtnZPpfu96EHRc/knO1cigBZB5JX"
-             ' command="/bin/sh",permitopen="*:*"')
+BRUNO_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAK+hhe+mdA1U42ZtnZPpfu96EHRc/knO1cigBZB5JX"
+# A key's comment is free text after the key: options written there are only words.
+OTHER_KEY = BRUNO_KEY + ' command="/bin/sh",permitopen="*:*"'
 
 
 def _lab() -> Inventory:
@@ -131,7 +133,7 @@ def test_the_key_file_restricts_every_key_and_copies_no_comment(tmp_path: Path) 
 def test_removing_people_removes_their_keys_then_the_whole_access(tmp_path: Path) -> None:
     def two(clients: Clients) -> None:
         clients["banque-alimentaire"]["people"].append(
-            {"name": "bruno", "full_name": "Bruno Caron", "ssh_keys": [OTHER_KEY.split(" c")[0]],
+            {"name": "bruno", "full_name": "Bruno Caron", "ssh_keys": [BRUNO_KEY],
              "sites": [SITE]})
 
     def none(clients: Clients) -> None:
@@ -239,3 +241,49 @@ def test_a_swapped_tree_is_shown_again_and_a_removed_site_loses_its_keys_first()
     stop = remove.index('pool_stop "$name"')
     unmount = remove.index(f'systemctl stop "{UNIT_PREFIX}$name-*.mount"')
     assert keys < stop < unmount < remove.index('rm -rf "$root"')
+
+
+# --- taking a chroot apart, for real, over a bind mount of a site's folder ----------------
+
+
+def _chroot_over(tmp: Path) -> tuple[Path, Path]:
+    """A site's code folder with a file, and a chroot whose web/ is a bind mount of it."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root (CI runs as root)")
+    web = tmp / "site" / "web"
+    web.mkdir(parents=True)
+    (web / "index.php").write_text("<?php echo 'le site';\n")
+    chroot = tmp / "chroot"
+    for point in MOUNT_POINTS:
+        path = chroot / point
+        if point.endswith(".log"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        else:
+            path.mkdir(parents=True)
+    done = subprocess.run(["mount", "--bind", str(web), str(chroot / "web")],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"this machine cannot bind-mount here: {done.stderr.strip()}")
+    return web, chroot
+
+
+def test_a_chroot_is_taken_apart_without_touching_the_sites_files(tmp_path: Path) -> None:
+    web, chroot = _chroot_over(tmp_path)
+    done = subprocess.run(["sh", "-c", take_apart(str(chroot))], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert not chroot.exists()
+    assert (web / "index.php").read_text() == "<?php echo 'le site';\n"
+
+
+def test_a_chroot_holding_anything_unexpected_is_left_alone(tmp_path: Path) -> None:
+    """Only what the deploy made is removed: a file it did not write stops it there."""
+    web, chroot = _chroot_over(tmp_path)
+    (chroot / "logs" / "note.txt").write_text("laissé par un admin\n")
+    done = subprocess.run(["sh", "-c", take_apart(str(chroot))], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert (chroot / "logs" / "note.txt").exists()
+    assert (web / "index.php").exists()
+    assert not os.path.ismount(chroot / "web")  # unmounted first, then the stop
