@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -43,6 +44,12 @@ class PublicKey:
     def identity(self) -> str:
         """The key without its comment: two lines with the same identity are the same key."""
         return f"{self.kind} {self.blob}"
+
+    @property
+    def fingerprint(self) -> str:
+        """``SHA256:...``, as ``ssh-keygen -l`` and a client's first connection show it."""
+        digest = hashlib.sha256(base64.b64decode(self.blob)).digest()
+        return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
 def parse_public_key(line: str) -> PublicKey:

@@ -1,4 +1,4 @@
-"""``koumbit-infra site backup|restore|clone|migrate|verify DOMAIN`` and ``koumbit-infra run``.
+"""``koumbit-infra site backup|restore|clone|migrate|verify|sftp DOMAIN`` and ``koumbit-infra run``.
 
 Exit status: 0 done; 1 a step failed on a server (its message says which);
 2 bad usage or a domain/server the inventory does not know (nothing touched).
@@ -33,7 +33,7 @@ def _ca_file(inv: Inventory) -> str | None:
 
 @click.group("site")
 def site_group() -> None:
-    """Act on one site now: backup, restore, clone, migrate, verify."""
+    """Act on one site now: backup, restore, clone, migrate, verify; or show its SFTP."""
 
 
 @site_group.command("backup")
@@ -180,6 +180,35 @@ def verify_command(env: str, inventory_dir: Path | None, domain: str) -> None:
                f" {verdict.status} (expected {expected})")
     if verdict.status != expected:
         sys.exit(1)
+
+
+@site_group.command("sftp")
+@env_option
+@inventory_option
+@click.argument("domain")
+def sftp_command(env: str, inventory_dir: Path | None, domain: str) -> None:
+    """What to tell DOMAIN's developers: their SFTP login, and who reaches it with which key
+    (from the inventory; no server is contacted)."""
+    from koumbit_infra.inventory.sshkeys import parse_public_key
+    from koumbit_infra.sites import selection
+    from koumbit_infra.sites.sftp import sftp_sites
+
+    inv = open_inventory(env, inventory_dir)
+    site = selection.one(inv, domain)
+    server = inv.server(site.placed.site.server)
+    found = [s for s in sftp_sites(inv, server) if s.site.domain == site.domain]
+    if not found:
+        click.echo(f"{site.domain}: personne n'y a accès par SFTP / nobody reaches it by SFTP"
+                   f" (people: in clients/{site.placed.client.slug}.yaml)")
+        return
+    access = found[0]
+    click.echo(f"{site.domain}: sftp {access.login}@{server.address}  (port 22;"
+               f" docs/sftp-clients.md)")
+    for person in access.people:
+        for key in person.ssh_keys:
+            parsed = parse_public_key(key)
+            click.echo(f"  {person.name} ({person.full_name}): {parsed.kind}"
+                       f" {parsed.fingerprint}")
 
 
 @click.command("run", context_settings={"ignore_unknown_options": True})

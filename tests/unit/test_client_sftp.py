@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from releasecheck import sshd_text_for_host
 
+from koumbit_infra.cli import main
 from koumbit_infra.inventory import Inventory, load_inventory
 from koumbit_infra.operations.sftp import take_apart
 from koumbit_infra.releases import Debian
@@ -287,3 +289,26 @@ def test_a_chroot_holding_anything_unexpected_is_left_alone(tmp_path: Path) -> N
     assert (chroot / "logs" / "note.txt").exists()
     assert (web / "index.php").exists()
     assert not os.path.ismount(chroot / "web")  # unmounted first, then the stop
+
+
+# --- what the Infra team sends a developer ----------------------------------------------------
+
+
+def test_site_sftp_names_the_login_and_each_key_as_ssh_keygen_shows_it(tmp_path: Path) -> None:
+    inv = _lab()
+    site = _only(inv, "web2")
+    [key] = site.people[0].ssh_keys
+    (tmp_path / "key.pub").write_text(key + "\n")
+    listed = subprocess.run(["ssh-keygen", "-l", "-f", str(tmp_path / "key.pub")], check=True,
+                            capture_output=True, text=True).stdout.split()[1]
+    result = CliRunner().invoke(main, ["site", "sftp", SITE, "--env", "lab"])
+    assert result.exit_code == 0, result.output
+    assert f"sftp {site.login}@{inv.server('web2').address}" in result.output
+    assert f"amelie (Amélie Bergeron): ssh-ed25519 {listed}" in result.output
+
+
+def test_site_sftp_says_when_nobody_reaches_a_site() -> None:
+    result = CliRunner().invoke(main, ["site", "sftp", "erables.test", "--env", "lab"])
+    assert result.exit_code == 0, result.output
+    assert "nobody reaches it by SFTP" in result.output
+    assert "clients/cooperative-erables.yaml" in result.output
