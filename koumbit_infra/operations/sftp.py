@@ -29,7 +29,8 @@ def _state(chroots: list[ChrootPlan]) -> SftpStateData:
     operation of a run, so the survey reads it once)."""
     units = tuple(v.unit for c in chroots for v in c.views)
     paths = tuple(p for c in chroots
-                  for p in (*c.directories, *(x for v in c.views for x in (v.target, v.source))))
+                  for p in (*(d.path for d in c.directories),
+                            *(x for v in c.views for x in (v.target, v.source))))
     return host.get_fact(SftpState, root=SFTP_ROOT, keys_dir=KEYS_DIR, unit_dir=UNIT_DIR,
                          prefix=UNIT_PREFIX, units=units, paths=paths)
 
@@ -67,26 +68,26 @@ def revoked(chroots: list[ChrootPlan]) -> Generator[str, None, None]:
 
 
 def _chroot_drifted(state: SftpStateData, chroot: ChrootPlan) -> bool:
-    for path in chroot.directories:
-        node = state.nodes.get(path)
+    for d in chroot.directories:
+        node = state.nodes.get(d.path)
         if node is None or (node.kind, node.owner, node.group, node.mode) != (
-                "d", "root", "root", "755"):
+                "d", d.owner, d.group, d.mode):
             return True
     return any(v.target not in state.nodes for v in chroot.views)
 
 
 @operation()
 def chroots_made(chroots: list[ChrootPlan]) -> Generator[str, None, None]:
-    """Each chroot and its mount points: root's folders (0755, as sshd demands of a chroot)
+    """Each chroot and its mount points: root's folders (the chroot 0755, as sshd demands)
     and, for a log shown alone, an empty root-owned file to mount it on. A mount point
     already mounted is left as it is: what is there is the site's own folder."""
     state = _state(chroots)
     for chroot in chroots:
         if not _chroot_drifted(state, chroot):
             continue
-        steps = ["set -e"]
-        steps += [f"install -d -o root -g root -m 755 {shlex.quote(d)}"
-                  for d in (SFTP_ROOT, *chroot.directories)]
+        steps = ["set -e", f"install -d -o root -g root -m 755 {SFTP_ROOT}"]
+        steps += [f"install -d -o {d.owner} -g {d.group} -m {d.mode} {shlex.quote(d.path)}"
+                  for d in chroot.directories]
         for view in chroot.views:
             t = shlex.quote(view.target)
             if view.is_file:

@@ -263,9 +263,10 @@ def sftp_config(inv: Inventory, server: Server) -> SftpFiles:
         mounts=tuple(ConfigFile("sftp", "etc/systemd/system/koumbit-sftp.mount.j2",
                                 view.unit_file, "644", {"sftp": site, "view": view})
                      for site in sites for view in site.views),
-        # Read by sshd as the site's user: readable by all, written by root alone.
-        keys=tuple(ConfigFile("sftp", "etc/ssh/koumbit-sftp/site.j2", site.keys_file, "644",
-                              {"sftp": site}) for site in sites),
+        # sshd reads it as the site's user (its group); written by root alone, and the
+        # people's names and keys are no other site's business.
+        keys=tuple(ConfigFile("sftp", "etc/ssh/koumbit-sftp/site.j2", site.keys_file, "640",
+                              {"sftp": site}, group=site.login) for site in sites),
     )
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from koumbit_infra.inventory import Inventory, Person, Role, Server, SiteState
 from koumbit_infra.inventory.sshkeys import parse_public_key
-from koumbit_infra.sites.layout import SiteLayout
+from koumbit_infra.sites.layout import Directory, SiteLayout
 
 SFTP_ROOT = "/srv/sftp"
 KEYS_DIR = "/etc/ssh/koumbit-sftp"
@@ -112,7 +112,7 @@ class ChrootPlan:
 
     login: str
     chroot: str
-    directories: tuple[str, ...]
+    directories: tuple[Directory, ...]
     views: tuple[View, ...]
 
     @property
@@ -150,9 +150,13 @@ class SftpSite:
         return f"internal-sftp -u {UMASK} -d {START_DIR}"
 
     @property
-    def directories(self) -> tuple[str, ...]:
-        """root's own folders of the chroot (root:root 0755), parents first."""
-        return (self.chroot, *(f"{self.chroot}/{d}" for d in CHROOT_DIRS))
+    def directories(self) -> tuple[Directory, ...]:
+        """root's own folders of the chroot, parents first. The chroot is root:root 0755, as
+        sshd demands; ``logs/`` lets the site's group alone through: the nginx logs mounted
+        in it are world-readable files, which nginx's own folder keeps from other sites."""
+        return (Directory(self.chroot, "root", "root", "755"),
+                *(Directory(f"{self.chroot}/{d}", "root", self.site.name, "750")
+                  for d in CHROOT_DIRS))
 
     @property
     def views(self) -> tuple[View, ...]:

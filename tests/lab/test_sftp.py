@@ -163,7 +163,7 @@ def test_the_deploy_gives_access_and_a_second_run_changes_nothing(setup: Setup,
     listing = lab.run(SERVER, f"stat -c '%U:%G %a' {site.chroot} {site.keys_file}; sshd -T"
                               f" -C user={site.login},host=x,addr=192.0.2.1 | grep -i"
                               " '^chrootdirectory'")
-    assert listing.split("\n")[:2] == ["root:root 755", "root:root 644"]
+    assert listing.split("\n")[:2] == ["root:root 755", f"root:{site.login} 640"]
     assert f"chrootdirectory {site.chroot}" in listing
 
 
@@ -217,9 +217,14 @@ def test_the_neighbours_php_and_user_cannot_read_it(uploaded: Any, setup: Setup,
                                         f"{probe}EOF"))
     answer = get(SERVER, NEIGHBOUR, "/voisin.php")
     assert answer.status == 200 and answer.text == "refused", answer.text[:500]
-    direct = lab.run(SERVER, _as(neighbour.name, f"cat {target} >/dev/null 2>&1"
-                                                 " && echo READ || echo refused"))
-    assert direct.strip() == "refused"
+    # Nor through the person's chroot: its views are the site's own, its logs its group's.
+    chroot = setup.sftp.chroot
+    for path in (target, f"{chroot}/web/wp-content/themes/essai-sftp/style.css",
+                 f"{chroot}/logs/access.log", f"{chroot}/logs/error.log",
+                 setup.sftp.keys_file):
+        direct = lab.run(SERVER, _as(neighbour.name, f"cat {path} >/dev/null 2>&1"
+                                                     " && echo READ || echo refused"))
+        assert direct.strip() == "refused", path
 
 
 def test_the_chroot_shows_the_sites_views_and_nothing_else(setup: Setup, lab: Lab) -> None:

@@ -75,11 +75,22 @@ def test_every_view_shows_an_entry_of_a_folder_root_owns() -> None:
         parent = os.path.dirname(view.source)
         assert parent in root_owned or parent == SITE_LOG_ROOT, view
         assert view.target.startswith(site.chroot + "/"), view
-        assert os.path.dirname(view.target) in site.directories, view
+        assert os.path.dirname(view.target) in {d.path for d in site.directories}, view
     assert [v.target.removeprefix(site.chroot + "/") for v in site.views] == list(MOUNT_POINTS)
     assert layout.secrets_dir not in {v.source for v in site.views}
     assert not any(v.source in (layout.root, layout.drupal_dir, layout.config_file)
                    for v in site.views)
+
+
+def test_no_other_site_may_enter_the_chroots_logs() -> None:
+    """nginx's logs are world-readable files in a folder only root and adm enter; shown in
+    the chroot, the folder around them keeps every other site's user out."""
+    site = _only(_lab(), "web2")
+    chroot, logs = site.directories
+    assert (chroot.owner, chroot.group, chroot.mode) == ("root", "root", "755")
+    assert (logs.path, logs.owner, logs.group, logs.mode) == (
+        f"{site.chroot}/logs", "root", site.login, "750")
+    assert {os.path.dirname(v.target) for v in site.views if v.is_file} == {logs.path}
 
 
 def test_code_and_uploads_are_writable_and_logs_read_only() -> None:
@@ -129,7 +140,8 @@ def test_the_key_file_restricts_every_key_and_copies_no_comment(tmp_path: Path) 
     assert [line.split()[-1] for line in lines] == ["amelie", "bruno"]
     assert "command=" not in text and "permitopen" not in text
     assert keys.dest == f"/etc/ssh/koumbit-sftp/{_only(inv, 'web2').login}"
-    assert keys.mode == "644"  # sshd reads it as the site's user; only root writes it
+    # sshd reads it as the site's user; only root writes it, no other site reads it.
+    assert (keys.mode, keys.group) == ("640", _only(inv, "web2").login)
 
 
 def test_removing_people_removes_their_keys_then_the_whole_access(tmp_path: Path) -> None:
