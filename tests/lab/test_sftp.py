@@ -120,8 +120,9 @@ def setup(deployed: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Ite
 # --- the client's tools, with the person's key ------------------------------------------------
 
 
-def _client_options(setup: Setup, lab: Lab) -> list[str]:
-    return ["-F", "/dev/null", "-i", str(setup.key.private), "-o", "IdentitiesOnly=yes",
+def _client_options(setup: Setup, lab: Lab, key: Path | None = None) -> list[str]:
+    """No ssh_config, this key alone (the person's by default), web2's pinned host key."""
+    return ["-F", "/dev/null", "-i", str(key or setup.key.private), "-o", "IdentitiesOnly=yes",
             "-o", f"UserKnownHostsFile={lab.paths.known_hosts}",
             "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
             "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
@@ -337,6 +338,26 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_failed_logins_reach_fail2bans_sshd_jail(setup: Setup, lab: Lab,
+                                                  tmp_path: Path) -> None:
+    """A key the inventory does not give, tried on the site's login: the sshd jail's own
+    filter (the one fail2ban bans with) matches sshd's lines about it. The lab host is a
+    trusted source, never banned: the filter is checked, not a ban."""
+    wrong = tmp_path / "id_wrong"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong)],
+                   check=True)
+    for _ in range(2):
+        done = subprocess.run(["sftp", *_client_options(setup, lab, wrong), "-b", "-",
+                               f"{setup.sftp.login}@{ADDRESS}"],
+                              input="pwd\n", capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert done.returncode != 0
+    matched = lab.run(SERVER, "fail2ban-regex --print-all-matched"
+                              " 'systemd-journal[journalflags=1]' 'sshd[mode=aggressive]'"
+                              f" 2>&1 | grep -c {shlex.quote(setup.sftp.login)} || true")
+    assert int(matched.split()[-1]) >= 1, matched
 
 
 # --- removing the key -----------------------------------------------------------------------
