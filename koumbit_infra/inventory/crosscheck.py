@@ -80,19 +80,26 @@ def _unique(
 
 def _one_owner_per_key(servers: ServersFile, doc: YamlDocument) -> list[Problem]:
     """A key is one person's: shared, it cannot be revoked from one admin alone."""
+    return _keys_owned_once(doc, [(f"admin '{a.name}'", a.name, key, ("admins", i, "ssh_keys", j))
+                                  for i, a in enumerate(servers.admins)
+                                  for j, key in enumerate(a.ssh_keys)],
+                            "give each admin their own key, listed once")
+
+
+def _keys_owned_once(doc: YamlDocument, keys: list[tuple[str, str, str, YamlPath]],
+                     hint: str) -> list[Problem]:
+    """Each key of ``keys`` (who, owner's name, key, where) listed for one owner only."""
     owners: dict[str, tuple[str, int]] = {}
     out = []
-    for i, admin in enumerate(servers.admins):
-        for j, key in enumerate(admin.ssh_keys):
-            line = doc.line_of(("admins", i, "ssh_keys", j))
-            identity = parse_public_key(key).identity
-            if identity in owners:
-                owner, at = owners[identity]
-                out.append(Problem(doc.path, line, f"SSH key of admin '{admin.name}' is already"
-                                   f" listed for '{owner}' at line {at}",
-                                   "give each admin their own key, listed once"))
-            else:
-                owners[identity] = (admin.name, line)
+    for who, name, key, loc in keys:
+        line = doc.line_of(loc)
+        identity = parse_public_key(key).identity
+        if identity in owners:
+            owner, at = owners[identity]
+            out.append(Problem(doc.path, line, f"SSH key of {who} is already listed for"
+                               f" '{owner}' at line {at}", hint))
+        else:
+            owners[identity] = (name, line)
     return out
 
 
@@ -103,7 +110,6 @@ def _people(client: Client, doc: YamlDocument,
     out = _unique(doc, [(p.name, ("people", i, "name")) for i, p in enumerate(client.people)],
                   "person name", "give each person of the client their own name")
     own = {s.domain: s for s in client.sites}
-    keys: dict[str, tuple[str, int]] = {}
     for i, person in enumerate(client.people):
         who = f"person '{person.name}' of client '{client.slug}'"
         seen: set[str] = set()
@@ -115,18 +121,12 @@ def _people(client: Client, doc: YamlDocument,
             seen.add(domain)
             if problem is not None:
                 out.append(Problem(doc.path, line, *problem))
-        for j, key in enumerate(person.ssh_keys):
-            line = doc.line_of(("people", i, "ssh_keys", j))
-            identity = parse_public_key(key).identity
-            if identity in keys:
-                owner, at = keys[identity]
-                out.append(Problem(doc.path, line, f"SSH key of {who} is already listed for"
-                                   f" '{owner}' at line {at}",
-                                   "give each person their own key, listed once: removing"
-                                   " one person must not cut off another"))
-            else:
-                keys[identity] = (person.name, line)
-    return out
+    return out + _keys_owned_once(
+        doc, [(f"person '{p.name}' of client '{client.slug}'", p.name, key,
+               ("people", i, "ssh_keys", j))
+              for i, p in enumerate(client.people) for j, key in enumerate(p.ssh_keys)],
+        "give each person their own key, listed once: removing one person must not cut off"
+        " another")
 
 
 def _person_site(who: str, domain: str, own: dict[str, Site],
