@@ -2,7 +2,9 @@
 
 Per site: Unix user and tree, secret file made on the server, database and
 user, codebase, CMS configuration, PHP-FPM pool, nginx vhost with its
-certificate, cron timer. ``disabled`` keeps everything but the pool and
+certificate, cron timer; a staging copy (a site's ``staging:``) is a site like
+any other, with HTTP basic auth (its password file made on the server) and
+``X-Robots-Tag: noindex, nofollow`` on its vhost. ``disabled`` keeps everything but the pool and
 serves a maintenance page (bilingual); ``absent`` sites are archived, the
 archive verified, and only then removed (koumbit-site-remove, from
 templates/usr/local/sbin/).
@@ -64,6 +66,8 @@ def _watched_paths(site: SiteLayout) -> list[str]:
         paths += [f"{site.cert_dir}/fullchain.pem", tls_ops.failure_mark(site.name)]
     paths += [site.secrets_file, site.code_marker, site.installed_marker, site.pool_file,
               site.fpm_socket, site.fpm_status_socket, *removed_paths(site)]
+    if site.staging_of:
+        paths.append(site.htpasswd_file)
     return paths
 
 
@@ -97,6 +101,9 @@ def _one_site(site: SiteLayout, lab: bool, acme_host: str) -> list[OperationMeta
     need(ops.directories, name=f"{d}: tree under {site.root}", dirs=list(site.directories),
          site=site)
     need(ops.secrets, name=f"{d}: secrets made on the server", site=site)
+    if site.staging_of:
+        need(ops.staging_credentials, name=f"{d}: password of the staging copy of"
+             f" {site.staging_of} (made on the server)", path=site.htpasswd_file)
     need(ops.database, name=f"{d}: database and user, rights on its own database only",
          site=site)
     _codebase(site, lab)

@@ -19,6 +19,7 @@ def summarise(inv: Inventory) -> dict[str, Any]:
         "clients": len(inv.clients),
         "solidarity_accounts": sum(c.is_solidarity for c in inv.clients),
         "sites": len(placed),
+        "staging_copies": sum(p.is_staging for p in placed),
         "sites_by_cms": dict(sorted(by_cms.items())),
         "sites_by_state": dict(sorted(by_state.items())),
         "per_server": [
@@ -41,7 +42,8 @@ def render_text(summary: dict[str, Any]) -> str:
         f"inventory '{summary['env']}' is valid",
         f"  servers: {summary['servers']}   clients: {summary['clients']} "
         f"(solidarity accounts: {summary['solidarity_accounts']})",
-        f"  sites: {summary['sites']} ({cms})",
+        f"  sites: {summary['sites']} ({cms}; staging copies among them:"
+        f" {summary['staging_copies']})",
         "  committed quota per server:",
     ]
     for s in summary["per_server"]:

@@ -18,6 +18,7 @@ from koumbit_infra.inventory.models import (
 )
 from koumbit_infra.inventory.problems import Problem, Severity
 from koumbit_infra.inventory.sshkeys import parse_public_key
+from koumbit_infra.inventory.staging import staging_site
 from koumbit_infra.inventory.yamlsource import YamlDocument, YamlPath
 
 
@@ -50,16 +51,18 @@ def cross_check(files: ParsedFiles) -> list[Problem]:
     out += _escrow_possible(servers, sdoc)
     out += _database_servers(servers, sdoc)
     out += _alert_receivers(servers, sdoc)
+    pattern = servers.settings.staging_name
     sites = _SiteChecks(
         servers={s.name: s for s in servers.servers},
         plans={p.name: p for p in files.plans.plans},
+        staging_name=pattern,
     )
     for client, doc in files.clients:
         sites.check_client(client, doc)
-    owners = {d: (c.slug, doc.path) for c, doc in files.clients for s in c.sites
-              for d in s.all_domains}
+    owners = {d: (c.slug, doc.path) for c, doc in files.clients
+              for s in _with_staging(c, pattern) for d in s.all_domains}
     for client, doc in files.clients:
-        out += _people(client, doc, owners)
+        out += _people(client, doc, owners, pattern)
     return out + sites.problems + _overcommit(servers, sdoc, sites.committed)
 
 
@@ -103,13 +106,28 @@ def _keys_owned_once(doc: YamlDocument, keys: list[tuple[str, str, str, YamlPath
     return out
 
 
+def _with_staging(client: Client, pattern: str) -> list[Site]:
+    """The client's sites and their staging copies (those whose name is a domain: the others
+    are reported on their own line)."""
+    out = []
+    for site in client.sites:
+        out.append(site)
+        if site.staging is not None:
+            try:
+                out.append(staging_site(site, pattern))
+            except ValueError:
+                continue
+    return out
+
+
 def _people(client: Client, doc: YamlDocument,
-            owners: dict[str, tuple[str, Path]]) -> list[Problem]:
-    """A client's people reach only the client's own sites that exist, each by its primary
-    domain; a name and a key are one person's, so one can be removed without the others."""
+            owners: dict[str, tuple[str, Path]], pattern: str) -> list[Problem]:
+    """A client's people reach only the client's own sites that exist (staging copies
+    included), each by its primary domain; a name and a key are one person's, so one can be
+    removed without the others."""
     out = _unique(doc, [(p.name, ("people", i, "name")) for i, p in enumerate(client.people)],
                   "person name", "give each person of the client their own name")
-    own = {s.domain: s for s in client.sites}
+    own = {s.domain: s for s in _with_staging(client, pattern)}
     for i, person in enumerate(client.people):
         who = f"person '{person.name}' of client '{client.slug}'"
         seen: set[str] = set()
@@ -218,6 +236,7 @@ class _SiteChecks:
 
     servers: dict[str, Server]
     plans: dict[str, Plan]
+    staging_name: str = "staging.{domain}"
     problems: list[Problem] = field(default_factory=list)
     committed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     slugs: dict[str, Path] = field(default_factory=dict)
@@ -247,26 +266,11 @@ class _SiteChecks:
                      "lower the price paid, or remove 'solidarity' for a regular account")
         for i, site in enumerate(client.sites):
             self.check_site(site, ("sites", i), plan, doc)
+            if site.staging is not None:
+                self.check_staging(site, ("sites", i), plan, doc)
 
     def check_site(self, site: Site, at: YamlPath, plan: Plan | None, doc: YamlDocument) -> None:
-        fresh = True
-        for j, domain in enumerate(site.all_domains):
-            loc = (*at, "domain") if j == 0 else (*at, "aliases", j - 1)
-            if domain in self.domains:
-                other, other_line = self.domains[domain]
-                self.add(doc, loc, f"domain '{domain}' already used at {other}:{other_line}",
-                         "a domain or alias may appear only once")
-                fresh = fresh and j > 0
-            else:
-                self.domains[domain] = (doc.path, doc.line_of(loc))
-        # A repeated primary domain repeats its system name too: one message is enough.
-        if fresh and site.system_name in self.names:
-            other, other_line, other_domain = self.names[site.system_name]
-            self.add(doc, (*at, "domain"), f"system name '{site.system_name}' clashes with "
-                     f"site '{other_domain}' at {other}:{other_line}",
-                     "rename one domain (names come from the domain)")
-        elif fresh:
-            self.names[site.system_name] = (doc.path, doc.line_of((*at, "domain")), site.domain)
+        self.check_names(site, (*at, "domain"), at, doc)
         server = self.servers.get(site.server)
         if server is None:
             self.add(doc, (*at, "server"), f"unknown server '{site.server}'",
@@ -276,6 +280,54 @@ class _SiteChecks:
                      "put the site on a server with the web role")
         else:
             self.check_placement(site, at, server, plan, doc)
+
+    def check_names(self, site: Site, named_at: YamlPath, at: YamlPath,
+                    doc: YamlDocument, what: str = "") -> bool:
+        """Domains and system name used once; ``named_at`` is where the primary domain is
+        written (a staging copy's: its site's ``staging`` line). True if all are new."""
+        fresh = True
+        for j, domain in enumerate(site.all_domains):
+            loc = named_at if j == 0 else (*at, "aliases", j - 1)
+            if domain in self.domains:
+                other, other_line = self.domains[domain]
+                self.add(doc, loc, f"{what}domain '{domain}' already used at"
+                         f" {other}:{other_line}", "a domain or alias may appear only once")
+                fresh = fresh and j > 0
+            else:
+                self.domains[domain] = (doc.path, doc.line_of(loc))
+        # A repeated primary domain repeats its system name too: one message is enough.
+        if fresh and site.system_name in self.names:
+            other, other_line, other_domain = self.names[site.system_name]
+            self.add(doc, named_at, f"{what}system name '{site.system_name}' clashes with "
+                     f"site '{other_domain}' at {other}:{other_line}",
+                     "rename one domain (names come from the domain)")
+            return False
+        if fresh:
+            self.names[site.system_name] = (doc.path, doc.line_of(named_at), site.domain)
+        return fresh
+
+    def check_staging(self, site: Site, at: YamlPath, plan: Plan | None,
+                      doc: YamlDocument) -> None:
+        """The staging copy of ``site``: a domain of its own, used once; it takes a quota
+        on the site's server like any site (the site's own problems are reported once)."""
+        where = (*at, "staging")
+        if site.state is SiteState.ABSENT and site.staging is not SiteState.ABSENT:
+            self.add(doc, where, f"site '{site.domain}' is absent but its staging copy is"
+                     f" {site.staging}", "set staging: absent too (it is archived, then"
+                     " removed), or keep the site")
+        try:
+            copy = staging_site(site, self.staging_name)
+        except ValueError as exc:
+            self.add(doc, where, f"the staging copy of '{site.domain}' cannot be named by"
+                     f" settings.staging_name '{self.staging_name}': {exc}",
+                     "change staging_name in servers.yaml, or remove this site's staging")
+            return
+        self.check_names(copy, where, where, doc, f"staging copy of '{site.domain}': ")
+        server = self.servers.get(site.server)
+        quota = site.disk_quota_gib or (plan.disk_quota_gib if plan else None)
+        if (server is not None and Role.WEB in server.roles and quota is not None
+                and quota <= server.size.disk_gib and copy.state is not SiteState.ABSENT):
+            self.committed[server.name] += quota
 
     def check_placement(
         self, site: Site, at: YamlPath, server: Server, plan: Plan | None, doc: YamlDocument

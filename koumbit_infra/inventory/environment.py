@@ -21,6 +21,7 @@ from koumbit_infra.inventory.models import (
     SiteState,
 )
 from koumbit_infra.inventory.problems import Problem
+from koumbit_infra.inventory.staging import staging_site
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,16 @@ class PlacedSite:
 
     client: Client
     site: Site
+    # The client's site this one is the staging copy of; None for a site of its own.
+    staging_of: Site | None = None
 
     @property
     def plan_name(self) -> str:
         return self.client.plan
+
+    @property
+    def is_staging(self) -> bool:
+        return self.staging_of is not None
 
 
 @dataclass(frozen=True)
@@ -53,10 +60,19 @@ class Inventory:
     alerting_section: Alerting | None = None  # servers.yaml's alerting:, when written
     _servers: dict[str, Server] = field(init=False, repr=False, compare=False)
     _plans: dict[str, Plan] = field(init=False, repr=False, compare=False)
+    _placed: tuple[PlacedSite, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_servers", {s.name: s for s in self.servers})
         object.__setattr__(self, "_plans", {p.name: p for p in self.plans})
+        placed = []
+        for client in self.clients:
+            for site in client.sites:
+                placed.append(PlacedSite(client, site))
+                if site.staging is not None:
+                    copy = staging_site(site, self.settings.staging_name)
+                    placed.append(PlacedSite(client, copy, site))
+        object.__setattr__(self, "_placed", tuple(placed))
 
     @property
     def alerting(self) -> Alerting:
@@ -73,9 +89,13 @@ class Inventory:
         return tuple(s for s in self.servers if role in s.roles)
 
     def placed_sites(self) -> Iterator[PlacedSite]:
-        for client in self.clients:
-            for site in client.sites:
-                yield PlacedSite(client, site)
+        """Every site of every client, each staging copy right after its site."""
+        yield from self._placed
+
+    def staging_copy(self, placed: PlacedSite) -> PlacedSite | None:
+        """The staging copy of ``placed`` in the inventory, if it has one."""
+        return next((p for p in self._placed if p.staging_of is not None
+                     and p.staging_of.domain == placed.site.domain), None)
 
     def sites_on(self, server: str) -> tuple[PlacedSite, ...]:
         """Sites that live on ``server``, in a stable order (by domain)."""

@@ -45,6 +45,8 @@ _MAIL_RELAY = re.compile(r"(?P<host>[a-z0-9.-]{1,253})(?::(?P<port>[0-9]{1,5}))?
 _ACME = re.compile(r"https://(?P<host>[a-z0-9.-]{1,253})(?::(?P<port>[0-9]{1,5}))?"
                    r"(?:/[A-Za-z0-9._~-]+)*/?")
 _ABSOLUTE = re.compile(r"(?:/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}){1,20}")
+# settings.staging_name: one placeholder, between letters, digits, dots and dashes.
+_STAGING_NAME = re.compile(r"[a-z0-9.-]{0,200}\{(?:domain|label)\}[a-z0-9.-]{0,200}")
 _PHONE = re.compile(r"\+?[0-9(][0-9 ().-]{2,28}[0-9](?: (?:poste|ext\.?) [0-9]{1,6})?")
 _THIS_NETWORK = IPv4Network("0.0.0.0/8")
 _GECOS_REFUSED = ":,="
@@ -99,6 +101,34 @@ def canonical_domain(value: str) -> str:
 def canonical_email(value: str) -> str:
     """``value`` as the inventory stores an e-mail address, or ValueError."""
     return _email(value)
+
+
+def staging_domain(pattern: str, domain: str) -> str:
+    """The name of ``domain``'s staging copy under ``pattern`` (settings.staging_name):
+    ``{domain}`` is the site's domain, ``{label}`` the same with its dots as dashes (one
+    label, for a name under the host's own domain). ValueError if that is not a domain."""
+    label = domain.replace(".", "-")
+    return _domain(pattern.replace("{domain}", domain).replace("{label}", label))
+
+
+def _staging_name(value: str) -> str:
+    """A pattern naming every site's staging copy: it must give a domain other than the
+    site's own, for any site."""
+    if not _STAGING_NAME.fullmatch(value):
+        raise ValueError(f"'{_shown(value)}' is not a staging name such as 'staging.{{domain}}'"
+                         " or '{label}.staging.koumbit.net' (one {domain} or {label}, among"
+                         " lower-case letters, digits, dots and dashes)")
+    try:
+        sample = staging_domain(value, "exemple.org")
+    except ValueError:
+        raise ValueError(f"'{_shown(value)}' does not give a domain name (for exemple.org it"
+                         " gives '" + _shown(value.replace("{domain}", "exemple.org")
+                                             .replace("{label}", "exemple-org")) + "')"
+                         ) from None
+    if sample == "exemple.org":
+        raise ValueError(f"'{value}' names the site itself: a staging copy needs a name of"
+                         " its own, such as 'staging.{domain}'")
+    return value
 
 
 def check_acme_directory(value: str) -> str:
@@ -294,6 +324,7 @@ AbsolutePath = Annotated[str, _max(MAX_PATH), AfterValidator(_absolute_path)]
 WebhookUrl = Annotated[str, _max(MAX_URL), AfterValidator(_webhook_url)]
 MailRelay = Annotated[str, _max(MAX_DOMAIN + 6), AfterValidator(_mail_relay)]
 TimeZone = Annotated[str, _max(64), AfterValidator(_timezone)]
+StagingName = Annotated[str, _max(200), AfterValidator(_staging_name)]
 FiscalYear = Annotated[str, _max(9), AfterValidator(_fiscal_year)]
 ServerAddress = Annotated[IPv4Address, AfterValidator(_address)]
 Day = Annotated[date, AfterValidator(_day)]

@@ -46,6 +46,7 @@ from koumbit_infra.inventory.fields import (
     ServerAddress,
     Slug,
     SshKey,
+    StagingName,
     TimeZone,
     Title,
     WebhookUrl,
@@ -252,6 +253,12 @@ class Settings(_Model):
         description="Days between two proven restores of each site on each backup target, and"
                     " two full checks of each repository (1 to 7: an alert fires when a site's"
                     " last proven restore is older than 8 days).")
+    staging_name: StagingName = Field(
+        "staging.{domain}",
+        description="Name of every site's staging copy (a site with staging: set): {domain}"
+                    " is the site's domain, {label} the same with dashes for dots, for a name"
+                    " under the host's own domain ('{label}.staging.koumbit.net'). DNS must"
+                    " point it at the site's server.")
     backup_check_read_data_percent: int = Field(
         100, ge=1, le=100,
         description="Share of a repository's pack files that its check reads back and"
@@ -387,6 +394,9 @@ class Plan(_Model):
     backups_kept_daily: int = Field(7, ge=1, le=366, description="Daily backups kept.")
     backups_kept_weekly: int = Field(4, ge=0, le=520, description="Weekly backups kept.")
     backups_kept_monthly: int = Field(3, ge=0, le=120, description="Monthly backups kept.")
+    staging_monthly_price_cad: Cad = Field(
+        Decimal(0), description="Price of each staging copy of a client's site, CAD/month,"
+                                " added to the client's list price and price paid.")
     price_history: PriceHistory = Field(
         (), description="Earlier list prices, oldest first (monthly_price_cad is the current one)."
     )
@@ -437,6 +447,12 @@ class Site(_Model):
         None, gt=0, le=MAX_QUOTA_GIB, description="Override of the plan's quota."
     )
     backups_kept_daily: int | None = Field(None, ge=1, le=366, description="Plan override.")
+    staging: SiteState | None = Field(
+        None,
+        description="A staging copy of the site, for its developers to try changes on, named"
+                    " by settings.staging_name, on the same server, with its own user,"
+                    " database, secrets, certificate, password and noindex: active, disabled,"
+                    " or absent (archived, then removed); none by default.")
 
     @cached_property
     def system_name(self) -> str:
@@ -517,6 +533,12 @@ class Client(_Model):
     @property
     def is_solidarity(self) -> bool:
         return self.solidarity is not None
+
+    @property
+    def staging_copies(self) -> int:
+        """Staging copies of its sites that exist (active or disabled): each is charged at
+        its plan's staging_monthly_price_cad."""
+        return sum(s.staging not in (None, SiteState.ABSENT) for s in self.sites)
 
 
 # --- budget.yaml ----------------------------------------------------------

@@ -42,6 +42,7 @@ _VALIDATED = {
     "_absolute_path": "absolute path",
     "_address": "IPv4 host address",
     "_timezone": "time zone name",
+    "_staging_name": "domain name pattern (\"staging.{domain}\")",
     "_fiscal_year": "two years (\"2026-2027\")",
     "_day": "date (YYYY-MM-DD)",
 }

@@ -10,7 +10,10 @@ What is probed, for every site that is not ``absent``:
 - its canonical URL (``https://<domain>/``, or ``http://`` for a site without
   TLS): an ``active`` site must answer 2xx without redirect and without the
   maintenance page; a ``disabled`` site must answer 503 with the maintenance
-  page (``templates/var/www/koumbit-maintenance/503.html.j2``);
+  page (``templates/var/www/koumbit-maintenance/503.html.j2``); a staging copy,
+  whatever its state, must ask for its password (401, ``WWW-Authenticate: Basic``)
+  and say ``X-Robots-Tag: noindex, nofollow``: one that answers 200 is open to
+  anyone, and its probe fails with that status (``KoumbitSiteDown``);
 - its redirects (job ``koumbit-redirects``): plain HTTP and every alias must
   answer 301 with ``Location: <canonical URL>/`` (the vhost's own redirects).
 
@@ -48,6 +51,7 @@ import yaml
 from koumbit_infra.errors import KoumbitError
 from koumbit_infra.inventory import Inventory, PlacedSite, SiteState
 from koumbit_infra.serverconf.files import ConfigFile
+from koumbit_infra.sites.layout import STAGING_ROBOTS
 
 BLACKBOX_PACKAGE = "prometheus-blackbox-exporter"
 BLACKBOX_SERVICE = "prometheus-blackbox-exporter"
@@ -78,6 +82,7 @@ MAINTENANCE_MARKER = "<title>Site en maintenance / Site under maintenance</title
 
 SITE_MODULE = "koumbit_site"
 MAINTENANCE_MODULE = "koumbit_maintenance"
+STAGING_MODULE = "koumbit_staging"
 REDIRECT_MODULE_PREFIX = "koumbit_redirect_"
 
 # What a domain and a server name may hold once the inventory validated them; checked
@@ -172,7 +177,8 @@ def site_targets(inv: Inventory) -> tuple[ProbeTarget, ...]:
     """Each site's canonical URL, expecting its page (active) or the maintenance page."""
     out = []
     for placed in _probed(inv):
-        module = (MAINTENANCE_MODULE if placed.site.state is SiteState.DISABLED
+        module = (STAGING_MODULE if placed.is_staging
+                  else MAINTENANCE_MODULE if placed.site.state is SiteState.DISABLED
                   else SITE_MODULE)
         out.append(_target(inv, placed, placed.site.tls, placed.site.domain, module))
     return tuple(out)
@@ -220,6 +226,10 @@ def blackbox_modules(inv: Inventory) -> dict[str, Any]:
         # A disabled site: the maintenance page, with its 503.
         MAINTENANCE_MODULE: _http_module({"valid_status_codes": [503],
                                           "fail_if_body_not_matches_regexp": [marker]}),
+        # A staging copy: closed by its password, and never to be indexed.
+        STAGING_MODULE: _http_module({"valid_status_codes": [401], "fail_if_header_not_matches": [
+            {"header": "WWW-Authenticate", "regexp": "^Basic "},
+            {"header": "X-Robots-Tag", "regexp": f"^{_re2_literal(STAGING_ROBOTS)}$"}]}),
     }
     for placed in _probed(inv):
         modules[redirect_module(placed)] = redirect_check(canonical_url(placed))

@@ -17,8 +17,14 @@ from koumbit_infra.facts.sites import PathState, SitesState, SitesStateData
 from koumbit_infra.operations.packages import APT_GET, APT_UPDATE
 from koumbit_infra.operations.tls import failure_mark, from_certbot
 from koumbit_infra.sites.files import SiteFile
-from koumbit_infra.sites.layout import RELOAD_PENDING, SITES_ROOT, Directory, SiteLayout
-from koumbit_infra.sites.secrets import generate_command, read_key_shell
+from koumbit_infra.sites.layout import (
+    RELOAD_PENDING,
+    SITES_ROOT,
+    STAGING_USER,
+    Directory,
+    SiteLayout,
+)
+from koumbit_infra.sites.secrets import generate_command, htpasswd_command, read_key_shell
 from koumbit_infra.sites.shell import as_site, locked
 
 _STATE: dict[str, SitesStateData] = {}
@@ -227,6 +233,16 @@ def secrets(site: SiteLayout) -> Generator[str, None, None]:
     if site.secrets_file in _current().paths:
         return
     yield locked(site, generate_command(site.secrets_file, site.name))
+
+
+@operation()
+def staging_credentials(path: str) -> Generator[str, None, None]:
+    """A staging copy's HTTP basic auth file at ``path``, made on the server once, with a
+    password shown to nobody: the copy is closed from its first deploy. ``koumbit-infra
+    site staging`` makes the credentials it shows (the same command, printing)."""
+    if path in _current().paths:
+        return
+    yield htpasswd_command(path, STAGING_USER, show=False)
 
 
 @operation()

@@ -1,4 +1,5 @@
-"""``koumbit-infra site backup|restore|clone|migrate|verify|sftp DOMAIN`` and ``koumbit-infra run``.
+"""``koumbit-infra site backup|restore|clone|migrate|verify|sftp|staging DOMAIN`` and
+``koumbit-infra run``.
 
 Exit status: 0 done; 1 a step failed on a server (its message says which);
 2 bad usage or a domain/server the inventory does not know (nothing touched).
@@ -33,7 +34,8 @@ def _ca_file(inv: Inventory) -> str | None:
 
 @click.group("site")
 def site_group() -> None:
-    """Act on one site now: backup, restore, clone, migrate, verify; or show its SFTP."""
+    """Act on one site now: backup, restore, clone, migrate, verify, staging; or show its
+    SFTP."""
 
 
 @site_group.command("backup")
@@ -122,6 +124,11 @@ def clone_command(
     src, dst = selection.one(inv, domain), selection.one(inv, new_domain)
     if src.name == dst.name:
         raise SiteCommandError("a site cannot be cloned onto itself", 2)
+    if src.staging_of is not None and dst.staging_of is None:
+        raise SiteCommandError(
+            f"{src.domain} is the staging copy of {src.staging_of}: nothing copies a staging"
+            f" copy over a site of its own ({dst.domain}); carry changes over by the site's"
+            " own means (its code through SFTP or git, its content through its admin)", 2)
     with connect(inv, src.placed.site.server) as a, connect(inv, dst.placed.site.server) as b:
         before = copy.copy_content(a, src, b, dst, force=force)
     click.echo(f"{src.domain} copied onto {dst.domain}")
@@ -151,6 +158,9 @@ def migrate_command(
 
     inv = open_inventory(env, inventory_dir)
     site = selection.one(inv, domain)
+    if site.staging_of is not None:
+        raise SiteCommandError(f"{site.domain} is the staging copy of {site.staging_of}: it"
+                               " lives on its site's server; migrate that site instead", 2)
     if target not in {s.name for s in inv.servers_with(Role.WEB)}:
         raise SiteCommandError(f"{target} is not a web server of '{env}'", 2)
     if site.placed.site.server == target:
@@ -209,6 +219,43 @@ def sftp_command(env: str, inventory_dir: Path | None, domain: str) -> None:
             parsed = parse_public_key(key)
             click.echo(f"  {person.name} ({person.full_name}): {parsed.kind}"
                        f" {parsed.fingerprint}")
+
+
+@site_group.command("staging")
+@env_option
+@inventory_option
+@click.argument("domain")
+@click.option("--refresh", is_flag=True,
+              help="Replace the staging copy's content with production's now (the staging"
+                   " copy is archived and verified first).")
+@click.option("--new-password", "password", is_flag=True,
+              help="Also make new credentials for the staging copy, shown once.")
+def staging_command(*, env: str, inventory_dir: Path | None, domain: str, refresh: bool,
+                    password: bool) -> None:
+    """Copy DOMAIN's code, uploads and database into its staging copy, at its own address.
+
+    The staging copy is the site's ``staging: active`` in its client's file, made by the
+    sites deploy (its own user, database, secrets, certificate, and a vhost behind a
+    password that says noindex). The first copy shows the password, once; a copy already
+    made is replaced only with --refresh, after a verified archive of it. Nothing copies
+    staging over production.
+    """
+    from koumbit_infra.remote import connect
+    from koumbit_infra.sites import staging
+    from koumbit_infra.sites.layout import STAGING_USER
+
+    inv = open_inventory(env, inventory_dir)
+    site, copy = staging.pair(inv, domain)
+    with connect(inv, site.placed.site.server) as conn:
+        done = staging.copy_into_staging(conn, site, copy, refresh=refresh, password=password)
+    click.echo(f"{site.domain} copied into its staging copy {copy.url}/")
+    if done.password is not None:
+        click.echo(f"  identifiant / login: {STAGING_USER}\n"
+                   f"  mot de passe / password: {done.password}\n"
+                   "  Affiché cette fois seulement : à donner aux développeur·euses du client."
+                   " / Shown this once: give it to the client's developers; it is kept"
+                   " nowhere else (a new one: --new-password).")
+    _say_undo(copy.domain, done.archives, env, inventory_dir)
 
 
 @click.command("run", context_settings={"ignore_unknown_options": True})

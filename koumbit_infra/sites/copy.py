@@ -5,7 +5,9 @@ inventory, or a scratch copy of it): its user, database, secrets and
 generated configuration stay its own; only content is copied. The archives
 and the dump travel through the operator's machine in a private temporary
 folder, deleted afterwards. A target that has content is refused without
-``force``, and archived (verified) before it is replaced.
+``force``, and archived (verified) before it is replaced. A target at another
+address is then told its own by its CMS's own means, as its own user
+(:func:`new_address_command`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from koumbit_infra.remote import run
 from koumbit_infra.sites.backups import archived
 from koumbit_infra.sites.errors import SiteCommandError, must
 from koumbit_infra.sites.files import site_links
-from koumbit_infra.sites.layout import DUMP_ROOT, IMPORT, SiteLayout
+from koumbit_infra.sites.layout import DUMP_ROOT, IMPORT, WP_REPLACE_URL, SiteLayout
+from koumbit_infra.sites.runner import site_command
 from koumbit_infra.sites.shell import as_site, locked
 from koumbit_infra.sites.variant import Clients
 from koumbit_infra.tls.certbot import STATE_DIR, adopt_command, pack_command, parcel
@@ -100,8 +103,6 @@ def copy_content(src_conn: Connection, src: SiteLayout, dst_conn: Connection,
         for name in names:
             dst_conn.put(str(Path(tmp) / name), f"{dst_dir}/{name}")
     args = [dst.name, dst_dir] + (["--force"] if force else [])
-    if dst.cms is Cms.WORDPRESS and src.url != dst.url:
-        args += ["--replace-url", src.url, dst.url]
     result = run(dst_conn, f"{IMPORT} {shlex.join(args)}")
     if not result.ok:
         run(dst_conn, f"rm -rf {dst_dir}")
@@ -109,7 +110,38 @@ def copy_content(src_conn: Connection, src: SiteLayout, dst_conn: Connection,
         raise SiteCommandError(f"copy into {dst.domain} refused or failed on {dst_conn.host}"
                                f" (exit {result.exit_code}):\n" + "\n".join(tail),
                                2 if result.exit_code in (2, 3) else 1)
-    return archived(result.stdout)
+    archives = archived(result.stdout)
+    told = new_address_command(src, dst)
+    if told is not None and not (said := run(dst_conn, told)).ok:
+        tail = (said.stderr or said.stdout).strip().splitlines()[-6:]
+        earlier = "".join(f" (what it replaced is in snapshot {a[:8]})" for a in archives)
+        raise SiteCommandError(f"{dst.domain} holds {src.domain}'s content now{earlier}, but"
+                               f" telling it its own address failed on {dst_conn.host} (exit"
+                               f" {said.exit_code}):\n" + "\n".join(tail))
+    return archives
+
+
+def new_address_command(src: SiteLayout, dst: SiteLayout) -> str | None:
+    """Root's shell line telling ``dst``, a copy of ``src`` at another address, its own
+    address by its CMS's own means (None at the same address: a migrated site).
+
+    Run as the copy's own user, under its lock, with its PHP limits (the runner's line).
+    WordPress: its own API in wp-replace-url.php (fed on standard input, so the site's
+    open_basedir holds) replaces ``src``'s address, over HTTPS and plain HTTP, in every
+    text of its tables, serialized values rebuilt, and sets siteurl and home. Drupal takes
+    its base URL from each request, and the copy's settings.php (the deploy's, from the
+    inventory) trusts only the copy's own names: nothing in its database names it; its
+    caches, which may hold pages rendered at the old address, are rebuilt (drush, where
+    the site has it).
+    """
+    if src.url == dst.url:
+        return None
+    if dst.cms is Cms.DRUPAL:
+        return site_command(dst, f"test ! -x vendor/bin/drush || vendor/bin/drush"
+                                 f" --root={shlex.quote(dst.web)} cache:rebuild")
+    olds = [src.url] + ([f"http://{src.domain}"] if src.tls else [])
+    args = shlex.join([dst.docroot, dst.url, *olds])
+    return site_command(dst, f"{dst.php.cli} -- {args} < {WP_REPLACE_URL}")
 
 
 def moved(domain: str, server: str, state: str | None = None) -> Callable[[Clients], None]:

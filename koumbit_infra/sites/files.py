@@ -29,8 +29,11 @@ from koumbit_infra.sites.layout import (
     RESTORE,
     SITE_LIB,
     SITES_ROOT,
+    STAGING_AUTH_DIR,
+    STAGING_ROBOTS,
     WORK_ROOT,
     WP_INSTALLER,
+    WP_REPLACE_URL,
     SiteLayout,
 )
 from koumbit_infra.sites.secrets import WP_SALT_KEYS
@@ -76,13 +79,15 @@ def layouts(inv: Inventory, server: Server) -> tuple[SiteLayout, ...]:
 
 
 def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
-    """Files shared by the sites of a web server: maintenance page, installer, archive tools."""
+    """Files shared by the sites of a web server: maintenance page, WordPress's installer and
+    address changer, archive tools."""
     tools = {"sites_root": SITES_ROOT, "dump_root": DUMP_ROOT, "restic": RESTIC,
              "tls_root": TLS_ROOT, "privileges": ", ".join(DB_PRIVILEGES),
              "site_lib": SITE_LIB, "lock_root": LOCK_ROOT, "work_root": WORK_ROOT,
              "archive": ARCHIVE, "fpm_run_dir": FPM_RUN_DIR, "certificate": CERTIFICATE_TOOL,
              "targets": [t.name for t in targets_of(inv, server)],
-             "sftp_keys_dir": SFTP_KEYS_DIR, "sftp_units": SFTP_UNIT_PREFIX}
+             "sftp_keys_dir": SFTP_KEYS_DIR, "sftp_units": SFTP_UNIT_PREFIX,
+             "staging_auth_dir": STAGING_AUTH_DIR}
     return (
         SiteFile(SITE_LIB, "usr/local/lib/koumbit/site-lib.sh.j2", "600", context=tools),
         SiteFile(ARCHIVE, "usr/local/sbin/koumbit-site-archive.j2", "700", context=tools),
@@ -91,12 +96,14 @@ def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
         SiteFile(IMPORT, "usr/local/sbin/koumbit-site-import.j2", "700", context=tools),
         SiteFile(f"{MAINTENANCE_ROOT}/503.html", "var/www/koumbit-maintenance/503.html.j2", "644"),
         SiteFile(WP_INSTALLER, "usr/local/lib/koumbit/wp-install.php.j2", "644"),
+        SiteFile(WP_REPLACE_URL, "usr/local/lib/koumbit/wp-replace-url.php.j2", "644"),
     )
 
 
 def site_files(site: SiteLayout) -> tuple[SiteFile, ...]:
     """The files of one site that is not absent; a disabled site keeps all but its pool."""
-    ctx = {"site": site, "maintenance_root": MAINTENANCE_ROOT, "wp_salt_keys": WP_SALT_KEYS}
+    ctx = {"site": site, "maintenance_root": MAINTENANCE_ROOT, "wp_salt_keys": WP_SALT_KEYS,
+           "staging_robots": STAGING_ROBOTS}
     config = ("srv/sites/wp-config.php.j2" if site.cms is Cms.WORDPRESS
               else "srv/sites/settings.php.j2")
     out = [

@@ -16,6 +16,8 @@ SITES_ROOT = "/srv/sites"
 NGINX_USER = "www-data"
 MAINTENANCE_ROOT = "/var/www/koumbit-maintenance"
 WP_INSTALLER = "/usr/local/lib/koumbit/wp-install.php"
+# Tells a copied WordPress its new address (read by the site's PHP on its standard input).
+WP_REPLACE_URL = "/usr/local/lib/koumbit/wp-replace-url.php"
 # Written by deploys/backups.py on every backup client: restic with this server's repository.
 RESTIC = "/usr/local/sbin/koumbit-restic"
 ARCHIVE = "/usr/local/sbin/koumbit-site-archive"
@@ -52,6 +54,12 @@ PHP_DISABLED_FUNCTIONS = "exec,passthru,shell_exec,system,proc_open,popen,pcntl_
 # systemd have reloaded: a run killed in between reloads on the next run.
 RELOAD_PENDING = "/run/koumbit-sites/reload-pending"
 CRON_PERIOD_MIN = 15
+# Staging copies' HTTP basic auth files, <site>.htpasswd (root:www-data 0640): nginx reads
+# them, no site's user can (none is in group www-data).
+STAGING_AUTH_DIR = "/etc/nginx/koumbit-staging"
+STAGING_USER = "staging"
+# What every answer of a staging copy says to search engines.
+STAGING_ROBOTS = "noindex, nofollow"
 # Rights a CMS needs on its own database, and nothing on any other one.
 DB_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX",
                  "CREATE TEMPORARY TABLES", "LOCK TABLES", "REFERENCES")
@@ -116,6 +124,23 @@ class SiteLayout:
     @property
     def tls(self) -> bool:
         return self.placed.site.tls
+
+    @property
+    def staging_of(self) -> str | None:
+        """The domain of the site this one is the staging copy of (None: a site of its own)."""
+        of = self.placed.staging_of
+        return of.domain if of is not None else None
+
+    @property
+    def htpasswd_file(self) -> str:
+        """A staging copy's HTTP basic auth file (credentials made on the server)."""
+        return f"{STAGING_AUTH_DIR}/{self.name}.htpasswd"
+
+    @property
+    def staging_marker(self) -> str:
+        """Written by root once production was copied into this staging copy (root's
+        folder: the site cannot forge it)."""
+        return f"{self.secrets_dir}/staging-copied"
 
     @property
     def url(self) -> str:

@@ -10,7 +10,8 @@ from koumbit_infra.sites.layout import SiteLayout
 
 SELECTOR_HELP = (
     "Comma-separated terms, any of which selects a site: all, cms:wordpress, cms:drupal, "
-    "server:NAME, client:SLUG, state:active|disabled, or a domain (globs allowed: *.test). "
+    "server:NAME, client:SLUG, state:active|disabled, staging (the staging copies), or a "
+    "domain (globs allowed: *.test). "
     "Absent sites are never selected."
 )
 
@@ -20,6 +21,8 @@ def _matches(site: SiteLayout, term: str) -> bool:
     placed = site.placed
     if term == "all":
         return True
+    if term == "staging":
+        return placed.is_staging
     if value and kind == "cms":
         return site.cms.value == value
     if value and kind == "server":

@@ -123,9 +123,10 @@ def test_a_redirect_module_expects_a_301_to_the_canonical_url_only() -> None:
     assert http["follow_redirects"] is False
     assert http["fail_if_header_not_matches"] == [
         {"header": "Location", "regexp": r"^https://erables\.test/$"}]
-    # One module per site that is not absent, and the two shared ones.
+    # One module per site that is not absent, and the three shared ones (site, maintenance,
+    # staging copy).
     present = [p for p in inv.placed_sites() if p.site.state is not SiteState.ABSENT]
-    assert len(modules) == len(present) + 2
+    assert len(modules) == len(present) + 3
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -54,21 +54,24 @@ def _paid_before_solidarity(client: Client, plan: Plan, day: date) -> Decimal:
 def _sum_segments(client: Client, plan: Plan, month: Month) -> _Sums:
     sums = _Sums()
     cuts = _breakpoints(client, plan, month)
+    # Staging copies are billed on top of the plan, list price and price paid alike.
+    staging = plan.staging_monthly_price_cad * client.staging_copies
     for start, end in pairwise(cuts):
         if client.since is not None and start < client.since:
             continue
         fraction = Decimal((end - start).days * 24) / Decimal(month.hours)
-        list_price = plan.price_on(start) * fraction
+        list_price = (plan.price_on(start) + staging) * fraction
         sums.active += fraction
         sums.list_price += list_price
         if client.solidarity is not None and start >= client.solidarity.since:
             sums.solidarity += fraction
             sums.solidarity_list += list_price
-            sums.solidarity_paid += client.paid_on(start) * fraction
+            sums.solidarity_paid += (client.paid_on(start) + staging) * fraction
         elif client.solidarity is not None:
-            sums.regular_paid += _paid_before_solidarity(client, plan, start) * fraction
+            sums.regular_paid += (_paid_before_solidarity(client, plan, start)
+                                  + staging) * fraction
         else:
-            sums.regular_paid += client.paid_on(start) * fraction
+            sums.regular_paid += (client.paid_on(start) + staging) * fraction
     return sums
 
 
@@ -80,8 +83,10 @@ def client_cost(
     The month is cut into segments at the client's start, the start of its
     solidarity account, and every change of the plan's list price or of the
     client's price (their ``price_history``); each segment is pro-rated by its
-    hours. The cost is split between solidarity and regular time in the same
-    proportion. Each derived amount is rounded once, here.
+    hours. Each staging copy of its sites adds the plan's staging rate to its list
+    price and to what it pays (the copy's own usage is charged like any site's).
+    The cost is split between solidarity and regular time in the same proportion.
+    Each derived amount is rounded once, here.
     """
     sums = _sum_segments(client, inv.plan(client.plan), month)
     share = sums.solidarity / sums.active if sums.active else Decimal(0)
