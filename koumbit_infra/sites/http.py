@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -24,8 +25,13 @@ class Answer:
 
 
 def fetch(address: str, domain: str, path: str = "/", *, tls: bool = True,
-          ca_file: str | None = None, timeout: float = 15.0) -> Answer:
-    """GET ``path`` from ``address`` as ``domain``; redirects are not followed."""
+          ca_file: str | None = None, timeout: float = 15.0,
+          headers: Mapping[str, str] | None = None) -> Answer:
+    """GET ``path`` from ``address`` as ``domain``, with ``headers`` besides Host (a staging
+    copy's Authorization); redirects are not followed."""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    if extra.count("\n") != len(headers or {}) or extra.count("\r") != len(headers or {}):
+        raise ValueError("a header name or value holds a line break")
     raw = socket.create_connection((address, 443 if tls else 80), timeout=timeout)
     sock: socket.socket = raw
     if tls:
@@ -33,12 +39,12 @@ def fetch(address: str, domain: str, path: str = "/", *, tls: bool = True,
         sock = ctx.wrap_socket(raw, server_hostname=domain)
     try:
         request = (f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n"
-                   "User-Agent: koumbit-infra\r\nAccept-Encoding: identity\r\n\r\n")
+                   f"User-Agent: koumbit-infra\r\nAccept-Encoding: identity\r\n{extra}\r\n")
         sock.sendall(request.encode())
         response = http.client.HTTPResponse(sock)
         response.begin()
         body = response.read()
-        headers = {k.lower(): v for k, v in response.getheaders()}
-        return Answer(response.status, headers, body)
+        got = {k.lower(): v for k, v in response.getheaders()}
+        return Answer(response.status, got, body)
     finally:
         sock.close()

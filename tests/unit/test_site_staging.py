@@ -536,7 +536,7 @@ def test_the_first_copy_packs_as_production_unpacks_as_the_copy_and_shows_a_pass
         tmp_path: Path) -> None:
     site, copy = _pair(tmp_path)
     conn = FakeServer(_answers(made=False))
-    done = staging.copy_into_staging(conn, site, copy, refresh=False,  # type: ignore[arg-type]
+    done = staging.copy_into_staging(conn, site, copy, refresh=False,
                                      password=False)
     assert done == staging.Copied(["0123456789abcdef"], "A1b2" * 6)
     steps = conn.log
@@ -556,7 +556,7 @@ def test_the_first_copy_packs_as_production_unpacks_as_the_copy_and_shows_a_pass
 def test_a_refresh_keeps_the_password_unless_asked(tmp_path: Path) -> None:
     site, copy = _pair(tmp_path)
     conn = FakeServer(_answers(made=True))
-    done = staging.copy_into_staging(conn, site, copy, refresh=True,  # type: ignore[arg-type]
+    done = staging.copy_into_staging(conn, site, copy, refresh=True,
                                      password=False)
     assert done.password is None and done.archives == ["0123456789abcdef"]
     assert not any("openssl" in c for c in conn.log)
@@ -567,7 +567,7 @@ def test_a_copy_already_made_is_replaced_only_with_refresh(tmp_path: Path) -> No
     for made, refresh in ((True, False), (False, True)):
         conn = FakeServer(_answers(made=made))
         with pytest.raises(SiteCommandError) as refused:
-            staging.copy_into_staging(conn, site, copy, refresh=refresh,  # type: ignore[arg-type]
+            staging.copy_into_staging(conn, site, copy, refresh=refresh,
                                       password=False)
         assert refused.value.exit_code == 2 and "nothing was done" in str(refused.value)
         assert conn.log == [f"test -f {copy.staging_marker}"]  # asked, touched nothing
@@ -577,7 +577,7 @@ def test_a_failed_archive_of_the_copy_stops_the_refresh(tmp_path: Path) -> None:
     site, copy = _pair(tmp_path)
     conn = FakeServer(_answers(made=True, import_code=7))
     with pytest.raises(SiteCommandError) as failed:
-        staging.copy_into_staging(conn, site, copy, refresh=True,  # type: ignore[arg-type]
+        staging.copy_into_staging(conn, site, copy, refresh=True,
                                   password=True)
     assert "archive" in str(failed.value) and failed.value.exit_code == 1
     assert not any(WP_REPLACE_URL in c or "staging-copied.new" in c or "openssl" in c
