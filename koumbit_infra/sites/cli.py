@@ -110,7 +110,8 @@ def _say_undo(domain: str, snapshots: list[str], env: str, inventory_dir: Path |
 def clone_command(
     *, env: str, inventory_dir: Path | None, domain: str, new_domain: str, force: bool,
 ) -> None:
-    """Copy DOMAIN's content onto NEW_DOMAIN (a staging copy, on any server).
+    """Copy DOMAIN's content onto NEW_DOMAIN (another site, on any server; for a site's
+    staging copy, see `site staging`).
 
     NEW_DOMAIN must be in the inventory and deployed; it keeps its own user,
     database, secrets and configuration. If it already has content (a deployed
