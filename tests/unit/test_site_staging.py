@@ -19,15 +19,14 @@ import tempfile
 import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from test_cost_examples import JUNE, PLAN, PRICES, budget, client, web
-from test_recover_logic import Done
+from test_recover_logic import FakeServer
 from test_sites_templates import check_php, check_vhost
 
 from koumbit_infra.cli import main
@@ -490,56 +489,43 @@ def test_a_drupal_copy_only_rebuilds_its_caches(tmp_path: Path) -> None:
 # --- the command ---------------------------------------------------------------------------
 
 
-@dataclass
-class FakeServer:
-    """A fabric Connection to one web server: answers by the first needle found in a command;
-    records every command; ``get``/``put`` move files through the operator's machine."""
-
-    answers: list[tuple[str, int, str]]
-    host: str = "web2"
-    log: list[str] = field(default_factory=list)
-
-    def __enter__(self) -> FakeServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def run(self, command: str, *, hide: bool, warn: bool, in_stream: IO[str] | bool,
-            timeout: float | None) -> Done:
-        self.log.append(command)
-        for needle, code, out in self.answers:
-            if needle in command:
-                return Done(code == 0, code, out if code == 0 else "", "" if code == 0 else out)
-        raise AssertionError(f"unexpected command {command!r}")
+class CopyServer(FakeServer):
+    """test_recover_logic's fake server (answers by needle, records every command), with
+    files moved through the operator's machine as ``copy_content`` moves them."""
 
     def get(self, remote: str, local: str) -> None:
         Path(local).write_text(f"from {remote}")
 
     def put(self, local: str, remote: str) -> None:
-        self.log.append(f"put {remote}")
+        self.log.append((f"put {remote}", None))
+
+    def steps(self) -> list[str]:
+        return [command for command, _ in self.log]
 
 
 def _pair(tmp: Path) -> tuple[SiteLayout, SiteLayout]:
     return staging.pair(load_inventory(_base(tmp)), "comite-parents.test")
 
 
-def _answers(made: bool, import_code: int = 0) -> list[tuple[str, int, str]]:
-    return [("test -f", 0 if made else 1, ""), ("koumbit-site-import", import_code,
-            "archived 0123456789abcdef\nimported" if import_code == 0 else
-            "the archive of what the copy would replace failed; nothing was changed"),
-            ("id -u", 0, ""), ("openssl passwd", 0, "password=" + "A1b2" * 6 + "\n"),
-            ("", 0, "")]
+def _server(made: bool, import_code: int = 0) -> CopyServer:
+    """web2 as the command meets it: the copy made or not, its import (the archive first)
+    done or failed, and a password shown by the line that makes it."""
+    imported = ("archived 0123456789abcdef\nimported" if import_code == 0 else
+                "the archive of what the copy would replace failed; nothing was changed")
+    answers = [("test -f", 0 if made else 1, ""), ("koumbit-site-import", import_code, imported),
+               ("openssl passwd", 0, "password=" + "A1b2" * 6 + "\n"), ("", 0, "")]
+    return CopyServer("web2", [(needle, lambda _c, _s, code=code, out=out: (code, out))
+                               for needle, code, out in answers])
 
 
 def test_the_first_copy_packs_as_production_unpacks_as_the_copy_and_shows_a_password(
         tmp_path: Path) -> None:
     site, copy = _pair(tmp_path)
-    conn = FakeServer(_answers(made=False))
+    conn = _server(made=False)
     done = staging.copy_into_staging(conn, site, copy, refresh=False,
                                      password=False)
     assert done == staging.Copied(["0123456789abcdef"], "A1b2" * 6)
-    steps = conn.log
+    steps = conn.steps()
     pack = next(c for c in steps if "outgoing" in c and "tar" in c)
     assert f"runuser -u {site.name} --" in pack and copy.name not in pack
     imported = next(c for c in steps if "koumbit-site-import" in c)
@@ -555,33 +541,33 @@ def test_the_first_copy_packs_as_production_unpacks_as_the_copy_and_shows_a_pass
 
 def test_a_refresh_keeps_the_password_unless_asked(tmp_path: Path) -> None:
     site, copy = _pair(tmp_path)
-    conn = FakeServer(_answers(made=True))
+    conn = _server(made=True)
     done = staging.copy_into_staging(conn, site, copy, refresh=True,
                                      password=False)
     assert done.password is None and done.archives == ["0123456789abcdef"]
-    assert not any("openssl" in c for c in conn.log)
+    assert not any("openssl" in c for c in conn.steps())
 
 
 def test_a_copy_already_made_is_replaced_only_with_refresh(tmp_path: Path) -> None:
     site, copy = _pair(tmp_path)
     for made, refresh in ((True, False), (False, True)):
-        conn = FakeServer(_answers(made=made))
+        conn = _server(made=made)
         with pytest.raises(SiteCommandError) as refused:
             staging.copy_into_staging(conn, site, copy, refresh=refresh,
                                       password=False)
         assert refused.value.exit_code == 2 and "nothing was done" in str(refused.value)
-        assert conn.log == [f"test -f {copy.staging_marker}"]  # asked, touched nothing
+        assert conn.steps() == [f"test -f {copy.staging_marker}"]  # asked, touched nothing
 
 
 def test_a_failed_archive_of_the_copy_stops_the_refresh(tmp_path: Path) -> None:
     site, copy = _pair(tmp_path)
-    conn = FakeServer(_answers(made=True, import_code=7))
+    conn = _server(made=True, import_code=7)
     with pytest.raises(SiteCommandError) as failed:
         staging.copy_into_staging(conn, site, copy, refresh=True,
                                   password=True)
     assert "archive" in str(failed.value) and failed.value.exit_code == 1
     assert not any(WP_REPLACE_URL in c or "staging-copied.new" in c or "openssl" in c
-                   for c in conn.log)
+                   for c in conn.steps())
 
 
 def _cli(tmp: Path, *args: str) -> Any:
