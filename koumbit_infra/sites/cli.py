@@ -162,6 +162,13 @@ def migrate_command(
     if site.staging_of is not None:
         raise SiteCommandError(f"{site.domain} is the staging copy of {site.staging_of}: it"
                                " lives on its site's server; migrate that site instead", 2)
+    copy = inv.staging_copy(site.placed)
+    if copy is not None and copy.site.state is not SiteState.ABSENT:
+        raise SiteCommandError(
+            f"{site.domain} has a staging copy ({copy.site.domain}), which would stay behind"
+            f" on {site.placed.site.server}: set 'staging: absent' in"
+            f" {inv.root}/clients/{site.placed.client.slug}.yaml and deploy (it is archived,"
+            " then removed), migrate, then make it again; nothing was done", 2)
     if target not in {s.name for s in inv.servers_with(Role.WEB)}:
         raise SiteCommandError(f"{target} is not a web server of '{env}'", 2)
     if site.placed.site.server == target:
@@ -186,7 +193,9 @@ def verify_command(env: str, inventory_dir: Path | None, domain: str) -> None:
     verdict = verify(inv, pyinfra_inventory_file(env, inventory_dir), site, _ca_file(inv))
     for line in verdict.drift:
         click.echo(f"drift corrected: {line}")
-    expected = 503 if site.state is SiteState.DISABLED else 200
+    # A staging copy answers nobody without its password; a disabled site, its 503 page.
+    expected = (401 if site.staging_of is not None
+                else 503 if site.state is SiteState.DISABLED else 200)
     click.echo(f"{site.domain}: {len(verdict.drift)} drift(s); home page answers"
                f" {verdict.status} (expected {expected})")
     if verdict.status != expected:

@@ -152,6 +152,13 @@ def test_its_own_user_database_and_certificate(sites: Path, lab: Lab,
     assert f"DNS:{STAGING}" in names and f"DNS:{SITE}" not in names
 
 
+def test_verify_expects_the_copy_to_ask_for_its_password(sites: Path,
+                                                        made: tuple[int, str]) -> None:
+    done = cli(sites, "site", "verify", STAGING)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "answers 401 (expected 401)" in done.stdout
+
+
 def test_a_post_changed_on_staging_leaves_production_untouched(
         sites: Path, lab: Lab, made: tuple[int, str]) -> None:
     post, password = made

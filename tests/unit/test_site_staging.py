@@ -589,6 +589,12 @@ def test_no_command_copies_staging_over_production(tmp_path: Path) -> None:
     assert done.exit_code == 2 and "migrate that site instead" in done.output
 
 
+def test_a_site_is_migrated_without_a_staging_copy_left_behind(tmp_path: Path) -> None:
+    _base(tmp_path)
+    done = _cli(tmp_path, "site", "migrate", "comite-parents.test", "--to", "web1")
+    assert done.exit_code == 2 and "set 'staging: absent'" in done.output
+
+
 def test_a_site_without_an_active_copy_is_refused(tmp_path: Path) -> None:
     _base(tmp_path)
     done = _cli(tmp_path, "site", "staging", "erables.test")
