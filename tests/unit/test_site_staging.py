@@ -514,8 +514,11 @@ def _server(made: bool, import_code: int = 0) -> CopyServer:
                 "the archive of what the copy would replace failed; nothing was changed")
     answers = [("test -f", 0 if made else 1, ""), ("koumbit-site-import", import_code, imported),
                ("openssl passwd", 0, "password=" + "A1b2" * 6 + "\n"), ("", 0, "")]
-    return CopyServer("web2", [(needle, lambda _c, _s, code=code, out=out: (code, out))
-                               for needle, code, out in answers])
+    return CopyServer("web2", [(needle, _answer(code, out)) for needle, code, out in answers])
+
+
+def _answer(code: int, out: str) -> Callable[[str, str | None], tuple[int, str]]:
+    return lambda _command, _stdin: (code, out)
 
 
 def test_the_first_copy_packs_as_production_unpacks_as_the_copy_and_shows_a_password(
