@@ -236,7 +236,7 @@ class _SiteChecks:
 
     servers: dict[str, Server]
     plans: dict[str, Plan]
-    staging_name: str = "staging.{domain}"
+    staging_name: str  # settings.staging_name
     problems: list[Problem] = field(default_factory=list)
     committed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     slugs: dict[str, Path] = field(default_factory=dict)
@@ -282,9 +282,9 @@ class _SiteChecks:
             self.check_placement(site, at, server, plan, doc)
 
     def check_names(self, site: Site, named_at: YamlPath, at: YamlPath,
-                    doc: YamlDocument, what: str = "") -> bool:
+                    doc: YamlDocument, what: str = "") -> None:
         """Domains and system name used once; ``named_at`` is where the primary domain is
-        written (a staging copy's: its site's ``staging`` line). True if all are new."""
+        written (a staging copy's: its site's ``staging`` line)."""
         fresh = True
         for j, domain in enumerate(site.all_domains):
             loc = named_at if j == 0 else (*at, "aliases", j - 1)
@@ -301,10 +301,8 @@ class _SiteChecks:
             self.add(doc, named_at, f"{what}system name '{site.system_name}' clashes with "
                      f"site '{other_domain}' at {other}:{other_line}",
                      "rename one domain (names come from the domain)")
-            return False
-        if fresh:
+        elif fresh:
             self.names[site.system_name] = (doc.path, doc.line_of(named_at), site.domain)
-        return fresh
 
     def check_staging(self, site: Site, at: YamlPath, plan: Plan | None,
                       doc: YamlDocument) -> None:
