@@ -109,6 +109,7 @@ class Answer:
     status: int
     body: bytes = b""
     location: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -134,6 +135,8 @@ def _handler(web: FakeWeb, scheme: str) -> type[BaseHTTPRequestHandler]:
             self.send_response(answer.status)
             if answer.location:
                 self.send_header("Location", answer.location)
+            for name, value in answer.headers:
+                self.send_header(name, value)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(answer.body)))
             self.end_headers()

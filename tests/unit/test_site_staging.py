@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from blackboxrun import Answer, FakeWeb, live_blackbox
 from click.testing import CliRunner
 from test_cost_examples import JUNE, PLAN, PRICES, budget, client, web
 from test_recover_logic import FakeServer
@@ -34,7 +35,12 @@ from koumbit_infra.cost import allocate
 from koumbit_infra.cost.usage.synthetic import inventory_from
 from koumbit_infra.inventory import Inventory, InventoryError, SiteState, load_inventory
 from koumbit_infra.inventory.models import Site
-from koumbit_infra.monitoring.probes import STAGING_MODULE, blackbox_modules, site_targets
+from koumbit_infra.monitoring.probes import (
+    STAGING_MODULE,
+    blackbox_config,
+    blackbox_modules,
+    site_targets,
+)
 from koumbit_infra.sites import staging
 from koumbit_infra.sites.copy import new_address_command
 from koumbit_infra.sites.errors import SiteCommandError
@@ -291,6 +297,27 @@ def test_probes_expect_a_copy_to_ask_for_its_password(example: Inventory) -> Non
     assert http["valid_status_codes"] == [401]
     assert {h["header"] for h in http["fail_if_header_not_matches"]} == {
         "WWW-Authenticate", "X-Robots-Tag"}
+
+
+@pytest.mark.skipif(shutil.which("prometheus-blackbox-exporter") is None,
+                    reason="needs Debian's prometheus-blackbox-exporter")
+def test_the_real_exporter_passes_a_closed_copy_only(tmp_path: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        inv = _example_with_copies(Path(tmp))
+    copy = next(t for t in site_targets(inv) if t.module == STAGING_MODULE)
+    asks = ("WWW-Authenticate", f'Basic realm="Staging {copy.site}"')
+    robots = ("X-Robots-Tag", STAGING_ROBOTS)
+    web = FakeWeb({})
+    with live_blackbox(blackbox_config(inv), web, tmp_path, (copy.hostname,)) as blackbox:
+        def probe(answer: Answer) -> float:
+            web.answers[copy.hostname] = answer
+            url = f"https://127.0.0.1:{web.tls_port}/"
+            return blackbox.probe(url, STAGING_MODULE, copy.hostname)["probe_success"]
+
+        assert probe(Answer(401, b"closed", headers=(asks, robots))) == 1
+        assert probe(Answer(200, b"open to all", headers=(robots,))) == 0  # no password
+        assert probe(Answer(401, b"closed", headers=(asks,))) == 0  # indexable
+        assert probe(Answer(401, b"closed", headers=(asks, ("X-Robots-Tag", "all")))) == 0
 
 
 def _nginx_serving(vhost: str, tmp: Path, port: int) -> subprocess.Popen[bytes]:
