@@ -239,7 +239,8 @@ def sftp_command(env: str, inventory_dir: Path | None, domain: str) -> None:
               help="Replace the staging copy's content with production's now (the staging"
                    " copy is archived and verified first).")
 @click.option("--new-password", "password", is_flag=True,
-              help="Also make new credentials for the staging copy, shown once.")
+              help="Make new credentials for the staging copy, shown once (alone, on a copy"
+                   " already made: nothing else is done).")
 def staging_command(*, env: str, inventory_dir: Path | None, domain: str, refresh: bool,
                     password: bool) -> None:
     """Copy DOMAIN's code, uploads and database into its staging copy, at its own address.
@@ -258,7 +259,8 @@ def staging_command(*, env: str, inventory_dir: Path | None, domain: str, refres
     site, copy = staging.pair(inv, domain)
     with connect(inv, site.placed.site.server) as conn:
         done = staging.copy_into_staging(conn, site, copy, refresh=refresh, password=password)
-    click.echo(f"{site.domain} copied into its staging copy {copy.url}/")
+    if done.copied:
+        click.echo(f"{site.domain} copied into its staging copy {copy.url}/")
     if done.password is not None:
         click.echo(f"  identifiant / login: {STAGING_USER}\n"
                    f"  mot de passe / password: {done.password}\n"

@@ -36,8 +36,10 @@ _PASSWORD = re.compile(rf"^password=([A-Za-z0-9]{{{PASSWORD_LENGTH}}})$", re.MUL
 
 @dataclass(frozen=True)
 class Copied:
-    """What one run did: the archives of what it replaced, and new credentials, if any."""
+    """What one run did: whether production was copied in, the archives of what that
+    replaced, and new credentials, if any."""
 
+    copied: bool
     archives: list[str]
     password: str | None
 
@@ -70,7 +72,8 @@ def refusal(staging: SiteLayout, made: bool, refresh: bool) -> str | None:
     if made and not refresh:
         return (f"{staging.domain} was already copied from {staging.staging_of}; its content"
                 " may be its developers' work. To replace it with production's now, pass"
-                " --refresh (it is archived and verified first); nothing was done")
+                " --refresh (it is archived and verified first); for new credentials only,"
+                " --new-password; nothing was done")
     if refresh and not made:
         return (f"{staging.domain} was never copied from {staging.staging_of}: run this"
                 " without --refresh; nothing was done")
@@ -102,12 +105,15 @@ def copy_into_staging(conn: Connection, site: SiteLayout, staging: SiteLayout, *
 
     A refresh takes a verified archive of the copy before anything changes (the import's
     own, which stops everything if it fails); its id says how to undo. The first copy
-    makes new credentials, as ``password`` asks for them on a refresh.
+    makes new credentials, as ``password`` asks for them on a refresh; on a copy already
+    made, ``password`` alone makes them and copies nothing.
     """
     made = run(conn, f"test -f {shlex.quote(staging.staging_marker)}").ok
+    if made and password and not refresh:
+        return Copied(False, [], new_password(conn, staging))
     if why := refusal(staging, made, refresh):
         raise SiteCommandError(why, 2)
     archives = copy_content(conn, site, conn, staging, force=True)
     must(conn, marker_command(staging), f"recording {staging.domain}'s copy")
     shown = new_password(conn, staging) if password or not refresh else None
-    return Copied(archives, shown)
+    return Copied(True, archives, shown)

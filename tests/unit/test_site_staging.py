@@ -554,7 +554,7 @@ def test_the_first_copy_packs_as_production_unpacks_as_the_copy_and_shows_a_pass
     conn = _server(made=False)
     done = staging.copy_into_staging(conn, site, copy, refresh=False,
                                      password=False)
-    assert done == staging.Copied(["0123456789abcdef"], "A1b2" * 6)
+    assert done == staging.Copied(True, ["0123456789abcdef"], "A1b2" * 6)
     steps = conn.steps()
     pack = next(c for c in steps if "outgoing" in c and "tar" in c)
     assert f"runuser -u {site.name} --" in pack and copy.name not in pack
@@ -576,6 +576,16 @@ def test_a_refresh_keeps_the_password_unless_asked(tmp_path: Path) -> None:
                                      password=False)
     assert done.password is None and done.archives == ["0123456789abcdef"]
     assert not any("openssl" in c for c in conn.steps())
+
+
+def test_new_credentials_alone_copy_nothing(tmp_path: Path) -> None:
+    site, copy = _pair(tmp_path)
+    conn = _server(made=True)
+    done = staging.copy_into_staging(conn, site, copy, refresh=False, password=True)
+    assert done == staging.Copied(False, [], "A1b2" * 6)
+    steps = conn.steps()
+    assert len(steps) == 2 and "openssl passwd" in steps[1]
+    assert copy.htpasswd_file in steps[1]
 
 
 def test_a_copy_already_made_is_replaced_only_with_refresh(tmp_path: Path) -> None:
