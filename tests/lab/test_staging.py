@@ -198,3 +198,16 @@ def test_nothing_copies_staging_over_production(sites: Path, made: tuple[int, st
     refused = cli(sites, "site", "clone", STAGING, SITE, "--force")
     assert refused.returncode == 2
     assert FIRST in _get(SITE, f"/?p={post}").text
+
+
+def test_new_credentials_alone_replace_the_password_and_nothing_else(
+        sites: Path, made: tuple[int, str]) -> None:
+    post, old = made
+    done = cli(sites, "site", "staging", SITE, "--new-password")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "copied into" not in done.stdout
+    found = re.search(r"mot de passe / password: ([A-Za-z0-9]{24})$", done.stdout, re.MULTILINE)
+    assert found and found[1] != old, done.stdout
+    assert _get(STAGING, f"/?p={post}", old).status == 401
+    page = _get(STAGING, f"/?p={post}", found[1])
+    assert page.status == 200 and FIRST in page.text
