@@ -45,9 +45,10 @@ def publish(records: Mapping[str, str | None], endpoints: Endpoints = LAB_ENDPOI
     (the deploys still run: only the certificates they ask for will fail to validate)."""
     try:
         for domain, address in records.items():
-            if address is None:
-                _post(endpoints, "/clear-a", {"host": domain}, timeout)
-            else:
+            # add-a appends: without the clear, every deploy would add the address once
+            # more, until the answer outgrows a DNS message and Pebble cannot resolve it.
+            _post(endpoints, "/clear-a", {"host": domain}, timeout)
+            if address is not None:
                 _post(endpoints, "/add-a", {"host": domain, "addresses": [address]}, timeout)
     except OSError as exc:
         host, port = endpoints.dns_management

@@ -8,14 +8,22 @@ from pyinfra.api.operation import operation
 from pyinfra.context import host
 from pyinfra.facts.deb import DebPackages
 
-# Downloads that stall fail after 60 s and are retried, instead of hanging a deploy.
+# Downloads that stall fail after 60 s and are retried, instead of hanging a deploy. dpkg's
+# lock held by another apt (unattended-upgrades) is waited for, 10 minutes at most.
 APT_GET = "DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Options::=--force-confdef" \
-       " -o Dpkg::Options::=--force-confold -o Acquire::http::Timeout=60 -o Acquire::Retries=3"
+       " -o Dpkg::Options::=--force-confold -o Acquire::http::Timeout=60 -o Acquire::Retries=3" \
+       " -o DPkg::Lock::Timeout=600"
+
+# The daily apt jobs (apt-daily's update, apt-daily-upgrade's unattended-upgrades) hold
+# apt's locks while they run; a newly booted server runs the one it missed. They are
+# waited for, 15 minutes at most, then apt goes on and says which lock it could not get.
+APT_IDLE = ("timeout 900 sh -c 'while systemctl is-active -q apt-daily.service"
+            " apt-daily-upgrade.service; do sleep 5; done' || true")
 
 # An apt-get update once hung on a connection its proxy had closed (CLOSE-WAIT,
 # no timeout fired): bound each attempt and try again, three times at most.
 APT_UPDATE = (
-    "for attempt in 1 2 3; do"
+    f"{APT_IDLE}; for attempt in 1 2 3; do"
     f" timeout --kill-after=10 300 sh -c '{APT_GET} update -qq' && break;"
     ' [ "$attempt" = 3 ] && exit 1; sleep 5; done'
 )

@@ -1,6 +1,7 @@
 """Alerts reach people, on the real lab: Alertmanager on mon1, its e-mail delivered by
-mon1's exim into the lab mailbox (/var/mail/alertes, read with labmail), silences made
-with amtool, and a server down holding back its sites' alerts.
+mon1's exim into the lab mailbox (/var/mail/alertes, read with labmail), routes, and
+silences made with amtool. Real faults (a site down, a certificate near its end, a server
+down holding back its sites' alerts), each mailed, are tests/lab/test_probes.py's.
 
 Alerts are pushed into Alertmanager's API v2 on mon1 (loopback only: python3 on mon1,
 through SSH), each with a label ``run`` unique to this session, so that nothing
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from deploy_fixture import Deployment, deployed
-from labmail import LabMailbox, Mail
+from labmail import LabMailbox
 from test_monitoring import poll
 
 from koumbit_infra.envs import load_env
@@ -43,11 +44,8 @@ def _seconds(duration: str) -> int:
 
 
 GROUP_WAIT = _seconds(alerting.GROUP_WAIT)
-GROUP_INTERVAL = _seconds(alerting.GROUP_INTERVAL)
 # A first notice leaves after the group's wait; exim delivers it at once; polls every 2 s.
 FIRST_NOTICE = GROUP_WAIT + 60
-# A resolved notice leaves at the group's next tick, at most one interval after the last.
-RESOLVED_NOTICE = GROUP_INTERVAL + 60
 
 _API = ("import json, sys, urllib.request; m, p, b = sys.argv[1:4];"
         " r = urllib.request.Request('http://127.0.0.1:9093' + p, method=m,"
@@ -141,14 +139,6 @@ def site_labels(placed: PlacedSite, alertname: str, run: str, concern: str = "si
             "server": placed.site.server}
 
 
-def distinct(mails: list[Mail]) -> list[Mail]:
-    """One per Message-ID (exim delivers one copy per mailbox; this holds even if not)."""
-    seen: dict[str, Mail] = {}
-    for m in mails:
-        seen.setdefault(str(m.message.get("Message-Id", id(m))), m)
-    return list(seen.values())
-
-
 def test_alertmanager_listens_on_loopback_only_and_prometheus_sends_to_it(
         deployed: Deployment, lab: Lab) -> None:
     status = api(lab, "GET", "/api/v2/status")
@@ -170,39 +160,6 @@ def test_alertmanager_listens_on_loopback_only_and_prometheus_sends_to_it(
     routes = lab.run(MONITOR, "amtool config routes")
     assert 'receiver: finances' in routes and 'concern="budget"' in routes, routes
     print(f"\nPrometheus lists mon1's Alertmanager after {waited:.1f} s")
-
-
-def test_a_site_alert_mails_its_site_french_first_then_its_resolution(
-        deployed: Deployment, lab: Lab, inv: Inventory, run: str, box: LabMailbox,
-        pushed: Pushed) -> None:
-    placed = active_sites(inv, "web1")[0]
-    site, client = placed.site.domain, placed.client.slug
-    mark = box.count()
-    pushed.fire((site_labels(placed, "KoumbitLabTestMail", run),
-                 f"Test du labo {run} : {site} / lab test {run}: {site}"))
-    firing, waited = box.wait_for(
-        lambda m: m.subject.startswith("[ALERTE / FIRING]") and run in m.body,
-        FIRST_NOTICE, after=mark)
-    assert firing.subject == (f"[ALERTE / FIRING] site {site}, client {client}, web1 :"
-                              " KoumbitLabTestMail")
-    assert firing.to == "infra@koumbit-lab.test"  # a warning about a site: the first receiver
-    french = firing.body.index(f"Alertes en cours, site {site} (client {client}) sur le"
-                               " serveur web1")
-    english = firing.body.index(f"Firing alerts, site {site} (client {client}) on server web1")
-    assert french < english
-    assert f"Test du labo {run} : {site} / lab test {run}: {site}" in firing.body
-    assert f"\n  Site : {site}\n  Client : {client}\n  Serveur / server : web1\n" in firing.body
-
-    mark = box.count()
-    pushed.resolve()
-    resolved, resolved_after = box.wait_for(
-        lambda m: m.subject.startswith("[RÉSOLU / RESOLVED]") and run in m.body,
-        RESOLVED_NOTICE, after=mark)
-    assert f"site {site}" in resolved.subject
-    assert resolved.body.index("Alertes résolues") < resolved.body.index("Resolved alerts")
-    assert "Résolue / resolved : " in resolved.body
-    print(f"\n{site}: alert pushed -> e-mail in /var/mail/alertes after {waited:.1f} s"
-          f" (group_wait {GROUP_WAIT} s); resolved -> notice after {resolved_after:.1f} s")
 
 
 def test_routes_send_budget_to_finances_and_critical_site_alerts_to_astreinte(
@@ -251,44 +208,3 @@ def test_a_silence_made_with_amtool_keeps_its_alert_out_of_the_mail(
         assert all("KoumbitLabTestSilenced" not in m.body for m in box.messages(after=mark))
     finally:
         lab.run(MONITOR, f"amtool silence expire {silence}")
-
-
-def test_a_server_down_sends_one_notice_and_holds_back_its_sites_alerts(
-        deployed: Deployment, lab: Lab, inv: Inventory, run: str, box: LabMailbox,
-        pushed: Pushed) -> None:
-    sites = active_sites(inv, "web1")
-    mark = box.count()
-    down = {"alertname": alerting.SERVER_DOWN, "severity": "critical", "concern": "servers",
-            "server": "web1", "run": run}
-    pushed.fire((down, f"web1 ne répond plus ({run}) / web1 is down ({run})"),
-                *((site_labels(p, "KoumbitLabTestSiteDown", run, severity="critical"),
-                   f"{p.site.domain} ne répond pas ({run}) / does not answer ({run})")
-                  for p in sites))
-    # Alertmanager itself says why each site alert stays quiet.
-    server_down = None
-    for placed in sites:
-        key = f"KoumbitLabTestSiteDown {placed.site.domain}"
-        assert poll(lambda key=key: bool(states(lab, run).get(key, {}).get("inhibitedBy")),
-                    30) is not None, states(lab, run)
-        status = states(lab, run)[key]
-        assert status["state"] == "suppressed"
-        server_down = server_down or status["inhibitedBy"]
-        assert status["inhibitedBy"] == server_down  # by the one server-down alert
-    notice, waited = box.wait_for(
-        lambda m: m.subject == f"[ALERTE / FIRING] web1 : {alerting.SERVER_DOWN}"
-        and run in m.body, FIRST_NOTICE, after=mark)
-    assert notice.body.index("serveur web1 : 1 en cours") < notice.body.index(
-        "server web1: 1 firing")
-    # The sites' groups were due when the server's was (same push, same wait). A new
-    # group, started now, notifies a whole group wait after any of theirs could have.
-    pushed.fire(({"alertname": "KoumbitLabTestBarrier", "severity": "warning",
-                  "concern": "capacity", "server": "mon1", "run": run},
-                 f"Barrière ({run}) / barrier ({run})"),)
-    _, barrier = box.wait_for(lambda m: "KoumbitLabTestBarrier" in m.subject
-                              and run in m.body, FIRST_NOTICE, after=mark)
-    assert barrier >= GROUP_WAIT - 5, "the barrier's group notified before its wait"
-    mails = distinct([m for m in box.messages(after=mark) if run in m.body])
-    assert [m.subject for m in mails if "KoumbitLabTestSiteDown" in m.body] == []
-    assert [m.subject for m in mails if alerting.SERVER_DOWN in m.subject] == [notice.subject]
-    print(f"\nweb1 down with {len(sites)} site alerts: one notice after {waited:.1f} s,"
-          " no site notice")

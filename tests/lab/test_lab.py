@@ -13,6 +13,7 @@ import pytest
 from koumbit_infra.lab import down, network, nspawn, status, up
 from koumbit_infra.lab.procs import children
 from koumbit_infra.lab.ssh import remote
+from koumbit_infra.operations.packages import APT_IDLE
 
 if TYPE_CHECKING:
     from conftest import Lab  # tests/lab/conftest.py; only for annotations
@@ -71,9 +72,10 @@ def test_each_server_has_its_own_identity(lab: Lab) -> None:
 def test_apt_installs_a_package_through_the_proxy(lab: Lab) -> None:
     answers = on_all(
         lab,
-        "export DEBIAN_FRONTEND=noninteractive; apt-get purge -y -q hello >/dev/null 2>&1; "
-        "apt-get clean && apt-get update -q >/dev/null && apt-get install -y -q hello >/dev/null "
-        "&& hello",
+        # As the deploys do: after the daily apt jobs a newly booted server runs.
+        f"{APT_IDLE}; export DEBIAN_FRONTEND=noninteractive; apt-get purge -y -q hello"
+        " >/dev/null 2>&1; apt-get clean && apt-get update -q >/dev/null && apt-get install -y"
+        " -q hello >/dev/null && hello",
     )
     for name, result in answers.items():
         assert result.returncode == 0, f"{name}: {result.stdout}\n{result.stderr}"

@@ -13,7 +13,8 @@ import shlex
 import ssl
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -45,7 +46,7 @@ from koumbit_infra.monitoring.probes import (
     site_targets,
 )
 from koumbit_infra.monitoring.prometheus import RULES_DIR, SCRAPE_INTERVAL_SECONDS
-from koumbit_infra.sites.layout import SITE_LIB
+from koumbit_infra.sites.layout import SITE_LIB, SiteLayout
 from koumbit_infra.templating import TEMPLATE_DIR
 
 if TYPE_CHECKING:
@@ -173,58 +174,6 @@ def alert_state(lab: Lab, site: str) -> str | None:
     return "firing" if "firing" in states else ("pending" if states else None)
 
 
-def test_a_site_whose_pool_stops_is_seen_down_and_its_alert_fires(
-        deployed: Deployment, lab: Lab, inv: Inventory) -> None:
-    placed = _victim(inv)
-    site, name = placed.site.domain, placed.site.system_name
-    success = f'probe_success{{job="{SITES_JOB}",site="{site}"}}'
-    assert poll(lambda: by_site(lab, success).get(site) == 1, ALL_DEADLINE) is not None
-    box = LabMailbox(lab)
-    mark = box.count()
-
-    def about_this_site(status: str) -> Callable[[Mail], bool]:
-        return lambda m: (m.subject.startswith(status) and "KoumbitSiteDown" in m.subject
-                          and f"site {site}" in m.subject)
-
-    stopped = time.monotonic()
-    lab.run(placed.site.server, f"sh -c {shlex.quote(f'. {SITE_LIB} && pool_stop {name}')}")
-    try:
-        seen = poll(lambda: by_site(lab, success).get(site) == 0, SEEN_DEADLINE)
-        assert seen is not None, query(lab, success)
-        status = by_site(lab, f'probe_http_status_code{{job="{SITES_JOB}",site="{site}"}}')
-        assert status[site] == 502, status  # nginx, with no PHP behind it
-        pending = poll(lambda: alert_state(lab, site) is not None, SEEN_DEADLINE)
-        assert pending is not None, query(lab, f'ALERTS{{site="{site}"}}')
-        fired = poll(lambda: alert_state(lab, site) == "firing",
-                     FIRING_DEADLINE - (time.monotonic() - stopped))
-        assert fired is not None, query(lab, f'ALERTS{{site="{site}"}}')
-        firing = query(lab, f'ALERTS{{alertname="KoumbitSiteDown",site="{site}",'
-                            'alertstate="firing"}')[0]["metric"]
-        assert firing["concern"] == "sites" and firing["severity"] == "critical"
-        assert (firing["client"], firing["server"]) == (placed.client.slug, placed.site.server)
-        total = time.monotonic() - stopped
-        # The team hears it: an e-mail in the lab mailbox that names the site, French first.
-        mail, _ = box.wait_for(about_this_site("[ALERTE / FIRING]"), MAIL_DEADLINE, after=mark)
-        mailed = time.monotonic() - stopped
-        assert f"Site : {site}" in mail.body and f"Client : {placed.client.slug}" in mail.body
-        assert mail.body.index("Alertes en cours") < mail.body.index("Firing alerts")
-        print(f"\n{site}: pool stopped; probe down in Prometheus after {seen:.0f} s, alert"
-              f" pending after {seen + pending:.0f} s, firing after {total:.0f} s, e-mail in"
-              f" the mailbox after {mailed:.0f} s (for: {SITE_DOWN_FOR} s, probes every"
-              f" {SITE_INTERVAL_SECONDS} s)")
-        mark = box.count()
-    finally:
-        lab.run(placed.site.server,
-                f"sh -c {shlex.quote(f'. {SITE_LIB} && pool_start {name}')}")
-    back = poll(lambda: by_site(lab, success).get(site) == 1, SEEN_DEADLINE)
-    assert back is not None, f"{site} still down after its pool started again"
-    resolved = poll(lambda: alert_state(lab, site) is None, SCRAPE_INTERVAL_SECONDS * 4)
-    assert resolved is not None, query(lab, f'ALERTS{{site="{site}"}}')
-    _, after = box.wait_for(about_this_site("[RÉSOLU / RESOLVED]"), RESOLVED_MAIL_DEADLINE,
-                            after=mark)
-    print(f"{site}: resolved notice in the mailbox {after:.0f} s after the alert cleared")
-
-
 def test_a_server_that_stops_sends_one_notice_not_one_per_site(
         deployed: Deployment, lab: Lab, inv: Inventory) -> None:
     """web1 stopped whole: one grouped "server down" e-mail; its sites' own alerts fire in
@@ -245,7 +194,9 @@ def test_a_server_that_stops_sends_one_notice_not_one_per_site(
             and "KoumbitServerDown" in m.subject and server in m.subject,
             60 + SCRAPE_INTERVAL_SECONDS * 2 + MAIL_DEADLINE, after=mark)
         mailed = time.monotonic() - stopped
-        assert f"serveur {server}" in notice.body
+        assert notice.subject == f"[ALERTE / FIRING] {server} : KoumbitServerDown"
+        assert notice.body.index(f"serveur {server} : 1 en cours") < notice.body.index(
+            f"server {server}: 1 firing")
         site_down = (f'ALERTS{{alertname="KoumbitSiteDown",server="{server}",'
                      'alertstate="firing"}')
         fired = poll(lambda: len(query(lab, site_down)) == len(sites), FIRING_DEADLINE)
@@ -318,53 +269,130 @@ def _expiring_chain(served_leaf: x509.Certificate, days: float) -> tuple[bytes, 
     return pem, leaf.serial_number
 
 
-def test_a_certificate_expiring_within_14_days_fires_its_alert_and_mails_it(
-        deployed: Deployment, lab: Lab, inv: Inventory) -> None:
-    """One site made to serve a certificate that ends in 10 days (its own key and names, a
-    chain that verifies): the probe reads its end, KoumbitSiteCertificateExpiresSoon fires
-    and its e-mail names the site. Its certbot certificate is served again after."""
-    site = next(s for s in sorted(live_sites(inv), key=lambda s: s.domain)
-                if s.placed.site.server == "web1")
-    domain, server = site.domain, site.placed.site.server
-    placed = site.placed
+@contextmanager
+def pool_stopped(lab: Lab, placed: PlacedSite) -> Iterator[None]:
+    """The site's PHP-FPM pool stopped, as a crashed pool is; started again after."""
+    server, name = placed.site.server, placed.site.system_name
+    lab.run(server, f"sh -c {shlex.quote(f'. {SITE_LIB} && pool_stop {name}')}")
+    try:
+        yield
+    finally:
+        lab.run(server, f"sh -c {shlex.quote(f'. {SITE_LIB} && pool_start {name}')}")
+
+
+@contextmanager
+def certificate_ending(lab: Lab, inv: Inventory, site: SiteLayout, days: float) -> Iterator[int]:
+    """``site`` serving a chain whose leaf ends in ``days`` (see _expiring_chain) until the
+    block ends, then its certbot certificate again; yields the leaf's serial."""
+    server = site.placed.site.server
     addr = str(inv.server(server).address)
-    expiry = f'probe_ssl_earliest_cert_expiry{{job="{SITES_JOB}",site="{domain}"}} - time()'
-    assert poll(lambda: by_site(lab, f"({expiry}) / 86400 > 14").get(domain) is not None,
-                ALL_DEADLINE) is not None, query(lab, expiry)
-    chain, serial = _expiring_chain(served(addr, domain).certificate, days=10)
+    chain, serial = _expiring_chain(served(addr, site.domain).certificate, days)
     scratch = f"/root/koumbit-test-expiring/{site.name}"
     served_link = f"{site.cert_dir}/fullchain.pem"
     certbot_chain = lab.run(server, f"readlink {shlex.quote(served_link)}").strip()
     assert certbot_chain == f"/etc/letsencrypt/live/{site.name}/fullchain.pem"
     reload = "nginx -t -q && systemctl reload nginx"
-    box = LabMailbox(lab)
-    mark = box.count()
-    alert = (f'ALERTS{{alertname="KoumbitSiteCertificateExpiresSoon",site="{domain}",'
-             'alertstate="firing"}')
     lab.run(server, f"install -d -m 700 {shlex.quote(scratch)} && cat > "
                     f"{shlex.quote(scratch)}/fullchain.pem <<'EOF'\n{chain.decode()}EOF")
-    swapped = time.monotonic()
     try:
-        lab.run(server, f"ln -sfn {shlex.quote(scratch)}/fullchain.pem {shlex.quote(served_link)}"
-                        f" && {reload}")
-        now = served_once(addr, domain, lambda f: f.certificate.serial_number == serial)
+        lab.run(server, f"ln -sfn {shlex.quote(scratch)}/fullchain.pem"
+                        f" {shlex.quote(served_link)} && {reload}")
+        now = served_once(addr, site.domain, lambda f: f.certificate.serial_number == serial)
         assert now.verified and now.certificate.serial_number == serial, now.output[-2000:]
-        fired = poll(lambda: bool(query(lab, alert)), SEEN_DEADLINE + 120 + 60)
-        assert fired is not None, query(lab, f'ALERTS{{site="{domain}"}}')
-        found = query(lab, alert)[0]["metric"]
-        assert (found["client"], found["server"], found["severity"]) == (
-            placed.client.slug, server, "warning")
-        mail, _ = box.wait_for(
-            lambda m: m.subject.startswith("[ALERTE / FIRING]")
-            and "KoumbitSiteCertificateExpiresSoon" in m.subject and f"site {domain}" in m.subject,
-            MAIL_DEADLINE, after=mark)
-        assert f"Site : {domain}" in mail.body and "Le certificat de" in mail.body
-        print(f"\n{domain}: a certificate ending in 10 days served; its alert fired after"
-              f" {fired:.0f} s, the e-mail came {time.monotonic() - swapped:.0f} s after the swap")
+        yield serial
     finally:
         lab.run(server, f"ln -sfn {shlex.quote(certbot_chain)} {shlex.quote(served_link)}"
                         f" && {reload} && rm -rf /root/koumbit-test-expiring")
-    back = served_once(addr, domain, lambda f: f.certificate.serial_number != serial)
+    back = served_once(addr, site.domain, lambda f: f.certificate.serial_number != serial)
     assert back.verified and back.certificate.serial_number != serial
-    assert poll(lambda: not query(lab, f'ALERTS{{alertname="KoumbitSiteCertificateExpiresSoon",'
-                                       f'site="{domain}"}}'), SEEN_DEADLINE + 60) is not None
+
+
+def firing(lab: Lab, alertname: str, site: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = query(
+        lab, f'ALERTS{{alertname="{alertname}",site="{site}",alertstate="firing"}}')
+    return found
+
+
+def test_a_stopped_pool_and_a_certificate_near_its_end_each_fire_and_mail_their_site(
+        deployed: Deployment, lab: Lab, inv: Inventory) -> None:
+    """Two faults at once, as a person meets them: a web2 site whose PHP-FPM pool stopped
+    (KoumbitSiteDown, critical: the on-call address too) and a web1 site serving a
+    certificate that ends in 10 days (KoumbitSiteCertificateExpiresSoon, warning: infra
+    only). Each is probed, fires, and is mailed French first naming its site, client and
+    server; both mended, each alert clears and its resolved notice comes."""
+    down = _victim(inv)
+    expiring = next(s for s in sorted(live_sites(inv), key=lambda s: s.domain)
+                    if s.placed.site.server == "web1")
+    site, client, server = down.site.domain, down.client.slug, down.site.server
+    near = expiring.domain
+    success = f'probe_success{{job="{SITES_JOB}",site="{site}"}}'
+    days_left = f'(probe_ssl_earliest_cert_expiry{{job="{SITES_JOB}",site="{near}"}} - time())'
+    assert poll(lambda: by_site(lab, success).get(site) == 1, ALL_DEADLINE) is not None
+    assert poll(lambda: by_site(lab, f"{days_left} / 86400 > 14").get(near) is not None,
+                ALL_DEADLINE) is not None, query(lab, days_left)
+    box = LabMailbox(lab)
+    mark = box.count()
+
+    def notice(status: str, alertname: str, about: str) -> Callable[[Mail], bool]:
+        return lambda m: (m.subject.startswith(status) and alertname in m.subject
+                          and f"site {about}," in m.subject)
+
+    with certificate_ending(lab, inv, expiring, days=10), pool_stopped(lab, down):
+        stopped = time.monotonic()
+        seen = poll(lambda: by_site(lab, success).get(site) == 0, SEEN_DEADLINE)
+        assert seen is not None, query(lab, success)
+        status = by_site(lab, f'probe_http_status_code{{job="{SITES_JOB}",site="{site}"}}')
+        assert status[site] == 502, status  # nginx, with no PHP behind it
+        pending = poll(lambda: alert_state(lab, site) is not None, SEEN_DEADLINE)
+        assert pending is not None, query(lab, f'ALERTS{{site="{site}"}}')
+        fired = poll(lambda: alert_state(lab, site) == "firing",
+                     FIRING_DEADLINE - (time.monotonic() - stopped))
+        assert fired is not None, query(lab, f'ALERTS{{site="{site}"}}')
+        total = time.monotonic() - stopped
+        labels = firing(lab, "KoumbitSiteDown", site)[0]["metric"]
+        assert (labels["concern"], labels["severity"]) == ("sites", "critical")
+        assert (labels["client"], labels["server"]) == (client, server)
+        # The team hears it: an e-mail in the lab mailbox that names the site, French first.
+        mail, _ = box.wait_for(notice("[ALERTE / FIRING]", "KoumbitSiteDown", site),
+                               MAIL_DEADLINE, after=mark)
+        mailed = time.monotonic() - stopped
+        assert mail.subject == (f"[ALERTE / FIRING] site {site}, client {client}, {server} :"
+                                " KoumbitSiteDown")
+        assert "astreinte@koumbit-lab.test" in mail.to  # critical, about a site: on call
+        assert mail.body.index(f"Alertes en cours, site {site} (client {client}) sur le"
+                               f" serveur {server}") < mail.body.index(
+            f"Firing alerts, site {site} (client {client}) on server {server}")
+        assert f"\n  Site : {site}\n  Client : {client}\n  Serveur / server : {server}\n" in (
+            mail.body)
+        print(f"\n{site}: pool stopped; probe down in Prometheus after {seen:.0f} s, alert"
+              f" pending after {seen + pending:.0f} s, firing after {total:.0f} s, e-mail in"
+              f" the mailbox after {mailed:.0f} s (for: {SITE_DOWN_FOR} s, probes every"
+              f" {SITE_INTERVAL_SECONDS} s)")
+        # Meanwhile the certificate's end: its own alert, its own (warning) e-mail.
+        assert poll(lambda: bool(firing(lab, "KoumbitSiteCertificateExpiresSoon", near)),
+                    SEEN_DEADLINE + 120) is not None, query(lab, f'ALERTS{{site="{near}"}}')
+        cert_labels = firing(lab, "KoumbitSiteCertificateExpiresSoon", near)[0]["metric"]
+        assert (cert_labels["client"], cert_labels["server"], cert_labels["severity"]) == (
+            expiring.placed.client.slug, "web1", "warning")
+        cert_mail, _ = box.wait_for(
+            notice("[ALERTE / FIRING]", "KoumbitSiteCertificateExpiresSoon", near),
+            MAIL_DEADLINE, after=mark)
+        assert cert_mail.to == "infra@koumbit-lab.test"  # a warning: the first receiver only
+        assert f"Site : {near}" in cert_mail.body and "Le certificat de" in cert_mail.body
+        assert site not in cert_mail.subject and near not in mail.subject
+        print(f"{near}: a certificate ending in 10 days served; its e-mail came"
+              f" {time.monotonic() - stopped:.0f} s after the swap")
+        mark = box.count()
+    back = poll(lambda: by_site(lab, success).get(site) == 1, SEEN_DEADLINE)
+    assert back is not None, f"{site} still down after its pool started again"
+    cleared = poll(lambda: alert_state(lab, site) is None and not query(
+        lab, f'ALERTS{{alertname="KoumbitSiteCertificateExpiresSoon",site="{near}"}}'),
+        SCRAPE_INTERVAL_SECONDS * 4 + SEEN_DEADLINE)
+    assert cleared is not None, query(lab, "ALERTS")
+    resolved, after = box.wait_for(notice("[RÉSOLU / RESOLVED]", "KoumbitSiteDown", site),
+                                   RESOLVED_MAIL_DEADLINE, after=mark)
+    assert resolved.body.index("Alertes résolues") < resolved.body.index("Resolved alerts")
+    assert "Résolue / resolved : " in resolved.body
+    box.wait_for(notice("[RÉSOLU / RESOLVED]", "KoumbitSiteCertificateExpiresSoon", near),
+                 RESOLVED_MAIL_DEADLINE, after=mark)
+    print(f"{site}: resolved notice in the mailbox {after:.0f} s after the alerts cleared")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
+import struct
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,7 @@ import pytest
 from cryptography import x509
 from prometheus_client.parser import text_string_to_metric_families
 
+from koumbit_infra.lab import sitedns
 from koumbit_infra.lab.localacme import LocalAcme, local_acme
 from koumbit_infra.lab.pebble import LAB_ENDPOINTS, daemons
 from koumbit_infra.tls.trust import bundle_certificates
@@ -77,6 +80,37 @@ def test_pebble_and_its_dns_run_and_their_roots_are_trusted(rig: LocalAcme) -> N
     assert LAB_ENDPOINTS.directory == "https://10.77.0.1:14000/dir"
     assert {LAB_ENDPOINTS.management[0], LAB_ENDPOINTS.dns[0],
             LAB_ENDPOINTS.dns_management[0]} == {"127.0.0.1"}
+
+
+def a_records(rig: LocalAcme, name: str) -> list[str]:
+    """The A records the rig's DNS (Pebble's) answers for ``name``: one UDP question."""
+    question = struct.pack(">HHHHHH", 0x4B49, 0x0100, 1, 0, 0, 0) + b"".join(
+        bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0" + (
+        struct.pack(">HH", 1, 1))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.sendto(question, rig.endpoints.dns)
+        answer = sock.recv(65535)
+    count, offset, found = struct.unpack(">H", answer[6:8])[0], len(question), []
+    for _ in range(count):  # each record: its name (labels, or a pointer), then its fields
+        while answer[offset] and answer[offset] < 0xC0:
+            offset += 1 + answer[offset]
+        offset += 2 if answer[offset] else 1
+        kind, _, _, length = struct.unpack(">HHIH", answer[offset:offset + 10])
+        if kind == 1:
+            found.append(socket.inet_ntoa(answer[offset + 10:offset + 10 + length]))
+        offset += 10 + length
+    return found
+
+
+def test_pointing_a_domain_again_replaces_its_address(rig: LocalAcme) -> None:
+    # Every lab deploy points every domain again: the answer must not grow with them
+    # (it once did, until Pebble could no longer read it: "dns: buffer size too small").
+    for _ in range(3):
+        rig.point(["again.rig.test"])
+    assert a_records(rig, "again.rig.test") == ["127.0.0.1"]
+    sitedns.publish({"again.rig.test": None}, rig.endpoints)
+    assert a_records(rig, "again.rig.test") == []
 
 
 def test_a_site_gets_a_certificate_from_pebble_through_http01(rig: LocalAcme) -> None:
