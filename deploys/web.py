@@ -18,6 +18,7 @@ from koumbit_infra.operations import packages, services
 from koumbit_infra.serverconf.files import ConfigFile, web_config
 from koumbit_infra.sites.layout import SITE_LOG_ROOT
 from koumbit_infra.templating import TEMPLATE_DIR
+from koumbit_infra.tls.certbot import ACME_WEBROOT
 
 # Written by the exporter: the access-log format every site's vhost uses.
 LOG_FORMAT = "etc/nginx/conf.d/koumbit-log-format.conf.j2"
@@ -43,7 +44,7 @@ def nginx() -> None:
                         path="/etc/nginx/sites-enabled/default", present=False))
     need(files.directory, name="nginx: per-site log dir", path=SITE_LOG_ROOT,
          user="root", group="adm", mode="750")
-    need(files.directory, name="nginx: ACME challenge root", path="/var/www/letsencrypt",
+    need(files.directory, name="nginx: ACME challenge root", path=ACME_WEBROOT,
          user="root", group="root", mode="755")
     need(services.refreshed, name="nginx: reload for its new config", service="nginx",
          files=paths, changes=ran(*changed), check="nginx -t -q")
