@@ -348,7 +348,11 @@ def converge(*concerns: Callable[[], object]) -> None:
         if not run.asked:
             break
         _read_batch(run)
-    for concern in concerns:
+    # pyinfra names an operation by the line numbers of its call stack, not the files: two
+    # concerns with an operation on the same line would share a name, and a host where only
+    # the second runs then orders it where the other host ran the first (a cycle). The
+    # concern's position in this loop is part of every name.
+    for concern in host.loop(concerns):
         concern()
     logger.debug("%s: %d batch round trip(s), %d operation(s) with work", host.name,
                  run.round_trips, run.added)

@@ -8,9 +8,9 @@ record whether the deploy called them.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from pyinfra.api.facts import FactBase
@@ -19,12 +19,22 @@ from pyinfra.facts.files import File
 from koumbit_infra import converge
 from koumbit_infra.facts.batch import Batch
 
+T = TypeVar("T")
+
 
 class FakeHost:
     name = "fake"
 
     def __init__(self) -> None:
         self.batches = 0
+        self.loop_position: list[int] = []
+
+    def loop(self, items: Iterable[T]) -> Iterator[T]:  # as pyinfra's Host.loop
+        self.loop_position.append(0)
+        for i, item in enumerate(items):
+            self.loop_position[-1] = i
+            yield item
+        self.loop_position.pop()
 
     def get_fact(self, cls: type[FactBase[Any]], **kwargs: Any) -> Any:
         if cls is Batch:
@@ -41,6 +51,7 @@ class FakeOp:
     def __init__(self, host: FakeHost) -> None:
         self.host = host
         self.called: list[str] = []
+        self.positions: list[list[int]] = []
 
     def _inner(self, path: str) -> Generator[str, None, None]:
         if converge._get_fact(self.host, File, path=path) is None:  # type: ignore[arg-type]
@@ -48,6 +59,7 @@ class FakeOp:
 
     def __call__(self, name: str, path: str) -> str:
         self.called.append(path)
+        self.positions.append(list(self.host.loop_position))
         return f"meta of {path}"
 
 
@@ -168,3 +180,19 @@ def test_survey_passes_stop_when_nothing_new_is_asked(host: FakeHost, tmp_path: 
     converge.converge(concern)
     assert op.called == []
     assert host.batches == 2
+
+
+def test_each_concern_names_its_operations_apart(host: FakeHost, tmp_path: Path) -> None:
+    """pyinfra names an operation by its stack's line numbers alone: the same line in two
+    concerns (two deploy files) must still give two names, or a host that runs only the
+    second orders it where another host ran the first, and pyinfra finds a cycle."""
+    op = FakeOp(host)
+
+    def concern(name: str) -> Callable[[], None]:
+        def run() -> None:
+            converge.need(op, name=name, path=str(tmp_path / name))  # one line for both
+        return run
+
+    converge.converge(concern("premier"), concern("second"))
+    assert op.called == [str(tmp_path / "premier"), str(tmp_path / "second")]
+    assert op.positions == [[0], [1]]
