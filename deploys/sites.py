@@ -64,6 +64,7 @@ def _watched_paths(site: SiteLayout) -> list[str]:
     paths += list(legacy_paths(site))
     if site.tls:  # certbot's link (or a placeholder, an older CA's file), a failed try
         paths += [f"{site.cert_dir}/fullchain.pem", tls_ops.failure_mark(site.name)]
+    paths += [site.access_log, site.error_log]
     paths += [site.secrets_file, site.code_marker, site.installed_marker, site.pool_file,
               site.fpm_socket, site.fpm_status_socket, *removed_paths(site)]
     if site.staging_of:
@@ -100,6 +101,7 @@ def _one_site(site: SiteLayout, lab: bool, acme_host: str) -> list[OperationMeta
     need(ops.user, name=f"{d}: user {site.name}", site=site.name, home=site.root)
     need(ops.directories, name=f"{d}: tree under {site.root}", dirs=list(site.directories),
          site=site)
+    need(ops.log_files, name=f"{d}: its nginx logs, readable by its group", site=site)
     need(ops.secrets, name=f"{d}: secrets made on the server", site=site)
     if site.staging_of:
         need(ops.staging_credentials, name=f"{d}: password of the staging copy of"

@@ -22,6 +22,7 @@ from koumbit_infra.tls.certbot import ACME_WEBROOT
 
 # Written by the exporter: the access-log format every site's vhost uses.
 LOG_FORMAT = "etc/nginx/conf.d/koumbit-log-format.conf.j2"
+SITE_LOGROTATE = "etc/logrotate.d/koumbit-sites.j2"
 
 
 @deploy("Web: nginx")
@@ -44,6 +45,10 @@ def nginx() -> None:
                         path="/etc/nginx/sites-enabled/default", present=False))
     need(files.directory, name="nginx: per-site log dir", path=SITE_LOG_ROOT,
          user="root", group="adm", mode="750")
+    # Debian's rotation of nginx's logs does not reach the per-site folder.
+    need(packages.installed, name="nginx: logrotate package", packages=["logrotate"])
+    write(ConfigFile("logrotate", SITE_LOGROTATE, "/etc/logrotate.d/koumbit-sites", "644",
+                     {"log_root": SITE_LOG_ROOT}))
     need(files.directory, name="nginx: ACME challenge root", path=ACME_WEBROOT,
          user="root", group="root", mode="755")
     need(services.refreshed, name="nginx: reload for its new config", service="nginx",

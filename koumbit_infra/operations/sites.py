@@ -115,6 +115,19 @@ def directories(dirs: list[Directory], site: SiteLayout) -> Generator[str, None,
 
 
 @operation()
+def log_files(site: SiteLayout) -> Generator[str, None, None]:
+    """nginx's two logs of the site, root's and readable by the site's group alone (its
+    SFTP view shows them), made before nginx opens them: ``nginx -t`` would make a missing
+    one with the mode of whoever ran it (0640 root:root under Debian 13's umask).
+    Their folder is root's, never the site's: nothing in it can be swapped."""
+    paths = _current().paths
+    wrong = [p for p in (site.access_log, site.error_log) if (now := paths.get(p)) is None
+             or (now.kind, now.owner, now.group, now.mode) != ("f", "root", site.name, "640")]
+    for p in map(shlex.quote, wrong):
+        yield f"touch {p} && chown -h root:{site.name} {p} && chmod 0640 {p}"
+
+
+@operation()
 def site_directories(site: SiteLayout, dirs: list[Directory]) -> Generator[str, None, None]:
     """Folders inside the site's own folders, made by the site's user."""
     if wrong := _drifted(dirs):
