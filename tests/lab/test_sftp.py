@@ -81,15 +81,13 @@ class Setup:
     key: Key
     first: Run
     second: Run
+    # Read once, from the inventory that gives the person access: a test that removes the
+    # person rewrites the scratch inventory, and still reaches the same login.
+    sftp: SftpSite
 
     def layout(self, domain: str) -> SiteLayout:
         inv = load_inventory(self.scratch / "lab")
         return SiteLayout.of(inv, inv.site(domain))
-
-    @property
-    def sftp(self) -> SftpSite:
-        inv = load_inventory(self.scratch / "lab")
-        return next(s for s in sftp_sites(inv, inv.server(SERVER)) if s.site.domain == OWN)
 
 
 def _deploy(env_file: Path) -> Run:
@@ -112,7 +110,9 @@ def setup(deployed: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Ite
     env_file = write_variant(ROOT / "inventory" / "lab", scratch, _edit(key))
     first = _deploy(env_file)
     second = sftp_deploy(env_file)
-    yield Setup(scratch, env_file, key, first, second)
+    inv = load_inventory(scratch / "lab")
+    own = next(s for s in sftp_sites(inv, inv.server(SERVER)) if s.site.domain == OWN)
+    yield Setup(scratch, env_file, key, first, second, own)
     gone = _deploy(write_variant(ROOT / "inventory" / "lab", scratch, _edit(None, "absent")))
     assert gone.returncode == 0, gone.output[-3000:]
 
