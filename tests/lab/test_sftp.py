@@ -247,9 +247,10 @@ def _own_lines(setup: Setup, lab: Lab, local: Path) -> list[str]:
     return lines
 
 
-def test_the_site_logs_are_readable_and_read_only(setup: Setup, lab: Lab,
+def test_the_site_logs_are_readable_and_read_only(uploaded: Any, setup: Setup, lab: Lab,
                                                   tmp_path: Path) -> None:
     """Its nginx access log, live (three requests more, three lines more) and its own."""
+    assert uploaded.returncode == 0, uploaded.stderr
     before = _own_lines(setup, lab, tmp_path / "before.log")
     for _ in range(3):
         assert get(SERVER, OWN, "/wp-content/themes/essai-sftp/style.css").status == 200
@@ -264,6 +265,25 @@ def test_the_site_logs_are_readable_and_read_only(setup: Setup, lab: Lab,
     for target in ("/logs/note.txt", "/logs/site/note.txt", "/logs/access.log"):
         refused = sftp(setup, lab, f"put {tmp_path / 'note.txt'} {target}")
         assert refused.returncode != 0, target
+
+
+def test_after_a_rotation_the_view_shows_the_live_log(uploaded: Any, setup: Setup, lab: Lab,
+                                                    tmp_path: Path) -> None:
+    """logrotate (copytruncate) keeps the log's inode and mode: the person's view, a bind
+    mount of that file, still shows what nginx writes now."""
+    assert uploaded.returncode == 0, uploaded.stderr
+    log = setup.layout(OWN).access_log
+    stat = f"stat -c '%i %U:%G %a' {log}"
+    before = lab.run(SERVER, stat)
+    lab.run(SERVER, "logrotate -f /etc/logrotate.d/koumbit-sites")
+    assert lab.run(SERVER, stat) == before
+    rotated = _own_lines(setup, lab, tmp_path / "rotated.log")
+    for _ in range(3):
+        assert get(SERVER, OWN, "/wp-content/themes/essai-sftp/style.css").status == 200
+    time.sleep(1)
+    live = _own_lines(setup, lab, tmp_path / "live.log")
+    assert len(live) >= len(rotated) + 3
+    assert before.split()[1:] == [f"root:{setup.layout(OWN).name}", "640"], before
 
 
 @pytest.mark.parametrize("attempt", [
