@@ -1,14 +1,13 @@
 """Sites: every site of a web server converged from the inventory, isolated from the others.
 
-Per site: Unix user and tree, secret file made on the server, database and
-user, codebase (koumbit-site-code, from settings.codebases' sources, as the site's user;
-the same in the lab, whose sources the lab host serves), CMS configuration, PHP-FPM
-pool, nginx vhost with its certificate, cron timer; a staging copy (a site's
-``staging:``) is a site like any other, with HTTP basic auth (its password file made on the server) and
-``X-Robots-Tag: noindex, nofollow`` on its vhost. ``disabled`` keeps everything but the pool and
-serves a maintenance page (bilingual); ``absent`` sites are archived, the
-archive verified, and only then removed (koumbit-site-remove, from
-templates/usr/local/sbin/).
+Per site: Unix user and tree, secret file made on the server, database and user, codebase
+(koumbit-site-code, from settings.codebases' sources, as the site's user; the same in the
+lab, whose sources the lab host serves), CMS configuration, PHP-FPM pool, nginx vhost with
+its certificate, cron timer; a staging copy (a site's ``staging:``) is a site like any
+other, with HTTP basic auth (its password file made on the server) and ``X-Robots-Tag:
+noindex, nofollow`` on its vhost. ``disabled`` keeps everything but the pool and serves a
+maintenance page (bilingual); ``absent`` sites are archived, the archive verified, and
+only then removed (koumbit-site-remove, from templates/usr/local/sbin/).
 All decisions read one batched fact gathered once per host.
 Runnable alone: ``pyinfra inventory/lab.py deploys/sites.py --limit web1``.
 """
