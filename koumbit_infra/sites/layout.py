@@ -34,6 +34,8 @@ CODE = "/usr/local/sbin/koumbit-site-code"
 # root, outside the site's tree and anything nginx serves (and out of the backups).
 COMPOSER_HOME = "/etc/koumbit/composer"
 COMPOSER_CACHE_ROOT = "/var/cache/koumbit/composer"
+# Debian's composer, run by the site's own PHP (its CLI) so that it resolves for that PHP.
+COMPOSER = "/usr/bin/composer"
 # The only programs a site's code step finds (composer, curl, tar, rsync, sha256sum).
 CODE_SEARCH_PATH = "/usr/bin:/bin"
 # One lock per site (root:<site> 0640, in a root-owned folder): taken by deploys, the

@@ -273,9 +273,10 @@ def _site(tmp: Path, served: Served, cms: Cms) -> Site:
     script = tmp / "koumbit-site-code"
     script.write_text(render(
         "usr/local/sbin/koumbit-site-code.j2", site_lib=str(lib),
-        sites=[SimpleNamespace(name=USER, cms=cms)],
+        sites=[SimpleNamespace(name=USER, cms=cms, php=SimpleNamespace(cli=shutil.which("php")))],
         wordpress_source=f"{served.url}/wordpress", composer_home=env["COMPOSER_HOME"],
-        composer_cache_root=str(tmp / "composer-caches"), search_path=f"{shims}:/usr/bin:/bin"))
+        composer_cache_root=str(tmp / "composer-caches"), composer=COMPOSER or "composer",
+        search_path=f"{shims}:/usr/bin:/bin"))
     script.chmod(0o755)
     return Site(script, web, {"PATH": f"{shims}:/usr/bin:/bin"}, calls)
 
