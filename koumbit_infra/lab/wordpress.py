@@ -18,7 +18,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import lzma
 import os
 import re
@@ -27,10 +26,11 @@ import subprocess
 import tarfile
 import tempfile
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from koumbit_infra.codebases.wordpress_source import publish, version_key
 from koumbit_infra.lab.errors import LabError
 from koumbit_infra.lab.hosttools import program
 from koumbit_infra.releases import RELEASES, Release
@@ -223,53 +223,6 @@ def release_archive(tree: Path) -> bytes:
     return out.getvalue()
 
 
-def _branch(version: str) -> str:
-    return ".".join(version.split(".")[:2])
-
-
-def _key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
-
-
-def releases_document(versions: Iterable[str]) -> dict[str, object]:
-    """releases.json: the newest release, the newest of each branch (every branch here
-    gets security fixes: Debian backports them), and every version, oldest first."""
-    ordered = sorted(set(versions), key=_key)
-    security = {_branch(v): v for v in ordered}
-    return {"latest": ordered[-1], "security": dict(sorted(security.items())),
-            "versions": ordered}
-
-
-def publish(folder: Path, archives: Mapping[str, bytes]) -> list[str]:
-    """Each archive (version -> bytes) with its .sha256 and releases.json in ``folder``,
-    releases.json last (written beside and renamed); what was written."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for version, data in sorted(archives.items()):
-        name = f"wordpress-{version}.tar.gz"
-        digest = hashlib.sha256(data).hexdigest()
-        for path, content in ((folder / name, data),
-                              (folder / f"{name}.sha256", f"{digest}  {name}\n".encode())):
-            if not path.is_file() or path.read_bytes() != content:
-                _replace(path, content)
-                written.append(path.name)
-    present = [p.name.removeprefix("wordpress-").removesuffix(".tar.gz")
-               for p in folder.glob("wordpress-*.tar.gz")]
-    document = json.dumps(releases_document(present), indent=2) + "\n"
-    index = folder / "releases.json"
-    if not index.is_file() or index.read_text() != document:
-        _replace(index, document.encode())
-        written.append(index.name)
-    return written
-
-
-def _replace(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".new")
-    partial.write_bytes(data)
-    partial.chmod(0o644)
-    partial.replace(path)
-
-
 def ensure_wordpress(folder: Path, proxy: str | None,
                      releases: Iterable[Release] = RELEASES.values()) -> list[str]:
     """The lab's WordPress source in ``folder``: built once (a few MB through the apt
@@ -284,5 +237,5 @@ def ensure_wordpress(folder: Path, proxy: str | None,
             version, tree = assemble(fetch_debs(release, proxy, work, notes), work)
             archives[version] = release_archive(tree)
     written = publish(folder, archives)
-    return [*notes, f"{folder}: WordPress {', '.join(sorted(archives, key=_key))} built from"
+    return [*notes, f"{folder}: WordPress {', '.join(sorted(archives, key=version_key))} built from"
             f" Debian's packages ({len(written)} files)"]

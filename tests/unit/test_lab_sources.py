@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from koumbit_infra.codebases.wordpress_source import publish
 from koumbit_infra.inventory import Cms
 from koumbit_infra.lab import sources, standins
 from koumbit_infra.lab.localacme import free_ports
@@ -32,7 +33,7 @@ from koumbit_infra.lab.pebble import (
     sign_server_certificate,
 )
 from koumbit_infra.lab.sources import SourcesFiles, base_url, package_names
-from koumbit_infra.lab.wordpress import publish, release_archive
+from koumbit_infra.lab.wordpress import release_archive
 from koumbit_infra.sites.files import composer_config
 from koumbit_infra.templating import render
 
