@@ -379,3 +379,14 @@ def test_drupal_is_made_then_moved_between_versions_through_composer(
     cache = tmp_path / "composer-caches" / USER
     assert cache.is_dir() and oct(cache.stat().st_mode & 0o777) == "0o700"
     assert any(cache.rglob("*.zip"))
+
+
+@needs_composer
+def test_a_drupal_codebase_cut_short_before_its_index_is_made_again(
+        served: Served, tmp_path: Path) -> None:
+    site = _site(tmp_path, served, Cms.DRUPAL)
+    assert site.code(USER).returncode == 0
+    (site.web / "web/index.php").unlink()  # a run killed before its last copy
+    done = site.code(USER)
+    assert (done.returncode, done.stdout) == (0, "from none to 10.6.15\n"), done.stderr
+    assert (site.web / "web/index.php").read_text() == (DRUPAL_WIRING / "index.php").read_text()
