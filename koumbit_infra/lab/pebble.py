@@ -303,7 +303,8 @@ def listening(address: Address, timeout: float = 0.5) -> bool:
 def start_daemon(daemon: Daemon, files: DaemonFiles, user: str | None) -> int:
     """``daemon`` started in its own session (it outlives `lab up`), as ``user`` when run by
     root; its pid once it listens, or a LabError with the end of its log."""
-    program(daemon.argv[0].rsplit("/", 1)[-1])  # a LabError naming the package if missing
+    if not (os.path.isabs(daemon.argv[0]) and os.access(daemon.argv[0], os.X_OK)):
+        program(daemon.argv[0].rsplit("/", 1)[-1])  # a LabError naming the package
     who: dict[str, Any] = {}
     if user is not None and os.geteuid() == 0:
         account = pwd.getpwnam(user)
