@@ -11,8 +11,10 @@ settings.codebases names, where production names packagist and the WordPress mir
 
 Its certificate is signed by the lab's CA (Pebble's API CA, koumbit_infra/lab/pebble.py),
 which the servers already trust through acme_ca_bundle: no ``--insecure``, no second
-trust root. It runs as ``nobody`` (files and pid under ``<state root>/sources``), started
-by ``lab up`` when not running, like Pebble, and stopped with it.
+trust root. It serves as ``nobody`` (started by root, it drops to ``nobody`` once listening: the
+toolkit's Python may be where ``nobody`` cannot read), files and pid under
+``<state root>/sources``, started by ``lab up`` when not running, like Pebble, and
+stopped with it.
 """
 
 from __future__ import annotations
@@ -147,22 +149,39 @@ def server(www: Path, address: Address, cert: Path, key: Path) -> ThreadingHTTPS
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m koumbit_infra.lab.sources --www DIR --listen HOST:PORT --cert --key``."""
+    """``python -m koumbit_infra.lab.sources --www DIR --listen HOST:PORT --cert --key
+    [--user NAME]``: with ``--user``, started by root, it becomes NAME once listening."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--www", type=Path, required=True)
     parser.add_argument("--listen", required=True)
     parser.add_argument("--cert", type=Path, required=True)
     parser.add_argument("--key", type=Path, required=True)
+    parser.add_argument("--user")
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
-    server(args.www, (host, int(port)), args.cert, args.key).serve_forever()
+    httpd = server(args.www, (host, int(port)), args.cert, args.key)
+    if args.user:
+        become(args.user)
+    httpd.serve_forever()
 
 
-def daemon(files: SourcesFiles, address: Address) -> Daemon:
-    """The server as the lab starts it (the Python running the toolkit)."""
+def become(user: str) -> None:
+    """This process as ``user`` from now on. The toolkit's Python may live where ``user``
+    cannot read (root's pyenv): it is started by root, loads all it needs (the advisory
+    code, the certificate and its key), and only then serves, as ``user``."""
+    _advisories(["drupal/core"])  # its modules loaded, whatever they import on first use
+    account = pwd.getpwnam(user)
+    os.setgroups([])
+    os.setgid(account.pw_gid)
+    os.setuid(account.pw_uid)
+
+
+def daemon(files: SourcesFiles, address: Address, user: str | None = None) -> Daemon:
+    """The server as the lab starts it (the Python running the toolkit), as ``user``."""
     return Daemon(NAME, (sys.executable, "-m", "koumbit_infra.lab.sources",
                          "--www", str(files.www), "--listen", f"{address[0]}:{address[1]}",
-                         "--cert", str(files.cert), "--key", str(files.key)), (address,))
+                         "--cert", str(files.cert), "--key", str(files.key),
+                         *(("--user", user) if user else ())), (address,))
 
 
 def ensure_sources(files: SourcesFiles, ca: PebbleFiles, address: Address = LAB_SOURCES,
@@ -185,21 +204,24 @@ def ensure_sources(files: SourcesFiles, ca: PebbleFiles, address: Address = LAB_
         restart = True
     if build_repository(files.composer, f"{base_url(address)}/composer"):
         changes.append(f"{files.composer}: composer repository of the lab's stand-ins built")
-    server_daemon = daemon(files, address)
+    # Started as whoever runs the lab (root), it becomes ``user`` itself (become()).
+    server_daemon = daemon(files, address, user if os.geteuid() == 0 else None)
     running = server_daemon.pid(files) is not None
     if running and not restart:
         return changes
     if running:
         stop_daemon(server_daemon, files)
-    pid = start_daemon(server_daemon, files, user)
+    pid = start_daemon(server_daemon, files, None)
     changes.append(f"{NAME} {'restarted' if running else 'started'} on {base_url(address)}"
                    f" (pid {pid})")
     return changes
 
 
-def stop_sources(files: SourcesFiles, address: Address = LAB_SOURCES) -> list[str]:
+def stop_sources(files: SourcesFiles, address: Address = LAB_SOURCES,
+                 user: str | None = USER) -> list[str]:
     """The server stopped; what was stopped."""
-    return [f"stopped {NAME}"] if stop_daemon(daemon(files, address), files) else []
+    found = daemon(files, address, user if os.geteuid() == 0 else None)
+    return [f"stopped {NAME}"] if stop_daemon(found, files) else []
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -171,14 +172,26 @@ def test_the_served_certificate_is_refused_without_the_lab_ca(served: Served) ->
     assert isinstance(error.value.reason, ssl.SSLCertVerificationError)
 
 
-def test_the_daemon_starts_once_and_stops(tmp_path: Path) -> None:
+@pytest.mark.parametrize("user", [None, "nobody"])
+def test_the_daemon_starts_once_serves_and_stops(tmp_path: Path, user: str | None) -> None:
+    """As the lab runs it: started by root, serving as nobody (who cannot read root's
+    Python here: everything it needs is loaded first)."""
+    if user and os.geteuid() != 0:
+        pytest.skip("only root starts a daemon that becomes nobody")
+    # nobody reads what is served, as under /var/lib/koumbit-lab (pytest's own tmp is 0700).
+    root = Path(tempfile.mkdtemp(prefix="koumbit-sources-"))
+    root.chmod(0o755)
     ca = _ca(tmp_path)
-    files = SourcesFiles(tmp_path / "sources")
+    files = SourcesFiles(root / "sources")
     address = ("127.0.0.1", free_ports(1)[0])
     try:
-        first = sources.ensure_sources(files, ca, address, user=None)
+        first = sources.ensure_sources(files, ca, address, user=user)
         assert any(c.startswith(f"{sources.NAME} started on") for c in first), first
-        assert sources.ensure_sources(files, ca, address, user=None) == []  # nothing to do
+        assert sources.ensure_sources(files, ca, address, user=user) == []  # nothing to do
+        pid = sources.daemon(files, address, user).pid(files)
+        assert pid is not None
+        uid = int(Path(f"/proc/{pid}/status").read_text().split("\nUid:")[1].split()[0])
+        assert uid == (pwd.getpwnam(user).pw_uid if user else os.geteuid())
         import ssl
 
         context = ssl.create_default_context(cafile=str(ca.api_ca))
@@ -187,8 +200,13 @@ def test_the_daemon_starts_once_and_stops(tmp_path: Path) -> None:
             index = json.load(answer)
         assert index["security-advisories"] == {
             "metadata": False, "api-url": f"{base_url(address)}/composer/api/security-advisories/"}
+        request = urllib.request.Request(index["security-advisories"]["api-url"],
+                                         data=b"packages%5B0%5D=drupal%2Fcore")
+        with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+            assert set(json.load(answer)["advisories"]) == {"drupal/core"}
     finally:
-        stopped = sources.stop_sources(files, address)
+        stopped = sources.stop_sources(files, address, user=user)
+        shutil.rmtree(root)
     assert stopped == [f"stopped {sources.NAME}"]
 
 
