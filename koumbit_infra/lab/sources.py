@@ -137,12 +137,22 @@ class _Handler(SimpleHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def server(www: Path, address: Address, cert: Path, key: Path) -> ThreadingHTTPServer:
-    """The HTTPS server of ``www`` on ``address`` (not started: ``serve_forever()``)."""
+class _QuietHandler(_Handler):
+    """The same, logging no request (the tests' and benches' rig)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+def server(www: Path, address: Address, cert: Path, key: Path,
+           quiet: bool = False) -> ThreadingHTTPServer:
+    """The HTTPS server of ``www`` on ``address`` (not started: ``serve_forever()``); the
+    daemon logs each request to its log file, a ``quiet`` one none."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(str(cert), str(key))
-    httpd = ThreadingHTTPServer(address, partial(_Handler, directory=str(www)))
+    handler = _QuietHandler if quiet else _Handler
+    httpd = ThreadingHTTPServer(address, partial(handler, directory=str(www)))
     httpd.daemon_threads = True
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     return httpd

@@ -1,7 +1,7 @@
 """The lab's code sources on this machine's loopback, asked what composer 2.5 (Debian 12's,
 installed here) really asks, and koumbit-site-code run for real against them in a scratch
-site tree (runuser faked: the tests cannot switch users; what it runs as the site is
-recorded instead)."""
+site tree (koumbit_infra/lab/localcode.py: runuser faked, the tests cannot switch users;
+what it runs as the site is recorded instead)."""
 
 from __future__ import annotations
 
@@ -12,56 +12,55 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from koumbit_infra.codebases.wordpress_source import publish
 from koumbit_infra.inventory import Cms
-from koumbit_infra.lab import sources, standins
+from koumbit_infra.lab import sources
 from koumbit_infra.lab.localacme import free_ports
-from koumbit_infra.lab.paths import DRUPAL_WIRING
-from koumbit_infra.lab.pebble import (
-    Endpoints,
-    PebbleFiles,
-    ensure_api_certificate,
-    sign_server_certificate,
+from koumbit_infra.lab.localcode import (
+    LocalSources,
+    ScratchSite,
+    local_sources,
+    rig_ca,
+    scratch_site,
+    site_user,
 )
+from koumbit_infra.lab.paths import DRUPAL_WIRING
 from koumbit_infra.lab.sources import SourcesFiles, base_url, package_names
 from koumbit_infra.lab.wordpress import release_archive
-from koumbit_infra.sites.files import composer_config
-from koumbit_infra.templating import render
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSER = shutil.which("composer")
 needs_composer = pytest.mark.skipif(COMPOSER is None, reason="composer is not installed")
 # The scratch site's user: whoever runs the tests (the script chowns its cache to it).
-USER = pwd.getpwuid(os.geteuid()).pw_name
+USER = site_user()
 
 
 @dataclass
 class Served:
-    """A running sources server: its files, URL, CA and the advisory requests it got."""
+    """A running sources server, and the advisory requests it got and answers it gives."""
 
-    files: SourcesFiles
-    url: str
-    ca: Path
+    rig: LocalSources
     asked: list[list[str]]
     answer: dict[str, list[dict[str, Any]]]
 
+    @property
+    def files(self) -> SourcesFiles:
+        return self.rig.files
 
-def _ca(root: Path) -> PebbleFiles:
-    ca = PebbleFiles(root / "ca")
-    ca.root.mkdir(parents=True)
-    loopback = ("127.0.0.1", 1)
-    ensure_api_certificate(ca, Endpoints(loopback, loopback, loopback, loopback), os.getegid())
-    return ca
+    @property
+    def url(self) -> str:
+        return self.rig.url
+
+    @property
+    def ca(self) -> Path:
+        return self.rig.ca
 
 
 def _wordpress_tree(root: Path, version: str) -> Path:
@@ -83,15 +82,7 @@ def _wordpress_tree(root: Path, version: str) -> Path:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("sources")
-    ca = _ca(root)
-    files = SourcesFiles(root / "sources")
-    files.www.mkdir(parents=True)
-    sign_server_certificate(ca, "test", ["127.0.0.1"], key_path=files.key,
-                            cert_path=files.cert, group=os.getegid())
-    address = ("127.0.0.1", free_ports(1)[0])
-    standins.build_repository(files.composer, f"{base_url(address)}/composer")
-    publish(files.wordpress, {v: release_archive(_wordpress_tree(root, v))
-                              for v in ("6.1.1", "6.1.2", "6.8.0")})
+    releases = {v: release_archive(_wordpress_tree(root, v)) for v in ("6.1.1", "6.1.2", "6.8.0")}
     asked: list[list[str]] = []
     answer: dict[str, list[dict[str, Any]]] = {}
 
@@ -101,28 +92,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
     original = sources._advisories
     sources._advisories = advisories
-    httpd = sources.server(files.www, address, files.cert, files.key)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield Served(files, base_url(address), ca.api_ca, asked, answer)
+        with local_sources(root, releases) as rig:
+            yield Served(rig, asked, answer)
     finally:
-        httpd.shutdown()
-        httpd.server_close()
         sources._advisories = original
-
-
-def _composer_home(tmp: Path, served: Served) -> dict[str, str]:
-    """composer's environment: the configuration the servers get (composer_config), with
-    the test CA as the servers have the lab's CA in their trust store."""
-    home = tmp / "composer-home"
-    home.mkdir(exist_ok=True)
-    config = json.loads(composer_config((f"{served.url}/composer",)))
-    config["config"]["cafile"] = str(served.ca)
-    (home / "config.json").write_text(json.dumps(config))
-    return {"PATH": os.environ["PATH"], "HOME": str(tmp), "COMPOSER_HOME": str(home),
-            "COMPOSER_CACHE_DIR": str(tmp / "composer-cache"), "COMPOSER_ALLOW_SUPERUSER": "1",
-            "COMPOSER_NO_INTERACTION": "1"}
 
 
 def _composer(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -181,7 +155,7 @@ def test_the_daemon_starts_once_serves_and_stops(tmp_path: Path, user: str | Non
     # nobody reads what is served, as under /var/lib/koumbit-lab (pytest's own tmp is 0700).
     root = Path(tempfile.mkdtemp(prefix="koumbit-sources-"))
     root.chmod(0o755)
-    ca = _ca(tmp_path)
+    ca = rig_ca(tmp_path)
     files = SourcesFiles(root / "sources")
     address = ("127.0.0.1", free_ports(1)[0])
     try:
@@ -216,7 +190,7 @@ def test_the_daemon_starts_once_serves_and_stops(tmp_path: Path, user: str | Non
 @needs_composer
 def test_composer_installs_the_stand_ins_and_audits_through_the_api(
         served: Served, tmp_path: Path) -> None:
-    env = _composer_home(tmp_path, served)
+    env = served.rig.composer_env(tmp_path / "composer-home")
     done = _composer(env, tmp_path, "create-project", "drupal/recommended-project", "project")
     assert done.returncode == 0, done.stderr
     project = tmp_path / "project"
@@ -250,54 +224,8 @@ def test_composer_installs_the_stand_ins_and_audits_through_the_api(
 # --- koumbit-site-code in a scratch tree -----------------------------------------------------
 
 
-@dataclass
-class Site:
-    script: Path
-    web: Path
-    env: dict[str, str]
-    calls: Path
-
-    def code(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.script), *args], capture_output=True, text=True,
-                              env=self.env, timeout=600, check=False)
-
-    def listing(self) -> dict[str, str]:
-        return {str(p.relative_to(self.web)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(self.web.rglob("*")) if p.is_file() and "vendor" not in p.parts}
-
-
-def _site(tmp: Path, served: Served, cms: Cms) -> Site:
-    """koumbit-site-code rendered for one site named like this test's user, with the site
-    tools' library pointed at a scratch sites root, and shims: runuser (records the user,
-    then runs the command), curl (with the test CA, as the servers trust the lab's)."""
-    shims = tmp / "shims"
-    shims.mkdir()
-    calls = tmp / "runuser-calls"
-    (shims / "runuser").write_text(f'#!/bin/sh\n[ "$1" = -u ] || exit 97\n'
-                                   f'echo "$2" >> {calls}\nshift 2\n[ "$1" = -- ] && shift\n'
-                                   'exec "$@"\n')
-    (shims / "curl").write_text(f'#!/bin/sh\nexec /usr/bin/curl --cacert {served.ca} "$@"\n')
-    for shim in shims.iterdir():
-        shim.chmod(0o755)
-    sites_root = tmp / "sites"
-    web = sites_root / USER / "web"
-    web.mkdir(parents=True)
-    (sites_root / USER / "tmp").mkdir()
-    lib = tmp / "site-lib.sh"
-    lib.write_text(render("usr/local/lib/koumbit/site-lib.sh.j2", sites_root=str(sites_root),
-                          dump_root=str(tmp / "dumps"), lock_root=str(tmp / "locks"),
-                          work_root=str(tmp / "work"), archive="/bin/false", fpm_run_dir="/",
-                          sftp_units="none"))
-    env = _composer_home(tmp, served)
-    script = tmp / "koumbit-site-code"
-    script.write_text(render(
-        "usr/local/sbin/koumbit-site-code.j2", site_lib=str(lib),
-        sites=[SimpleNamespace(name=USER, cms=cms, php=SimpleNamespace(cli=shutil.which("php")))],
-        wordpress_source=f"{served.url}/wordpress", composer_home=env["COMPOSER_HOME"],
-        composer_cache_root=str(tmp / "composer-caches"), composer=COMPOSER or "composer",
-        search_path=f"{shims}:/usr/bin:/bin"))
-    script.chmod(0o755)
-    return Site(script, web, {"PATH": f"{shims}:/usr/bin:/bin"}, calls)
+def _site(tmp: Path, served: Served, cms: Cms) -> ScratchSite:
+    return scratch_site(tmp, served.rig, cms)
 
 
 def test_wordpress_is_installed_updated_and_left_alone(served: Served, tmp_path: Path) -> None:
@@ -394,7 +322,7 @@ def test_drupal_is_made_then_moved_between_versions_through_composer(
     assert site.listing() == before
     assert set(site.calls.read_text().split()) == {USER}
     # composer's cache is the site's, outside its tree.
-    cache = tmp_path / "composer-caches" / USER
+    cache = site.cache_root / USER
     assert cache.is_dir() and oct(cache.stat().st_mode & 0o777) == "0o700"
     assert any(cache.rglob("*.zip"))
 

@@ -18,12 +18,8 @@ from click.testing import CliRunner
 from koumbit_infra.cli import main
 from koumbit_infra.codebases.wordpress_mirror import MirrorError, mirror
 from koumbit_infra.lab.localacme import free_ports
-from koumbit_infra.lab.pebble import (
-    Endpoints,
-    PebbleFiles,
-    ensure_api_certificate,
-    sign_server_certificate,
-)
+from koumbit_infra.lab.localcode import rig_ca
+from koumbit_infra.lab.pebble import sign_server_certificate
 from koumbit_infra.lab.sources import base_url, server
 
 STATUS = {"6.7.1": "insecure", "6.7.4": "outdated", "6.8.2": "insecure", "6.8.3": "latest"}
@@ -32,10 +28,7 @@ STATUS = {"6.7.1": "insecure", "6.7.4": "outdated", "6.8.2": "insecure", "6.8.3"
 @pytest.fixture
 def origin(tmp_path: Path) -> Iterator[tuple[str, Path, ssl.SSLContext]]:
     """A stand-in wordpress.org: releases, their .sha1, and the stable-check answer."""
-    ca = PebbleFiles(tmp_path / "ca")
-    ca.root.mkdir()
-    loopback = ("127.0.0.1", 1)
-    ensure_api_certificate(ca, Endpoints(loopback, loopback, loopback, loopback), os.getegid())
+    ca = rig_ca(tmp_path)
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     sign_server_certificate(ca, "test", ["127.0.0.1"], key_path=key, cert_path=cert,
                             group=os.getegid())
