@@ -145,3 +145,27 @@ def test_composer_audit_asks_the_lab_api_from_a_server(deployed: Deployment, lab
                           " application/x-www-form-urlencoded' --data"
                           f" 'packages%5B0%5D=drupal%2Fcore' {shlex.quote(api)}")
     assert set(json.loads(out)["advisories"]) == {"drupal/core"}
+
+
+def test_a_core_folder_linked_out_of_the_tree_is_written_as_the_site_only(
+        deployed: Deployment, lab: Lab, inv: Inventory) -> None:
+    """The site swaps wp-admin for a link to root's /etc/koumbit: the update writes through
+    it as the site's user, who cannot, and fails; root's folder is as it was."""
+    site = _sites(inv, Cms.WORDPRESS, "web1")[0]
+    releases = _releases(lab, inv)
+    text = lab.run("web1", _as_site(site, f"cat {site.web}/wp-includes/version.php"))
+    versions = releases["versions"]
+    assert isinstance(versions, list)
+    now = next(v for v in versions if f"$wp_version = '{v}';" in text)
+    other = next(v for v in versions if v != now)
+    watched = "find /etc/koumbit -printf '%p %U %m %s %T@\\n' | sort | sha256sum"
+    before = lab.run("web1", watched)
+    admin = f"{site.web}/wp-admin"
+    lab.run("web1", _as_site(site, f"mv {admin} {admin}.kept && ln -s /etc/koumbit {admin}"))
+    try:
+        done = lab.run("web1", f"{CODE} {site.name} {other}; echo rc=$?", timeout=600)
+        assert "rc=1" in done and f"WordPress {other} was not installed" in done
+        assert lab.run("web1", watched) == before
+    finally:
+        lab.run("web1", _as_site(site, f"rm -f {admin} && mv {admin}.kept {admin}"))
+        lab.run("web1", f"{CODE} {site.name} {now}", timeout=600)
