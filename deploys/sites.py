@@ -1,13 +1,13 @@
 """Sites: every site of a web server converged from the inventory, isolated from the others.
 
-Per site: Unix user and tree, secret file made on the server, database and
-user, codebase, CMS configuration, PHP-FPM pool, nginx vhost with its
-certificate, cron timer; a staging copy (a site's ``staging:``) is a site like
-any other, with HTTP basic auth (its password file made on the server) and
-``X-Robots-Tag: noindex, nofollow`` on its vhost. ``disabled`` keeps everything but the pool and
-serves a maintenance page (bilingual); ``absent`` sites are archived, the
-archive verified, and only then removed (koumbit-site-remove, from
-templates/usr/local/sbin/).
+Per site: Unix user and tree, secret file made on the server, database and user, codebase
+(koumbit-site-code, from settings.codebases' sources, as the site's user; the same in the
+lab, whose sources the lab host serves), CMS configuration, PHP-FPM pool, nginx vhost with
+its certificate, cron timer; a staging copy (a site's ``staging:``) is a site like any
+other, with HTTP basic auth (its password file made on the server) and ``X-Robots-Tag:
+noindex, nofollow`` on its vhost. ``disabled`` keeps everything but the pool and serves a
+maintenance page (bilingual); ``absent`` sites are archived, the archive verified, and
+only then removed (koumbit-site-remove, from templates/usr/local/sbin/).
 All decisions read one batched fact gathered once per host.
 Runnable alone: ``pyinfra inventory/lab.py deploys/sites.py --limit web1``.
 """
@@ -27,7 +27,6 @@ from koumbit_infra.converge import call, converge, need, need_now, surveying
 from koumbit_infra.deploykit import current
 from koumbit_infra.facts.services import STAMP_DIR
 from koumbit_infra.inventory import Cms, Role, SiteState
-from koumbit_infra.lab.paths import DRUPAL_WIRING
 from koumbit_infra.operations import packages, services
 from koumbit_infra.operations import sites as ops
 from koumbit_infra.operations import tls as tls_ops
@@ -41,6 +40,7 @@ from koumbit_infra.sites.files import (
     site_links,
 )
 from koumbit_infra.sites.layout import (
+    CODE,
     LOCK_ROOT,
     RELOAD_PENDING,
     REMOVE,
@@ -50,11 +50,9 @@ from koumbit_infra.sites.layout import (
 )
 from koumbit_infra.tls.certbot import NGINX_STAMP
 
-# The lab's codebases; production takes an upstream release and composer.
-LAB_WORDPRESS = "/usr/share/wordpress"
-LAB_DRUPAL_WIRING = str(DRUPAL_WIRING)
-WORDPRESS_VERSION = "6.6.2"
-DRUPAL_VERSION = "^10.3"
+# What koumbit-site-code runs on a web server: composer (and unzip, for its zip dists),
+# curl for the WordPress releases.
+CODE_PACKAGES = ["composer", "unzip", "curl"]
 
 
 def _watched_paths(site: SiteLayout) -> list[str]:
@@ -72,26 +70,17 @@ def _watched_paths(site: SiteLayout) -> list[str]:
     return paths
 
 
-def _codebase(site: SiteLayout, lab: bool) -> None:
+def _codebase(site: SiteLayout) -> None:
+    """The site's code from settings.codebases, lab and production alike."""
     d, need = site.domain, need_now
-    if site.cms is Cms.WORDPRESS and lab:
-        need(ops.wordpress_code, name=f"{d}: WordPress code (Debian package)", site=site,
-             source=LAB_WORDPRESS)
-    elif site.cms is Cms.WORDPRESS:
-        need(ops.wordpress_release, name=f"{d}: WordPress code (upstream release)", site=site,
-             version=WORDPRESS_VERSION)
-    elif lab:
-        need(ops.drupal_code_copied, name=f"{d}: Drupal wiring check as its code (lab)",
-             site=site, source=LAB_DRUPAL_WIRING)
-    else:
-        need(ops.drupal_composer, name=f"{d}: Drupal code (composer)", site=site,
-             version=DRUPAL_VERSION)
+    need(ops.site_code, name=f"{d}: {site.cms.value} code ({CODE} {site.name})", site=site,
+         tool=CODE)
     if site.cms is Cms.DRUPAL:
         need(ops.site_directories, name=f"{d}: Drupal sites/, private files (as the site)",
              site=site, dirs=list(site.site_directories))
 
 
-def _one_site(site: SiteLayout, lab: bool, acme_host: str) -> list[OperationMeta]:
+def _one_site(site: SiteLayout, acme_host: str) -> list[OperationMeta]:
     """Converge one site; answers the operations that may need reloads.
 
     Only operations with something to do are called (``need_now``), so a
@@ -108,7 +97,7 @@ def _one_site(site: SiteLayout, lab: bool, acme_host: str) -> list[OperationMeta
              f" {site.staging_of} (made on the server)", path=site.htpasswd_file)
     need(ops.database, name=f"{d}: database and user, rights on its own database only",
          site=site)
-    _codebase(site, lab)
+    _codebase(site)
     metas = [
         need(ops.files_written, name=f"{d}: configuration, vhost, pool, timer",
              files=list(site_files(site))),
@@ -129,7 +118,7 @@ def _one_site(site: SiteLayout, lab: bool, acme_host: str) -> list[OperationMeta
     if site.cms is Cms.WORDPRESS:
         need(ops.wordpress_installed, name=f"{d}: WordPress installed (its own installer)",
              site=site, installer=WP_INSTALLER)
-    elif not lab:
+    else:
         need(ops.drupal_installed, name=f"{d}: Drupal installed (drush site:install)", site=site)
     return [m for m in metas if m is not None]
 
@@ -147,7 +136,6 @@ def sites() -> None:
     if srv.database_host != srv.name:
         raise DeployError(f"{srv.name}: sites whose database is on another server"
                           f" ({srv.database_host}) are not supported yet")
-    lab = inv.settings.lab
     ops.sites_state(names=[s.name for s in every],
                     paths=[p for s in live for p in _watched_paths(s)]
                     + [p for s in gone for p in (s.root, s.vhost_file, s.vhost_link, s.pool_file)]
@@ -161,11 +149,12 @@ def sites() -> None:
              mode="755")
     # rsync: koumbit-site-restore puts a tree back exactly (files made since removed).
     need(packages.installed, name="Sites: rsync package", packages=["rsync"])
-    if lab and any(s.cms is Cms.WORDPRESS for s in live):
-        need(ops.wordpress_package, name="Sites: Debian's WordPress package (lab codebase)",
-             theme=srv.release.wordpress_theme, php=srv.release.php.metapackage)
+    if live:
+        need(packages.installed, name="Sites: composer, unzip and curl (koumbit-site-code)",
+             packages=CODE_PACKAGES)
     need_now(ops.files_written,
-             name="Sites: maintenance page, WordPress installer, archive tools",
+             name="Sites: maintenance page, WordPress installer, site tools, composer's"
+                  " repositories",
              files=list(server_files(inv, srv)))
     if surveying():
         # The site operations read only the batched sites fact above: nothing more to
@@ -180,7 +169,7 @@ def sites() -> None:
     # or when a killed earlier run left its reload-pending mark.
     changed: list[OperationMeta] = []
     for site in host.loop(live):
-        changed += _one_site(site, lab, urlsplit(inv.settings.acme_directory).netloc)
+        changed += _one_site(site, urlsplit(inv.settings.acme_directory).netloc)
     pending = ops.reload_pending()
     found = [m for m in changed if m is not None]
     # Reloads are called only when something may have changed; whether it did

@@ -33,6 +33,7 @@ LAZY_COMMANDS = {
     "cost": "koumbit_infra.cost.cli:cost_group",
     "report": "koumbit_infra.report.cli:report_command",
     "budget": "koumbit_infra.budget.cli:budget_group",
+    "codebases": "koumbit_infra.codebases.cli:codebases_group",
 }
 
 

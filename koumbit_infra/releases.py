@@ -95,7 +95,8 @@ class Release:
     age: str
     composer: str
     wordpress: str
-    # WordPress's default theme of that version, a Recommends of Debian's wordpress.
+    # WordPress's default theme of that version, a Recommends of Debian's wordpress (the lab's
+    # WordPress source packs it with the release: koumbit_infra/lab/wordpress.py).
     wordpress_theme: str
     # The archive's keyring as the release's own debian-archive-keyring names it
     # (trixie's names it .pgp, as its installer's sources do).

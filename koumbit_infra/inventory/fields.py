@@ -235,6 +235,15 @@ def _acme_directory(value: str) -> str:
     return value
 
 
+def _https_base(value: str) -> str:
+    """An https URL of a host, port and plain path (a codebase source): it reaches curl and
+    composer on every web server, so no user:password@, query, fragment, quote or space."""
+    _host_and_port(_ACME, value, "an https URL of a host, port and path such as"
+                                 " https://repo.packagist.org (https only: code is fetched"
+                                 " from it; letters, digits and . _ ~ - in the path)")
+    return value.rstrip("/")
+
+
 def _absolute_path(value: str) -> str:
     """An absolute path of plain names (letters, digits, . _ -), no '..'."""
     if not _ABSOLUTE.fullmatch(value) or "/../" in f"{value}/" or "/./" in f"{value}/":
@@ -320,6 +329,8 @@ Phone = Annotated[str, _max(40), AfterValidator(_phone)]
 SshKey = Annotated[str, _max(MAX_KEY_LINE), AfterValidator(_ssh_key)]
 AptProxy = Annotated[str, _max(MAX_URL), AfterValidator(_apt_proxy)]
 AcmeDirectory = Annotated[str, _max(MAX_URL), AfterValidator(_acme_directory)]
+HttpsBaseUrl = Annotated[str, _max(MAX_URL), AfterValidator(_https_base)]
+"""An https URL without query or credentials, stored without its trailing slash."""
 AbsolutePath = Annotated[str, _max(MAX_PATH), AfterValidator(_absolute_path)]
 WebhookUrl = Annotated[str, _max(MAX_URL), AfterValidator(_webhook_url)]
 MailRelay = Annotated[str, _max(MAX_DOMAIN + 6), AfterValidator(_mail_relay)]

@@ -35,6 +35,7 @@ from koumbit_infra.inventory.fields import (
     Domain,
     Email,
     FiscalYear,
+    HttpsBaseUrl,
     Label,
     Login,
     MailRelay,
@@ -223,6 +224,30 @@ class Admin(_Model):
 LETSENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
 
 
+PACKAGIST = "https://repo.packagist.org"
+WORDPRESS_SOURCE = "https://sources.koumbit.net/wordpress"
+
+
+class Codebases(_Model):
+    """Where the sites' code comes from: the only codebase settings the lab changes."""
+
+    wordpress_source: HttpsBaseUrl = Field(
+        WORDPRESS_SOURCE,
+        description="Base URL (https) of the WordPress releases the sites get: it serves"
+                    " releases.json, wordpress-VERSION.tar.gz and its .sha256. Production: the"
+                    " team's mirror of wordpress.org's releases, each checked against"
+                    " wordpress.org's checksum (docs/codebases.md); the lab: the lab host.")
+    composer_repositories: Annotated[tuple[HttpsBaseUrl, ...], AfterValidator(at_least_one)] = (
+        Field((PACKAGIST,), max_length=10,
+              description="Composer repositories (https) the Drupal sites' composer reads, in"
+                          " order; packagist is used only when listed (default: packagist"
+                          " alone). A private mirror goes first."))
+    advisory_alert_days: int = Field(
+        7, ge=1, le=90,
+        description="Days a critical security advisory may stay open on a site before it"
+                    " alerts.")
+
+
 class Settings(_Model):
     apt_proxy: AptProxy | None = Field(
         None, description="HTTP proxy for apt (an apt cache): http(s)://host[:port] only."
@@ -259,6 +284,10 @@ class Settings(_Model):
                     " is the site's domain, {label} the same with dashes for dots, for a name"
                     " under the host's own domain ('{label}.staging.koumbit.net'). DNS must"
                     " point it at the site's server.")
+    codebases: Codebases = Field(
+        Codebases(), description="Where the sites' code comes from (WordPress releases,"
+                                 " composer repositories) and how long an advisory may stay"
+                                 " open.")
     backup_check_read_data_percent: int = Field(
         100, ge=1, le=100,
         description="Share of a repository's pack files that its check reads back and"

@@ -61,7 +61,7 @@ def lab_group() -> None:
     \b
     Needs root. Servers come from the environment (--env, default lab) and live on
     bridge br-koumbit, 10.77.0.0/24 (host 10.77.0.1, apt proxy 10.77.0.1:3142, ACME
-    server Pebble https://10.77.0.1:14000/dir).
+    server Pebble https://10.77.0.1:14000/dir, the sites' code https://10.77.0.1:14443).
     State: /var/lib/koumbit-lab, or $KOUMBIT_LAB_ROOT.
     Exit status: 0 success; 2 invalid inventory or usage; 3 lab failure (reason on stderr).
     """

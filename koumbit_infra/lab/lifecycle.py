@@ -21,6 +21,8 @@ from koumbit_infra.lab import (
     nspawn,
     pebble,
     readiness,
+    sources,
+    wordpress,
 )
 from koumbit_infra.lab.errors import LabError
 from koumbit_infra.lab.hosttools import ensure_host_tools, require_root
@@ -110,6 +112,7 @@ def down(
             if cache.stop_apt_proxy(paths):
                 changes.append("stopped apt-cacher-ng")
             changes += pebble.stop_acme(pebble.PebbleFiles(paths.pebble_dir))
+            changes += sources.stop_sources(sources.SourcesFiles(paths.sources_dir))
     statuses = tuple(readiness.probe(paths, s) for s in servers)
     return LabStatus(statuses, tuple(changes), elapsed_s=time.monotonic() - started)
 
@@ -141,6 +144,7 @@ def destroy(
             changes.append("stopped apt-cacher-ng")
         acme = pebble.PebbleFiles(paths.pebble_dir)
         changes += pebble.stop_acme(acme)
+        changes += sources.stop_sources(sources.SourcesFiles(paths.sources_dir))
         # The servers that trusted Pebble's roots are gone; its API's CA is kept.
         if pebble.forget_roots(acme):
             changes.append(f"removed {acme.trust}")
@@ -207,8 +211,8 @@ def recreate(
 
 
 def _prepare_host(paths: LabPaths, changes: list[str], progress: Progress) -> HostMirrors:
-    """Host tools, the lab key, the bridge, the apt proxy and Pebble; returns the host's
-    mirrors."""
+    """Host tools, the lab key, the bridge, the apt proxy, Pebble and the code sources;
+    returns the host's mirrors."""
     _add(changes, ensure_host_tools(progress))
     _make_dirs(paths)
     _add(changes, keys.ensure_ssh_key(paths))
@@ -223,7 +227,13 @@ def _prepare_host(paths: LabPaths, changes: list[str], progress: Progress) -> Ho
             changes.append(f"{name}: stopped to reattach it to the new bridge")
     mirrors = host_mirrors()
     _add(changes, cache.ensure_apt_proxy(paths, mirrors))
-    changes += pebble.ensure_acme(pebble.PebbleFiles(paths.pebble_dir))
+    acme = pebble.PebbleFiles(paths.pebble_dir)
+    changes += pebble.ensure_acme(acme)
+    # The sites' code (settings.codebases of the lab inventory), behind the lab's CA;
+    # WordPress is built once from Debian's packages, through the apt proxy.
+    code = sources.SourcesFiles(paths.sources_dir)
+    changes += sources.ensure_sources(code, acme)
+    changes += wordpress.ensure_wordpress(code.wordpress, network.APT_PROXY_URL)
     return mirrors
 
 

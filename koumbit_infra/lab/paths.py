@@ -108,6 +108,12 @@ class LabPaths:
         return self.root / "pebble"
 
     @property
+    def sources_dir(self) -> Path:
+        """The lab's code sources (koumbit_infra/lab/sources.py): their certificate, pid
+        file, log, and what they serve (www/: composer/, wordpress/)."""
+        return self.root / "sources"
+
+    @property
     def apt_proxy_dir(self) -> Path:
         """apt-cacher-ng's configuration, logs and pid file (a lab-owned instance)."""
         return self.root / "apt-cacher-ng"

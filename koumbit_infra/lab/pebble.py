@@ -82,10 +82,22 @@ LAB_ENDPOINTS = Endpoints(acme=(str(HOST_ADDRESS), 14000), management=("127.0.0.
 
 
 @dataclass(frozen=True)
-class PebbleFiles:
-    """Everything of the lab's Pebble under one folder (``<state root>/pebble``)."""
+class DaemonFiles:
+    """A lab daemon's folder: its pid files and logs (``<state root>/<daemon>``)."""
 
     root: Path
+
+    def pid_file(self, daemon: str) -> Path:
+        return self.root / f"{daemon}.pid"
+
+    def log(self, daemon: str) -> Path:
+        return self.root / f"{daemon}.log"
+
+
+@dataclass(frozen=True)
+class PebbleFiles(DaemonFiles):
+    """Everything of the lab's Pebble under one folder (``<state root>/pebble``); its API's
+    CA is the lab's own CA, which also signs the lab's code sources' certificate."""
 
     @property
     def api_ca_key(self) -> Path:
@@ -111,12 +123,6 @@ class PebbleFiles:
     def trust(self) -> Path:
         """The API's CA and every root Pebble issued from: the inventory's acme_ca_bundle."""
         return self.root / "trust.pem"
-
-    def pid_file(self, daemon: str) -> Path:
-        return self.root / f"{daemon}.pid"
-
-    def log(self, daemon: str) -> Path:
-        return self.root / f"{daemon}.log"
 
 
 # --- the API's certificate ------------------------------------------------------------
@@ -186,15 +192,28 @@ def _make_api_ca(files: PebbleFiles) -> None:
 
 
 def _make_api_certificate(files: PebbleFiles, endpoints: Endpoints, group: int) -> None:
+    sign_server_certificate(files, "pebble", endpoints.api_addresses, key_path=files.api_key,
+                            cert_path=files.api_cert, group=group)
+
+
+def sign_server_certificate(files: PebbleFiles, subject: str, addresses: Sequence[str], *,
+                            key_path: Path, cert_path: Path, group: int) -> None:
+    """A new key and a certificate of the lab's CA for ``addresses`` (the servers trust
+    that CA through the inventory's acme_ca_bundle)."""
     signer = serialization.load_pem_private_key(files.api_ca_key.read_bytes(), None)
     if not isinstance(signer, ec.EllipticCurvePrivateKey):
         raise LabError(f"{files.api_ca_key} is not the EC key the lab made; remove"
                        f" {files.root} and run `lab up` again")
     ca = x509.load_pem_x509_certificate(files.api_ca.read_bytes())
     key = _key()
-    _write_key(files.api_key, key, group)
-    cert = _certificate("pebble", key, ca.subject, signer, endpoints.api_addresses)
-    files.api_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key_path, key, group)
+    cert = _certificate(subject, key, ca.subject, signer, addresses)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def certificate_names(path: Path) -> set[str]:
+    """The IP addresses a certificate names (none when it cannot be read)."""
+    return _names_of(path)
 
 
 def ensure_api_certificate(files: PebbleFiles, endpoints: Endpoints, group: int) -> bool:
@@ -238,7 +257,7 @@ class Daemon:
     listens: tuple[Address, ...]
     env: tuple[tuple[str, str], ...] = ()
 
-    def pid(self, files: PebbleFiles) -> int | None:
+    def pid(self, files: DaemonFiles) -> int | None:
         """Pid of this lab's instance, if it runs (checked against its command line)."""
         pid = read_pid(files.pid_file(self.name))
         if pid is None or not pid_alive(pid):
@@ -281,8 +300,11 @@ def listening(address: Address, timeout: float = 0.5) -> bool:
         return False
 
 
-def _start(daemon: Daemon, files: PebbleFiles, user: str | None) -> int:
-    program(daemon.argv[0].rsplit("/", 1)[-1])  # a LabError naming the package if missing
+def start_daemon(daemon: Daemon, files: DaemonFiles, user: str | None) -> int:
+    """``daemon`` started in its own session (it outlives `lab up`), as ``user`` when run by
+    root; its pid once it listens, or a LabError with the end of its log."""
+    if not (os.path.isabs(daemon.argv[0]) and os.access(daemon.argv[0], os.X_OK)):
+        program(daemon.argv[0].rsplit("/", 1)[-1])  # a LabError naming the package
     who: dict[str, Any] = {}
     if user is not None and os.geteuid() == 0:
         account = pwd.getpwnam(user)
@@ -305,13 +327,14 @@ def _start(daemon: Daemon, files: PebbleFiles, user: str | None) -> int:
         if all(listening(a) for a in daemon.listens):
             return child.pid
         time.sleep(0.05)
-    _stop(daemon, files)
+    stop_daemon(daemon, files)
     tail = files.log(daemon.name).read_text(errors="replace")[-1500:]
     raise LabError(f"{daemon.name} did not start listening on"
                    f" {', '.join(f'{h}:{p}' for h, p in daemon.listens)}\n{tail}")
 
 
-def _stop(daemon: Daemon, files: PebbleFiles) -> bool:
+def stop_daemon(daemon: Daemon, files: DaemonFiles) -> bool:
+    """``daemon`` ended if this lab's instance runs; whether it did."""
     pid = daemon.pid(files)
     files.pid_file(daemon.name).unlink(missing_ok=True)
     if pid is None:
@@ -385,8 +408,8 @@ def ensure_acme(files: PebbleFiles, endpoints: Endpoints = LAB_ENDPOINTS,
         if running and not (reconfigured and daemon.name == "pebble"):
             continue
         if running:
-            _stop(daemon, files)
-        pid = _start(daemon, files, user)
+            stop_daemon(daemon, files)
+        pid = start_daemon(daemon, files, user)
         where = ", ".join(f"{h}:{p}" for h, p in daemon.listens)
         changes.append(f"{daemon.name} {'restarted' if running else 'started'} on {where}"
                        f" (pid {pid})")
@@ -397,7 +420,8 @@ def ensure_acme(files: PebbleFiles, endpoints: Endpoints = LAB_ENDPOINTS,
 
 def stop_acme(files: PebbleFiles, endpoints: Endpoints = LAB_ENDPOINTS) -> list[str]:
     """Both daemons stopped (Pebble first); what was stopped."""
-    return [f"stopped {d.name}" for d in reversed(daemons(files, endpoints)) if _stop(d, files)]
+    return [f"stopped {d.name}" for d in reversed(daemons(files, endpoints))
+            if stop_daemon(d, files)]
 
 
 def forget_roots(files: PebbleFiles) -> bool:

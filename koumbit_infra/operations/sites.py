@@ -11,10 +11,8 @@ from io import StringIO
 from pyinfra.api.command import FileUploadCommand, PyinfraCommand
 from pyinfra.api.operation import operation
 from pyinfra.context import host
-from pyinfra.facts.deb import DebPackages
 
 from koumbit_infra.facts.sites import PathState, SitesState, SitesStateData
-from koumbit_infra.operations.packages import APT_GET, APT_UPDATE
 from koumbit_infra.operations.tls import failure_mark, from_certbot
 from koumbit_infra.sites.files import SiteFile
 from koumbit_infra.sites.layout import (
@@ -53,23 +51,6 @@ def _current() -> SitesStateData:
         return _STATE[host.name]
     except KeyError:
         raise RuntimeError("call sites_state() before the site operations") from None
-
-
-@operation()
-def wordpress_package(theme: str, php: str) -> Generator[str, None, None]:
-    """Debian's WordPress and its default ``theme`` (the lab's codebase), with ``php``.
-
-    The theme is a separate package (a Recommends, so not pulled by
-    --no-install-recommends): without it the home page is blank. Without the
-    release's ``phpX.Y`` beside it, apt satisfies ``libapache2-mod-php | php``
-    with Apache. Both come from the server's release (koumbit_infra.releases).
-    """
-    present = host.get_fact(DebPackages)
-    if "wordpress" in present and theme in present:
-        host.noop("wordpress package installed")
-        return
-    yield APT_UPDATE
-    yield f"{APT_GET} install --no-install-recommends wordpress {theme} {php}"
 
 
 @operation()
@@ -280,38 +261,14 @@ def database(site: SiteLayout) -> Generator[str, None, None]:
 
 
 @operation()
-def wordpress_code(site: SiteLayout, source: str) -> Generator[str, None, None]:
-    """WordPress's code in the site's web/, owned by the site, when it is not there yet.
-
-    ``source`` is a folder holding a WordPress release (the lab: Debian's
-    /usr/share/wordpress). Symlinks are followed so nothing points outside
-    the site's tree (open_basedir); Debian's wp-config.php is replaced by ours.
-    """
+def site_code(site: SiteLayout, tool: str) -> Generator[str, None, None]:
+    """The site's core code, when it has none yet: ``koumbit-site-code SITE`` (``tool``),
+    the command that updates it later, from settings.codebases' sources, as the site's
+    user. It takes the site's lock itself (a lock taken here would make it wait forever),
+    and writes the code's marker file last, so a run cut short runs again."""
     if site.code_marker in _current().paths:
         return
-    marker = "wp-includes/version.php"
-    # As the site's user (the copy lands in its own folder); the marker file goes
-    # last, so a run killed mid-copy copies again next time.
-    yield locked(site, as_site(
-        site, f"rsync -rlL --exclude=/{marker} --exclude=/wp-config.php"
-        f' --exclude=/wp-content/uploads "$1/" "$2/" && install -m 644 "$1/{marker}"'
-        f' "$2/{marker}"', source, site.web))
-
-
-@operation()
-def wordpress_release(site: SiteLayout, version: str) -> Generator[str, None, None]:
-    """Production: WordPress ``version`` from wordpress.org, checked against the SHA-1
-    wordpress.org publishes beside it, unpacked with its marker file last."""
-    if site.code_marker in _current().paths:
-        return
-    url = f"https://wordpress.org/wordpress-{version}.tar.gz"
-    # Everything as the site's user, in its own tmp: root never writes there.
-    yield locked(site, as_site(
-        site, 'tar="$2/wordpress.tar.gz" stage="$2/wordpress"; curl -fsSL -o "$tar" "$1"'
-        ' && echo "$(curl -fsSL "$1.sha1")  $tar" | sha1sum -c - && rm -rf "$stage"'
-        ' && tar -xzf "$tar" -C "$2" && rsync -rl --exclude=/wp-includes/version.php'
-        ' "$stage/" "$3/" && install -m 644 "$stage/wp-includes/version.php"'
-        ' "$3/wp-includes/version.php" && rm -rf "$stage" "$tar"', url, site.tmp, site.web))
+    yield f"{tool} {site.name}"
 
 
 @operation()
@@ -331,40 +288,9 @@ def wordpress_installed(site: SiteLayout, installer: str) -> Generator[str, None
 
 
 @operation()
-def drupal_code_copied(site: SiteLayout, source: str) -> Generator[str, None, None]:
-    """The lab's Drupal-wiring codebase (koumbit_infra/lab/codebases/) as the site's code."""
-    if site.code_marker in _current().paths:
-        return
-    # Uploaded into root's own home (0700), then written by the site's user.
-    upload = f"/root/.koumbit-upload-{site.name}"
-    yield FileUploadCommand(f"{source}/index.php", upload,  # type: ignore[misc]
-                            remote_temp_filename=host.get_temp_filename(upload))
-    write = as_site(site, 'mkdir -p "${1%/*}" && cat > "$1.new" && mv -f "$1.new" "$1"',
-                    site.code_marker)
-    yield locked(site, f"{write} < {upload} && rm -f {upload}")
-
-
-@operation()
-def drupal_composer(site: SiteLayout, version: str) -> Generator[str, None, None]:
-    """Production: drupal/recommended-project through composer, then drush site:install.
-
-    Not runnable in the lab (no access to the Composer and Drupal archives).
-    drush reads the database from the generated settings.php, so no password
-    is on its command line.
-    """
-    if site.code_marker in _current().paths:
-        return
-    yield locked(site, as_site(
-        site, 'export COMPOSER_HOME="$1/composer"; stage="$1/drupal-project"; cd "$1"'
-        ' && composer create-project --no-interaction "drupal/recommended-project:$3" "$stage"'
-        ' && cp -a "$stage/." "$2/" && rm -rf "$stage"'
-        ' && composer --working-dir="$2" require --no-interaction drush/drush',
-        site.tmp, site.web, version))
-
-
-@operation()
 def drupal_installed(site: SiteLayout) -> Generator[str, None, None]:
-    """Production: ``drush site:install`` once, reading settings.php for the database."""
+    """``drush site:install`` once, from the site's own vendor/bin/drush (the lab's is a
+    stand-in: koumbit_infra/lab/codebases/composer), reading settings.php for the database."""
     if site.installed_marker in _current().paths:
         return
     install = as_site(site, 'cd "$1" && vendor/bin/drush site:install standard --yes'

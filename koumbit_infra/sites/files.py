@@ -7,6 +7,7 @@ inventories and check each file with its real tool.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -18,6 +19,11 @@ from koumbit_infra.inventory import Cms, Inventory, Server, SiteState
 from koumbit_infra.serverconf.backup import targets_of
 from koumbit_infra.sites.layout import (
     ARCHIVE,
+    CODE,
+    CODE_SEARCH_PATH,
+    COMPOSER,
+    COMPOSER_CACHE_ROOT,
+    COMPOSER_HOME,
     DB_PRIVILEGES,
     DUMP_ROOT,
     FPM_RUN_DIR,
@@ -94,10 +100,25 @@ def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
         SiteFile(REMOVE, "usr/local/sbin/koumbit-site-remove.j2", "700", context=tools),
         SiteFile(RESTORE, "usr/local/sbin/koumbit-site-restore.j2", "700", context=tools),
         SiteFile(IMPORT, "usr/local/sbin/koumbit-site-import.j2", "700", context=tools),
+        SiteFile(CODE, "usr/local/sbin/koumbit-site-code.j2", "700", context={
+            **tools, "sites": [s for s in layouts(inv, server) if s.state is not SiteState.ABSENT],
+            "wordpress_source": inv.settings.codebases.wordpress_source,
+            "composer_home": COMPOSER_HOME, "composer_cache_root": COMPOSER_CACHE_ROOT,
+            "composer": COMPOSER, "search_path": CODE_SEARCH_PATH}),
+        SiteFile(f"{COMPOSER_HOME}/config.json", "etc/koumbit/composer/config.json.j2", "644",
+                 context={"config": composer_config(inv.settings.codebases.composer_repositories)}),
         SiteFile(f"{MAINTENANCE_ROOT}/503.html", "var/www/koumbit-maintenance/503.html.j2", "644"),
         SiteFile(WP_INSTALLER, "usr/local/lib/koumbit/wp-install.php.j2", "644"),
         SiteFile(WP_REPLACE_URL, "usr/local/lib/koumbit/wp-replace-url.php.j2", "644"),
     )
+
+
+def composer_config(repositories: tuple[str, ...]) -> str:
+    """composer's global configuration (JSON): the inventory's repositories in order, and
+    packagist only when listed there (composer adds it otherwise)."""
+    listed: list[dict[str, Any]] = [{"type": "composer", "url": url} for url in repositories]
+    return json.dumps({"repositories": [*listed, {"packagist.org": False}],
+                       "config": {"secure-http": True}}, indent=4, sort_keys=True) + "\n"
 
 
 def site_files(site: SiteLayout) -> tuple[SiteFile, ...]:

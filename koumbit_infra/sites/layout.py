@@ -27,6 +27,17 @@ DUMP_ROOT = "/var/backups/koumbit/sites"
 # Shell functions the site tools share (lock, pool stop/start, content check, scratch).
 SITE_LIB = "/usr/local/lib/koumbit/site-lib.sh"
 IMPORT = "/usr/local/sbin/koumbit-site-import"
+# Installs or updates a site's core code, as the site's user (koumbit-site-code SITE [VERSION]).
+CODE = "/usr/local/sbin/koumbit-site-code"
+# composer's home on the web servers: root's, holding only the repositories it reads
+# (settings.codebases); each site's composer cache is its own folder under the cache
+# root, outside the site's tree and anything nginx serves (and out of the backups).
+COMPOSER_HOME = "/etc/koumbit/composer"
+COMPOSER_CACHE_ROOT = "/var/cache/koumbit/composer"
+# Debian's composer, run by the site's own PHP (its CLI) so that it resolves for that PHP.
+COMPOSER = "/usr/bin/composer"
+# The only programs a site's code step finds (composer, curl, tar, rsync, sha256sum).
+CODE_SEARCH_PATH = "/usr/bin:/bin"
 # One lock per site (root:<site> 0640, in a root-owned folder): taken by deploys, the
 # site commands and the site's own cron timer, so none of them interleave.
 # root-owned 0755: each site's cron, run as the site, reaches its lock through it.

@@ -32,6 +32,8 @@ NO_INVENTORY = {
     "reference": "prints the reference of the inventory's keys from the models",
     "exporter": "runs on a server from its own TOML configuration; no inventory there",
     "cost show": "reads a closed month from the ledger only (--env names the ledger's rows)",
+    "codebases wordpress-mirror": "fills a folder from wordpress.org; the inventory only names"
+                                  " where that folder is served (wordpress_source)",
 }
 
 # What a command needs on its command line before it gets to its inventory, by

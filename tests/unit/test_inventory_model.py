@@ -87,7 +87,7 @@ def test_overcommitted_quota_is_a_warning_not_an_error(tmp_path: Path) -> None:
     servers.write_text(servers.read_text().replace("disk_gib: 80}", "disk_gib: 25}"))
     inv = load_inventory(root, display_base=tmp_path)
     assert [str(w).split(": warning: ")[0] for w in inv.warnings] == [
-        "lab/servers.yaml:24", "lab/servers.yaml:32",
+        "lab/servers.yaml:25", "lab/servers.yaml:33",
     ]
     assert "promised 30 GiB of quota, more than its 25 GiB disk" in str(inv.warnings[0])
     result = CliRunner().invoke(main, ["check", "--inventory", str(tmp_path), "--env", "lab"])

@@ -97,6 +97,19 @@ def check_empty(text: str, tmp: Path) -> None:
     assert text == ""
 
 
+def check_composer_config(text: str, tmp: Path) -> None:
+    """composer itself reads it as its global configuration (Debian 12's composer)."""
+    (tmp / "config.json").write_text(text)
+    done = subprocess.run(["composer", "config", "--global", "--list"], capture_output=True,
+                          text=True, timeout=60, check=False,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp), "COMPOSER_HOME": str(tmp),
+                               "COMPOSER_ALLOW_SUPERUSER": "1"})
+    assert done.returncode == 0, done.stderr
+    assert "[secure-http] true" in done.stdout
+    for url in re.findall(r'"url": "([^"]+)"', text):
+        assert f"[repositories.0.url] {url}" in done.stdout or url in done.stdout
+
+
 CHECKERS = {
     "/etc/nginx/": check_vhost,
     "/fpm/pool.d/": check_pool,
@@ -105,6 +118,7 @@ CHECKERS = {
     "/usr/local/lib/koumbit/site-lib.sh": check_shell,
     "/etc/koumbit/php-cli/": check_php_cli_ini,
     "/var/lib/koumbit/site-locks/": check_empty,
+    "/etc/koumbit/composer/": check_composer_config,
     ".php": check_php,
     ".html": check_html,
 }

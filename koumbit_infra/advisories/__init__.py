@@ -1,0 +1,1 @@
+"""Security advisories of the sites' code (issue 14, part B)."""
