@@ -81,11 +81,13 @@ def user(site: str, home: str) -> Generator[str, None, None]:
            f" --shell /usr/sbin/nologin --comment {shlex.quote('koumbit site ' + site)} {site}")
 
 
-def _drifted(dirs: list[Directory]) -> list[Directory]:
-    """The folders that are missing, not folders, or of another owner, group or mode."""
+def _drifted(dirs: list[Directory], hardened: bool = False) -> list[Directory]:
+    """The folders that are missing, not folders, or of another owner, group or mode
+    (``hardened``: a mode less write bits is the site's own choice, see Directory.settled)."""
     paths = _current().paths
     return [d for d in dirs if (now := paths.get(d.path)) is None
-            or (now.kind, now.owner, now.group, now.mode) != ("d", d.owner, d.group, d.mode)]
+            or (now.kind, now.owner, now.group) != ("d", d.owner, d.group)
+            or not d.settled(now.mode, hardened)]
 
 
 @operation()
@@ -116,8 +118,12 @@ def directories(dirs: list[Directory], site: SiteLayout) -> Generator[str, None,
 
 @operation()
 def site_directories(site: SiteLayout, dirs: list[Directory]) -> Generator[str, None, None]:
-    """Folders inside the site's own folders, made by the site's user."""
-    if wrong := _drifted(dirs):
+    """Folders inside the site's own folders, made by the site's user.
+
+    Their write bits are the site's: Drupal's status check takes them off the folders it
+    owns (0555), and a deploy putting them back would report a change on every run.
+    """
+    if wrong := _drifted(dirs, hardened=True):
         # chgrp too: in the setgid uploads folder a new folder takes group www-data, and a
         # site's user may give what it owns to its own group. It inherits the setgid bit
         # as well, which a 3-digit chmod keeps on a folder (GNU chmod): "00" clears it.

@@ -72,6 +72,16 @@ class Directory:
     group: str
     mode: str
 
+    def settled(self, mode: str, hardened: bool = False) -> bool:
+        """Whether a folder now of ``mode`` needs no chmod: exactly this mode, or with
+        ``hardened`` (a folder the site owns) this mode less write bits, as Drupal's status
+        check leaves its folders (0755 -> 0555); never a bit more, never a read bit less."""
+        if mode == self.mode:
+            return True
+        now, wanted = int(mode, 8), int(self.mode, 8)
+        readable = wanted & 0o7555
+        return hardened and now & ~wanted == 0 and now & readable == readable
+
 
 @dataclass(frozen=True)
 class SiteLayout:
@@ -241,13 +251,21 @@ class SiteLayout:
         return tuple(out)
 
     @property
+    def config_sync(self) -> str:
+        """Drupal's ``config_sync_directory``: in its composer project, beside (not under) the
+        served web/, where ``drush config:export`` writes as the site. Drupal's installer
+        takes the deploy's settings.php as finished only once this folder exists."""
+        return f"{self.web}/config/sync"
+
+    @property
     def site_directories(self) -> tuple[Directory, ...]:
         """Folders inside the site's own folders: made by the site's user, never by root."""
         n = self.name
         if self.cms is not Cms.DRUPAL:
             return ()
         return (Directory(f"{self.docroot}/sites", n, n, "755"),
-                Directory(f"{self.files}/private", n, n, "700"))
+                Directory(f"{self.files}/private", n, n, "700"),
+                Directory(self.config_sync, n, n, "700"))
 
     @property
     def lock_file(self) -> str:
