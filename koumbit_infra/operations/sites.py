@@ -16,6 +16,7 @@ from pyinfra.facts.deb import DebPackages
 from koumbit_infra.facts.sites import PathState, SitesState, SitesStateData
 from koumbit_infra.operations.packages import APT_GET, APT_UPDATE
 from koumbit_infra.operations.tls import failure_mark, from_certbot
+from koumbit_infra.sites.drush import drush_line
 from koumbit_infra.sites.files import SiteFile
 from koumbit_infra.sites.layout import (
     RELOAD_PENDING,
@@ -357,13 +358,37 @@ def drupal_composer(site: SiteLayout, version: str) -> Generator[str, None, None
 
 @operation()
 def drupal_installed(site: SiteLayout) -> Generator[str, None, None]:
-    """Production: ``drush site:install`` once, reading settings.php for the database."""
+    """``drush site:install`` once, by the site's own drush (koumbit_infra.sites.drush),
+    reading the database from settings.php; its success marked by root in the site's
+    secrets folder (the site cannot forge it)."""
     if site.installed_marker in _current().paths:
         return
-    install = as_site(site, 'cd "$1" && vendor/bin/drush site:install standard --yes'
-                      ' --site-name="$2" --account-mail="$3"', site.web, site.title,
-                      site.admin_email)
-    yield locked(site, f"{install} && touch {shlex.quote(site.installed_marker)}")
+    yield locked(site, drupal_install_script(site))
+
+
+# drush prints the admin password it made; the deploy's output is no place for it.
+_HIDE_PASSWORD = r"s/\(password: *\).*/\1(hidden: sign in with drush user:login)/I"  # noqa: S105
+
+
+def drupal_install_script(site: SiteLayout) -> str:
+    """Root's shell script (run under the site's lock) installing Drupal unless it is.
+
+    drush drops every table of the database before installing: a site already installed
+    (Drupal's own state says its install task is done) whose mark was lost is marked
+    again, never installed over. A first run cut short leaves no such state, so the next
+    run installs again.
+    """
+    mark = f"touch {shlex.quote(site.installed_marker)}"
+    # The site's system name: validated by the inventory, [a-z0-9_] only.
+    sql = (f"SELECT value FROM `{site.name}`.key_value"  # noqa: S608
+           " WHERE collection = 'state' AND name = 'install_task'")
+    install = drush_line(site, "site:install", "standard", "--yes", f"--site-name={site.title}",
+                         f"--account-mail={site.admin_email}")
+    return (f"case \"$({_SQL} -N -e {shlex.quote(sql)} 2>/dev/null)\" in"
+            f" *'\"done\"'*) {mark};;"
+            f" *) out=$({install} 2>&1); rc=$?;"
+            f" printf '%s\\n' \"$out\" | sed {shlex.quote(_HIDE_PASSWORD)} >&2;"
+            f" [ $rc -eq 0 ] && {mark};; esac")
 
 
 @operation()

@@ -7,6 +7,7 @@ inventories and check each file with its real tool.
 from __future__ import annotations
 
 import hashlib
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -16,6 +17,7 @@ from jinja2 import Environment, StrictUndefined
 
 from koumbit_infra.inventory import Cms, Inventory, Server, SiteState
 from koumbit_infra.serverconf.backup import targets_of
+from koumbit_infra.sites.drush import drush_argv, drush_path
 from koumbit_infra.sites.layout import (
     ARCHIVE,
     DB_PRIVILEGES,
@@ -104,6 +106,8 @@ def site_files(site: SiteLayout) -> tuple[SiteFile, ...]:
     """The files of one site that is not absent; a disabled site keeps all but its pool."""
     ctx = {"site": site, "maintenance_root": MAINTENANCE_ROOT, "wp_salt_keys": WP_SALT_KEYS,
            "staging_robots": STAGING_ROBOTS}
+    if site.cms is Cms.DRUPAL:
+        ctx |= {"drush_path": drush_path(site), "drush_cron": shlex.join(drush_argv(site, "cron"))}
     config = ("srv/sites/wp-config.php.j2" if site.cms is Cms.WORDPRESS
               else "srv/sites/settings.php.j2")
     out = [

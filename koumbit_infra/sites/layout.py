@@ -282,6 +282,18 @@ class SiteLayout:
         return f":{PHP_CLI_ROOT}/{self.name}"
 
     @property
+    def cli_env(self) -> dict[str, str]:
+        """The environment of every command run as the site (its timer, ``koumbit-infra run``,
+        drush): its own tmp, its pool's PHP limits, and for Drupal its address, which drush
+        otherwise takes to be ``http://default`` in every link it makes (``drush uli``).
+        DRUSH_OPTIONS_URI is drush's name for ``--uri``; DRUPAL_URI the one later drush and
+        core's own ``dr`` read."""
+        env = {"TMPDIR": self.tmp, "PHP_INI_SCAN_DIR": self.php_cli_env}
+        if self.cms is Cms.DRUPAL:
+            env |= {"DRUSH_OPTIONS_URI": self.url, "DRUPAL_URI": self.url}
+        return env
+
+    @property
     def php_open_basedir(self) -> str:
         return f"{self.root}/:/usr/share/php/:/dev/urandom"
 
