@@ -14,6 +14,7 @@ from pyinfra.context import host
 
 from koumbit_infra.facts.sites import PathState, SitesState, SitesStateData
 from koumbit_infra.operations.tls import failure_mark, from_certbot
+from koumbit_infra.sites.drush import drush_line
 from koumbit_infra.sites.files import SiteFile
 from koumbit_infra.sites.layout import (
     RELOAD_PENDING,
@@ -62,11 +63,13 @@ def user(site: str, home: str) -> Generator[str, None, None]:
            f" --shell /usr/sbin/nologin --comment {shlex.quote('koumbit site ' + site)} {site}")
 
 
-def _drifted(dirs: list[Directory]) -> list[Directory]:
-    """The folders that are missing, not folders, or of another owner, group or mode."""
+def _drifted(dirs: list[Directory], hardened: bool = False) -> list[Directory]:
+    """The folders that are missing, not folders, or of another owner, group or mode
+    (``hardened``: a mode less write bits is the site's own choice, see Directory.settled)."""
     paths = _current().paths
     return [d for d in dirs if (now := paths.get(d.path)) is None
-            or (now.kind, now.owner, now.group, now.mode) != ("d", d.owner, d.group, d.mode)]
+            or (now.kind, now.owner, now.group) != ("d", d.owner, d.group)
+            or not d.settled(now.mode, hardened)]
 
 
 @operation()
@@ -110,8 +113,12 @@ def log_files(site: SiteLayout) -> Generator[str, None, None]:
 
 @operation()
 def site_directories(site: SiteLayout, dirs: list[Directory]) -> Generator[str, None, None]:
-    """Folders inside the site's own folders, made by the site's user."""
-    if wrong := _drifted(dirs):
+    """Folders inside the site's own folders, made by the site's user.
+
+    Their write bits are the site's: Drupal's status check takes them off the folders it
+    owns (0555), and a deploy putting them back would report a change on every run.
+    """
+    if wrong := _drifted(dirs, hardened=True):
         # chgrp too: in the setgid uploads folder a new folder takes group www-data, and a
         # site's user may give what it owns to its own group. It inherits the setgid bit
         # as well, which a 3-digit chmod keeps on a folder (GNU chmod): "00" clears it.
@@ -289,14 +296,37 @@ def wordpress_installed(site: SiteLayout, installer: str) -> Generator[str, None
 
 @operation()
 def drupal_installed(site: SiteLayout) -> Generator[str, None, None]:
-    """``drush site:install`` once, from the site's own vendor/bin/drush (the lab's is a
-    stand-in: koumbit_infra/lab/codebases/composer), reading settings.php for the database."""
+    """``drush site:install`` once, by the site's own drush (koumbit_infra.sites.drush),
+    reading the database from settings.php; its success marked by root in the site's
+    secrets folder (the site cannot forge it)."""
     if site.installed_marker in _current().paths:
         return
-    install = as_site(site, 'cd "$1" && vendor/bin/drush site:install standard --yes'
-                      ' --site-name="$2" --account-mail="$3"', site.web, site.title,
-                      site.admin_email)
-    yield locked(site, f"{install} && touch {shlex.quote(site.installed_marker)}")
+    yield locked(site, drupal_install_script(site))
+
+
+# drush prints the admin password it made; the deploy's output is no place for it.
+_HIDE_PASSWORD = r"s/\(password: *\).*/\1(hidden: sign in with drush user:login)/I"  # noqa: S105
+
+
+def drupal_install_script(site: SiteLayout) -> str:
+    """Root's shell script (run under the site's lock) installing Drupal unless it is.
+
+    drush drops every table of the database before installing: a site already installed
+    (Drupal's own state says its install task is done) whose mark was lost is marked
+    again, never installed over. A first run cut short leaves no such state, so the next
+    run installs again.
+    """
+    mark = f"touch {shlex.quote(site.installed_marker)}"
+    # The site's system name: validated by the inventory, [a-z0-9_] only.
+    sql = (f"SELECT value FROM `{site.name}`.key_value"  # noqa: S608
+           " WHERE collection = 'state' AND name = 'install_task'")
+    install = drush_line(site, "site:install", "standard", "--yes", f"--site-name={site.title}",
+                         f"--account-mail={site.admin_email}")
+    return (f"case \"$({_SQL} -N -e {shlex.quote(sql)} 2>/dev/null)\" in"
+            f" *'\"done\"'*) {mark};;"
+            f" *) out=$({install} 2>&1); rc=$?;"
+            f" printf '%s\\n' \"$out\" | sed {shlex.quote(_HIDE_PASSWORD)} >&2;"
+            f" [ $rc -eq 0 ] && {mark};; esac")
 
 
 @operation()

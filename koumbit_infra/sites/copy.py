@@ -22,6 +22,7 @@ from fabric import Connection
 from koumbit_infra.inventory import Cms
 from koumbit_infra.remote import run
 from koumbit_infra.sites.backups import archived
+from koumbit_infra.sites.drush import drush_command
 from koumbit_infra.sites.errors import SiteCommandError, must
 from koumbit_infra.sites.files import site_links
 from koumbit_infra.sites.layout import DUMP_ROOT, IMPORT, WP_REPLACE_URL, SiteLayout
@@ -137,8 +138,7 @@ def new_address_command(src: SiteLayout, dst: SiteLayout) -> str | None:
     if src.url == dst.url:
         return None
     if dst.cms is Cms.DRUPAL:
-        return site_command(dst, f"test ! -x vendor/bin/drush || vendor/bin/drush"
-                                 f" --root={shlex.quote(dst.web)} cache:rebuild")
+        return drush_command(dst, "cache:rebuild", missing_ok=True)
     olds = [src.url] + ([f"http://{src.domain}"] if src.tls else [])
     args = shlex.join([dst.docroot, dst.url, *olds])
     return site_command(dst, f"{dst.php.cli} -- {args} < {WP_REPLACE_URL}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -17,6 +18,7 @@ from jinja2 import Environment, StrictUndefined
 
 from koumbit_infra.inventory import Cms, Inventory, Server, SiteState
 from koumbit_infra.serverconf.backup import targets_of
+from koumbit_infra.sites.drush import drush_argv, drush_path
 from koumbit_infra.sites.layout import (
     ARCHIVE,
     CODE,
@@ -125,6 +127,8 @@ def site_files(site: SiteLayout) -> tuple[SiteFile, ...]:
     """The files of one site that is not absent; a disabled site keeps all but its pool."""
     ctx = {"site": site, "maintenance_root": MAINTENANCE_ROOT, "wp_salt_keys": WP_SALT_KEYS,
            "staging_robots": STAGING_ROBOTS}
+    if site.cms is Cms.DRUPAL:
+        ctx |= {"drush_path": drush_path(site), "drush_cron": shlex.join(drush_argv(site, "cron"))}
     config = ("srv/sites/wp-config.php.j2" if site.cms is Cms.WORDPRESS
               else "srv/sites/settings.php.j2")
     out = [

@@ -83,6 +83,16 @@ class Directory:
     group: str
     mode: str
 
+    def settled(self, mode: str, hardened: bool = False) -> bool:
+        """Whether a folder now of ``mode`` needs no chmod: exactly this mode, or with
+        ``hardened`` (a folder the site owns) this mode less write bits, as Drupal's status
+        check leaves its folders (0755 -> 0555); never a bit more, never a read bit less."""
+        if mode == self.mode:
+            return True
+        now, wanted = int(mode, 8), int(self.mode, 8)
+        readable = wanted & 0o7555
+        return hardened and now & ~wanted == 0 and now & readable == readable
+
 
 @dataclass(frozen=True)
 class SiteLayout:
@@ -252,13 +262,21 @@ class SiteLayout:
         return tuple(out)
 
     @property
+    def config_sync(self) -> str:
+        """Drupal's ``config_sync_directory``: in its composer project, beside (not under) the
+        served web/, where ``drush config:export`` writes as the site. Drupal's installer
+        takes the deploy's settings.php as finished only once this folder exists."""
+        return f"{self.web}/config/sync"
+
+    @property
     def site_directories(self) -> tuple[Directory, ...]:
         """Folders inside the site's own folders: made by the site's user, never by root."""
         n = self.name
         if self.cms is not Cms.DRUPAL:
             return ()
         return (Directory(f"{self.docroot}/sites", n, n, "755"),
-                Directory(f"{self.files}/private", n, n, "700"))
+                Directory(f"{self.files}/private", n, n, "700"),
+                Directory(self.config_sync, n, n, "700"))
 
     @property
     def lock_file(self) -> str:
@@ -273,6 +291,18 @@ class SiteLayout:
     def php_cli_env(self) -> str:
         """``PHP_INI_SCAN_DIR``: PHP's own folder first (leading ':'), then the site's."""
         return f":{PHP_CLI_ROOT}/{self.name}"
+
+    @property
+    def cli_env(self) -> dict[str, str]:
+        """The environment of every command run as the site (its timer, ``koumbit-infra run``,
+        drush): its own tmp, its pool's PHP limits, and for Drupal its address, which drush
+        otherwise takes to be ``http://default`` in every link it makes (``drush uli``).
+        DRUSH_OPTIONS_URI is drush's name for ``--uri``; DRUPAL_URI the one later drush and
+        core's own ``dr`` read."""
+        env = {"TMPDIR": self.tmp, "PHP_INI_SCAN_DIR": self.php_cli_env}
+        if self.cms is Cms.DRUPAL:
+            env |= {"DRUSH_OPTIONS_URI": self.url, "DRUPAL_URI": self.url}
+        return env
 
     @property
     def php_open_basedir(self) -> str:

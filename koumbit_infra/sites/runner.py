@@ -24,13 +24,19 @@ class SiteResult:
     result: Result
 
 
+def in_code(site: SiteLayout, command: str) -> str:
+    """The root shell line that runs ``command`` as the site, in its code folder, with its
+    environment (:attr:`SiteLayout.cli_env`: its pool's PHP limits for any PHP it starts,
+    Drupal's address for drush), under the pool's umask (022: what it writes, nginx can
+    serve, on Debian 12 and 13 alike). Not locked: callers that already hold the site's
+    lock use this; everyone else :func:`site_command`."""
+    return as_site(site, f"cd {shlex.quote(site.web)} && {command}", env=site.cli_env)
+
+
 def site_command(site: SiteLayout, command: str) -> str:
-    """The root shell line that runs ``command`` as the site, in its code folder, under the
-    site's lock, with its pool's PHP limits for any PHP it starts (PHP_INI_SCAN_DIR), under
-    the pool's umask (022: what it writes, nginx can serve, on Debian 12 and 13 alike)."""
-    inner = as_site(site, f"cd {shlex.quote(site.web)} && {command}",
-                    env={"TMPDIR": site.tmp, "PHP_INI_SCAN_DIR": site.php_cli_env})
-    return locked(site, inner)
+    """The root shell line that runs ``command`` as the site (:func:`in_code`), under the
+    site's lock."""
+    return locked(site, in_code(site, command))
 
 
 def run_on_sites(inv: Inventory, sites: list[SiteLayout], command: str,

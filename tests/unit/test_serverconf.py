@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from koumbit_infra.inventory import Inventory, Role, load_inventory
 from koumbit_infra.serverconf import backup, database, firewall, tuning
+from koumbit_infra.serverconf.files import database_files
 from koumbit_infra.templating import render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,3 +121,21 @@ def test_long_server_names_still_give_a_valid_unix_user(lab: Inventory) -> None:
     server = lab.server("web1").model_copy(update={"name": "a" * 31})
     client = backup.BackupClient(server, lab.server("backup1"), backup.Retention(7, 4, 3))
     assert len(client.repo_user) <= 32
+
+
+@pytest.mark.skipif(shutil.which("mariadbd") is None, reason="needs mariadbd")
+@pytest.mark.parametrize("env", ["lab", "example"])
+def test_mariadb_reads_read_committed_from_the_rendered_file(env: str, tmp_path: Path) -> None:
+    """Drupal's isolation level, as mariadbd itself reads it from each database server's
+    file (a misspelt option would fail here, a missing one would read REPEATABLE-READ)."""
+    inv = load_inventory(ROOT / "inventory" / env)
+    files = [f for s in inv.servers for f in database_files(inv, s)]
+    assert files
+    for f in files:
+        cnf = tmp_path / "my.cnf"
+        cnf.write_text(render(f.template, **f.context))
+        done = subprocess.run(["mariadbd", f"--defaults-file={cnf}", "--help", "--verbose"],
+                              capture_output=True, text=True, check=True, timeout=60)
+        values = dict(line.split(None, 1) for line in done.stdout.splitlines()
+                      if line.startswith("transaction-isolation "))
+        assert values == {"transaction-isolation": "READ-COMMITTED"}, f.dest

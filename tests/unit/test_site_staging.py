@@ -8,15 +8,12 @@ tests/lab/test_staging.py.
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -26,6 +23,7 @@ from typing import Any
 import pytest
 from blackboxrun import Answer, FakeWeb, live_blackbox
 from click.testing import CliRunner
+from nginxrun import get, serving
 from test_cost_examples import JUNE, PLAN, PRICES, budget, client, web
 from test_recover_logic import FakeServer
 from test_sites_templates import check_php, check_vhost
@@ -320,45 +318,12 @@ def test_the_real_exporter_passes_a_closed_copy_only(tmp_path: Path) -> None:
         assert probe(Answer(401, b"closed", headers=(asks, ("X-Robots-Tag", "all")))) == 0
 
 
-def _nginx_serving(vhost: str, tmp: Path, port: int) -> subprocess.Popen[bytes]:
-    """The host's nginx serving ``vhost`` over plain HTTP on 127.0.0.1:``port``."""
-    vhost = re.sub(r"listen \[::\]:[^;]+;\n", "", vhost)
-    vhost = re.sub(r"listen 443 ssl( http2)?;", f"listen 127.0.0.1:{port};", vhost)
-    vhost = vhost.replace("listen 80;", f"listen 127.0.0.1:{port + 1};")
-    vhost = re.sub(r"\n\s*(http2 on|ssl_certificate(_key)? [^;]*);", "", vhost)
-    vhost = vhost.replace("/var/log/nginx/sites", str(tmp))
-    conf = tmp / "nginx.conf"
-    # www-data: the user Debian's nginx runs its workers as, who must read the password file.
-    conf.write_text(f"daemon off; user www-data; pid {tmp}/nginx.pid;"
-                    f" error_log {tmp}/error.log;"
-                    f" events {{}} http {{ include /etc/nginx/mime.types;"
-                    f" log_format koumbit_json '$status';"
-                    f" access_log off; client_body_temp_path {tmp}/body;"
-                    f" proxy_temp_path {tmp}/proxy; fastcgi_temp_path {tmp}/fastcgi;"
-                    f" uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;\n{vhost}\n}}\n")
-    return subprocess.Popen(["nginx", "-c", str(conf), "-e", str(tmp / "error.log")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def _get(port: int, host: str, auth: str | None = None) -> tuple[int, dict[str, str]]:
     """One GET of / from the local nginx, as ``host``, with ``auth`` (user:password)."""
-    headers = {"Host": host}
-    if auth is not None:
-        headers["Authorization"] = "Basic " + b64encode(auth.encode()).decode()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", "/", headers=headers)
-        answer = conn.getresponse()
-        answer.read()
-        return answer.status, dict(answer.getheaders())
-    finally:
-        conn.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    headers = {} if auth is None else {
+        "Authorization": "Basic " + b64encode(auth.encode()).decode()}
+    status, answered, _ = get(port, host, "/", headers)
+    return status, answered
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None or shutil.which("openssl") is None,
@@ -377,18 +342,9 @@ def test_nginx_lets_in_only_the_password_the_server_made(example: Inventory) -> 
         info = auth.stat()
         assert (oct(info.st_mode & 0o777), info.st_uid, auth.group()) == ("0o640", 0, "www-data")
         assert password not in auth.read_text() and auth.read_text().startswith("staging:$6$")
-        port = _free_port()
         vhost = _vhost(site).replace(site.htpasswd_file, str(auth))
-        server = _nginx_serving(vhost, tmp, port)
-        try:
-            for _ in range(100):
-                try:
-                    status, headers = _get(port, site.domain)
-                    break
-                except ConnectionError:
-                    time.sleep(0.05)
-            else:
-                pytest.fail((tmp / "error.log").read_text())
+        with serving(vhost, tmp) as port:
+            status, headers = _get(port, site.domain)
             assert status == 401 and headers["WWW-Authenticate"].startswith("Basic ")
             assert headers["X-Robots-Tag"] == STAGING_ROBOTS
             assert _get(port, site.domain, "staging:" + password[:-1] + "x")[0] == 401
@@ -398,9 +354,6 @@ def test_nginx_lets_in_only_the_password_the_server_made(example: Inventory) -> 
             # The plain-HTTP redirect says noindex too.
             status, headers = _get(port + 1, site.domain)
             assert status == 301 and headers["X-Robots-Tag"] == STAGING_ROBOTS
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
     finally:
         shutil.rmtree(tmp)
 

@@ -6,6 +6,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -15,7 +16,7 @@ from koumbit_infra.facts.sites import SitesState
 from koumbit_infra.facts.tls import CertificateState
 from koumbit_infra.inventory import Cms, load_inventory
 from koumbit_infra.sites.files import layouts, links, site_files, site_links
-from koumbit_infra.sites.layout import SiteLayout
+from koumbit_infra.sites.layout import Directory, SiteLayout
 from koumbit_infra.sites.secrets import SECRET_KEYS, generate_command
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +103,46 @@ def test_drupal_settings_and_links() -> None:
     assert "'^centre-femmes\\.test$'" in settings.content
     assert links(site)[f"{site.drupal_dir}/files"] == site.files
     assert site_links(site)[f"{site.docroot}/sites/default"] == site.drupal_dir
+
+
+def test_drupal_config_sync_is_a_folder_the_deploy_makes_outside_the_served_one(
+        tmp_path: Path) -> None:
+    """What PHP reads from the rendered settings.php names a folder the deploy makes as the
+    site, writable by it, outside the document root: Drupal's installer then takes the
+    settings as finished instead of failing on "settings.php is not writable"."""
+    site = _site("centre-femmes.test")
+    settings = next(f for f in site_files(site) if f.dest == site.config_file).content
+    secrets = tmp_path / "site.ini"
+    secrets.write_text("db_password=x\nhash_salt=y\n")
+    path = tmp_path / "settings.php"
+    path.write_text(settings.replace(site.secrets_file, str(secrets)))
+    read = subprocess.run(["php", "-r", "$settings = $databases = $config = [];"
+                           f" include '{path}'; echo $settings['config_sync_directory'];"],
+                          capture_output=True, text=True, check=True).stdout
+    made = {d.path: d for d in site.site_directories}
+    assert read == site.config_sync and read in made
+    assert made[read].owner == site.name and int(made[read].mode, 8) & 0o700 == 0o700
+    assert not read.startswith(site.docroot + "/") and read.startswith(site.web + "/")
+
+
+@pytest.mark.parametrize(("mode", "hardened", "settled"), [
+    ("755", False, True), ("555", False, False),  # root's folders: exactly their mode
+    ("555", True, True), ("755", True, True), ("515", True, False),
+    ("775", True, False), ("777", True, False),  # a write bit more is never the site's call
+    ("355", True, False), ("750", True, False),  # nor a read bit less (515: the group's)
+])
+def test_a_site_may_take_write_bits_off_its_own_folders(mode: str, hardened: bool,
+                                                        settled: bool) -> None:
+    """Drupal's status check makes its folders 0555: the deploy accepts that on the site's
+    own folders, so the next run changes nothing, and puts back anything else."""
+    assert Directory("/srv/sites/x/web/web/sites", "x", "x", "755").settled(
+        mode, hardened) is settled
+
+
+def test_setgid_stays_wanted_on_a_hardened_folder() -> None:
+    uploads = Directory("/srv/sites/x/files", "x", "www-data", "2750")
+    assert uploads.settled("2550", hardened=True)
+    assert not uploads.settled("550", hardened=True)
 
 
 def test_secret_command_names_files_only() -> None:
