@@ -243,6 +243,14 @@ def _absolute_path(value: str) -> str:
     return value
 
 
+def _source_url(value: str) -> str:
+    """An https URL where code or advisories come from: written into composer's JSON."""
+    _host_and_port(_ACME, value, "an https URL such as https://repo.packagist.org (https"
+                                 " only: code and advisories are trusted by where they come"
+                                 " from)")
+    return value
+
+
 def _webhook_url(value: str) -> str:
     """An http(s) URL that an alert is posted to; it is written into Alertmanager's YAML."""
     _host_and_port(_WEBHOOK, value, "an http(s) URL such as https://chat.koumbit.example/hooks/"
@@ -321,6 +329,7 @@ SshKey = Annotated[str, _max(MAX_KEY_LINE), AfterValidator(_ssh_key)]
 AptProxy = Annotated[str, _max(MAX_URL), AfterValidator(_apt_proxy)]
 AcmeDirectory = Annotated[str, _max(MAX_URL), AfterValidator(_acme_directory)]
 AbsolutePath = Annotated[str, _max(MAX_PATH), AfterValidator(_absolute_path)]
+SourceUrl = Annotated[str, _max(MAX_URL), AfterValidator(_source_url)]
 WebhookUrl = Annotated[str, _max(MAX_URL), AfterValidator(_webhook_url)]
 MailRelay = Annotated[str, _max(MAX_DOMAIN + 6), AfterValidator(_mail_relay)]
 TimeZone = Annotated[str, _max(64), AfterValidator(_timezone)]

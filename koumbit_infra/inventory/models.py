@@ -46,6 +46,7 @@ from koumbit_infra.inventory.fields import (
     ServerAddress,
     Slug,
     SshKey,
+    SourceUrl,
     StagingName,
     TimeZone,
     Title,
@@ -223,6 +224,23 @@ class Admin(_Model):
 LETSENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
 
 
+class Codebases(_Model):
+    """Where the sites' code comes from, and how long an advisory may stay open."""
+
+    wordpress_source: SourceUrl | None = Field(
+        None, description="Base URL (https) of a WordPress release source: its releases.json"
+                          " says each branch's security release (unset: WordPress core is not"
+                          " checked for advisories).")
+    composer_repositories: tuple[SourceUrl, ...] = Field(
+        ("https://repo.packagist.org",), min_length=1, max_length=10,
+        description="Composer repositories (https) the sites' code and advisories come from"
+                    " (packagist by default; the lab host's in the lab).")
+    advisory_alert_days: int = Field(
+        7, ge=1, le=90,
+        description="Days a critical (or unrated) advisory may stay open on a site before it"
+                    " alerts.")
+
+
 class Settings(_Model):
     apt_proxy: AptProxy | None = Field(
         None, description="HTTP proxy for apt (an apt cache): http(s)://host[:port] only."
@@ -259,6 +277,9 @@ class Settings(_Model):
                     " is the site's domain, {label} the same with dashes for dots, for a name"
                     " under the host's own domain ('{label}.staging.koumbit.net'). DNS must"
                     " point it at the site's server.")
+    codebases: Codebases = Field(
+        default_factory=Codebases,
+        description="Where the sites' code comes from; advisories (see Codebases).")
     backup_check_read_data_percent: int = Field(
         100, ge=1, le=100,
         description="Share of a repository's pack files that its check reads back and"
