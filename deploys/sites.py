@@ -41,6 +41,7 @@ from koumbit_infra.sites.files import (
     site_links,
 )
 from koumbit_infra.sites.layout import (
+    AUDIT_UNIT,
     LOCK_ROOT,
     RELOAD_PENDING,
     REMOVE,
@@ -150,7 +151,7 @@ def sites() -> None:
                     paths=[p for s in live for p in _watched_paths(s)]
                     + [p for s in gone for p in (s.root, s.vhost_file, s.vhost_link, s.pool_file)]
                     + [f.dest for f in server_files(inv, srv)] + [RELOAD_PENDING],
-                    timers=[f"{s.cron_unit}.timer" for s in live],
+                    timers=[f"{s.cron_unit}.timer" for s in live] + [f"{AUDIT_UNIT}.timer"],
                     certificates=[f"{s.cert_dir}/fullchain.pem" for s in live if s.tls])
     # Each site's cron opens its lock as the site's user: the folders on the way must let
     # it through (a recovery run before this deploy once left /var/lib/koumbit 0700).
@@ -211,6 +212,8 @@ def sites() -> None:
     for site in host.loop(live):
         need_now(ops.timer, name=f"{site.domain}: cron timer",
                         unit=f"{site.cron_unit}.timer", active=site.state is SiteState.ACTIVE)
+    need_now(ops.timer, name="Sites: advisory audit timer", unit=f"{AUDIT_UNIT}.timer",
+             active=True)
 
 
 def _renewed_certificates_served(live: list[SiteLayout]) -> None:

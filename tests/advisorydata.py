@@ -8,11 +8,13 @@ import json
 import os
 import pwd
 import shutil
+import ssl
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,8 @@ def locked_versions(lock: Path) -> dict[str, list[str]]:
 class _Handler(BaseHTTPRequestHandler):
     root: Path
     asked: list[list[str]]
+    scheme: str
+    files: dict[str, bytes]
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -64,11 +68,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/packages.json":
-            host = f"http://{self.headers['Host']}"
+            host = f"{self.scheme}://{self.headers['Host']}"
             # Composer reads "security-advisories" only from a v2 repository (metadata-url).
             self._send({"packages": [], "metadata-url": "/p2/%package%.json",
                         "security-advisories": {
                 "metadata": False, "api-url": f"{host}/api/security-advisories/"}})
+        elif self.path in self.files:
+            raw = self.files[self.path]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
         else:
             self.send_error(404)
 
@@ -81,19 +91,44 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def advisory_server(root: Path) -> Iterator[tuple[str, list[list[str]]]]:
-    """A loopback composer repository answering the advisory API; its URL and the names
-    each request asked for."""
+def advisory_server(root: Path, tls: TlsFiles | None = None,
+                    files: dict[str, bytes] | None = None,
+                    ) -> Iterator[tuple[str, list[list[str]]]]:
+    """A loopback composer repository answering the advisory API (over HTTPS with
+    ``tls``), and serving ``files`` by path; its URL and the names each request asked for."""
     asked: list[list[str]] = []
-    handler = type("Handler", (_Handler,), {"root": root, "asked": asked})
+    handler = type("Handler", (_Handler,), {"root": root, "asked": asked, "files": files or {},
+                                           "scheme": "https" if tls else "http"})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tls.cert, tls.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+        yield f"{handler.scheme}://127.0.0.1:{server.server_address[1]}", asked
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path  # also the CA a client trusts: it is self-signed
+    key: Path
+
+
+def self_signed(folder: Path) -> TlsFiles:
+    """A certificate for 127.0.0.1 made by openssl, trusted by nothing but who is told."""
+    files = TlsFiles(folder / "cert.pem", folder / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(files.key), "-out", str(files.cert)],
+                   check=True, capture_output=True)
+    files.cert.chmod(0o644)
+    return files
 
 
 def composer() -> str:
