@@ -8,8 +8,11 @@ the per-site ``audit.json`` the servers' audit timer writes.
   versions an advisory affects without composer;
 - ``composer_api``: the answer packagist's security-advisories API gives composer, built
   from that data (the lab host serves it to ``composer audit``);
-- ``severity``: how a severity reaches ``audit.json`` (the data carries none);
-- ``wordpress``: WordPress core's version, read as data, against ``releases.json``;
-- ``auditfile``: ``audit.json`` (written on the servers, read by the exporter and
-  ``sites status``) and ``update.json``, both parsed as hostile input.
+- ``siteaudit``: the program every web server runs (``koumbit-site-audit``): each
+  site's lock through ``composer audit``, WordPress core against ``releases.json``,
+  severities (the data carries none), ``audit.json``;
+- ``report``: the bilingual list of affected sites, grouped by advisory.
+
+``audit.json`` and ``update.json`` are read (by the exporter and ``sites status``) with
+``koumbit_infra.exporter.sitestate``, which ships to the servers with the exporter.
 """
