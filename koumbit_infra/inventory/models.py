@@ -231,8 +231,8 @@ class Codebases(_Model):
         None, description="Base URL (https) of a WordPress release source: its releases.json"
                           " says each branch's security release (unset: WordPress core is not"
                           " checked for advisories).")
-    composer_repositories: tuple[SourceUrl, ...] = Field(
-        ("https://repo.packagist.org",), min_length=1, max_length=10,
+    composer_repositories: Annotated[tuple[SourceUrl, ...], AfterValidator(at_least_one)] = Field(
+        ("https://repo.packagist.org",), max_length=10,
         description="Composer repositories (https) the sites' code and advisories come from"
                     " (packagist by default; the lab host's in the lab).")
     advisory_alert_days: int = Field(
