@@ -163,9 +163,10 @@ def sites() -> None:
     if lab and any(s.cms is Cms.WORDPRESS for s in live):
         need(ops.wordpress_package, name="Sites: Debian's WordPress package (lab codebase)",
              theme=srv.release.wordpress_theme, php=srv.release.php.metapackage)
-    need_now(ops.files_written,
-             name="Sites: maintenance page, WordPress installer, archive tools",
-             files=list(server_files(inv, srv)))
+    shared = need_now(ops.files_written,
+                      name="Sites: maintenance page, WordPress installer, archive tools,"
+                           " advisory audit and its timer",
+                      files=list(server_files(inv, srv)))
     if surveying():
         # The site operations read only the batched sites fact above: nothing more to
         # survey, and rendering every site's files again would cost each pass.
@@ -177,7 +178,8 @@ def sites() -> None:
                         site=site, remover=REMOVE)
     # Reloads happen when something changed in this run (decided at run time),
     # or when a killed earlier run left its reload-pending mark.
-    changed: list[OperationMeta] = []
+    # A new or changed audit timer is read by systemd's reload below.
+    changed: list[OperationMeta] = [shared] if shared is not None else []
     for site in host.loop(live):
         changed += _one_site(site, lab, urlsplit(inv.settings.acme_directory).netloc)
     pending = ops.reload_pending()
