@@ -61,6 +61,7 @@ def generate(root: Path, sites: int) -> Path:
         "[capacity]", f"disk_bytes = {2000 * 1024**3}", f"memory_bytes = {256 * 1024**3}",
         "[paths]", f'sites_root = "{root}/srv/sites"', f'log_root = "{root}/logs"',
         f'cgroup_root = "{root}/cgroup"', f'php_status_path = "{FPM_STATUS_PATH}"',
+        f'site_state_root = "{root}/state"',
         f'php_status_socket = "{FPM_STATUS_SOCKET}"', f'site_cgroup = "{SITE_CGROUP}"',
         "[refresh_seconds]", "disk = 5", "database = 2", "cpu = 2", "traffic = 2", "php = 2",
         "[database]", "enabled = true",

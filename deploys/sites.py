@@ -40,6 +40,7 @@ from koumbit_infra.sites.files import (
     site_links,
 )
 from koumbit_infra.sites.layout import (
+    AUDIT_UNIT,
     CODE,
     LOCK_ROOT,
     RELOAD_PENDING,
@@ -140,7 +141,7 @@ def sites() -> None:
                     paths=[p for s in live for p in _watched_paths(s)]
                     + [p for s in gone for p in (s.root, s.vhost_file, s.vhost_link, s.pool_file)]
                     + [f.dest for f in server_files(inv, srv)] + [RELOAD_PENDING],
-                    timers=[f"{s.cron_unit}.timer" for s in live],
+                    timers=[f"{s.cron_unit}.timer" for s in live] + [f"{AUDIT_UNIT}.timer"],
                     certificates=[f"{s.cert_dir}/fullchain.pem" for s in live if s.tls])
     # Each site's cron opens its lock as the site's user: the folders on the way must let
     # it through (a recovery run before this deploy once left /var/lib/koumbit 0700).
@@ -152,10 +153,10 @@ def sites() -> None:
     if live:
         need(packages.installed, name="Sites: composer, unzip and curl (koumbit-site-code)",
              packages=CODE_PACKAGES)
-    need_now(ops.files_written,
-             name="Sites: maintenance page, WordPress installer, site tools, composer's"
-                  " repositories",
-             files=list(server_files(inv, srv)))
+    shared = need_now(ops.files_written,
+                      name="Sites: maintenance page, WordPress installer, site tools, composer's"
+                           " repositories, advisory audit and its timer",
+                      files=list(server_files(inv, srv)))
     if surveying():
         # The site operations read only the batched sites fact above: nothing more to
         # survey, and rendering every site's files again would cost each pass.
@@ -167,7 +168,8 @@ def sites() -> None:
                         site=site, remover=REMOVE)
     # Reloads happen when something changed in this run (decided at run time),
     # or when a killed earlier run left its reload-pending mark.
-    changed: list[OperationMeta] = []
+    # A new or changed audit timer is read by systemd's reload below.
+    changed: list[OperationMeta] = [shared] if shared is not None else []
     for site in host.loop(live):
         changed += _one_site(site, urlsplit(inv.settings.acme_directory).netloc)
     pending = ops.reload_pending()
@@ -202,6 +204,8 @@ def sites() -> None:
     for site in host.loop(live):
         need_now(ops.timer, name=f"{site.domain}: cron timer",
                         unit=f"{site.cron_unit}.timer", active=site.state is SiteState.ACTIVE)
+    need_now(ops.timer, name="Sites: advisory audit timer", unit=f"{AUDIT_UNIT}.timer",
+             active=True)
 
 
 def _renewed_certificates_served(live: list[SiteLayout]) -> None:

@@ -27,6 +27,7 @@ LAZY_COMMANDS = {
     "lab": "koumbit_infra.lab.cli:lab_group",
     "deploy": "koumbit_infra.deploy_cli:deploy",
     "site": "koumbit_infra.sites.cli:site_group",
+    "sites": "koumbit_infra.sites.cli:sites_group",
     "server": "koumbit_infra.recover.cli:server_group",
     "run": "koumbit_infra.sites.cli:run_command",
     "exporter": "koumbit_infra.monitoring.cli:exporter_command",

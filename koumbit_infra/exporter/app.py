@@ -13,6 +13,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from koumbit_infra.exporter.advisories import AdvisoryCollector
 from koumbit_infra.exporter.capacity import CapacityCollector
 from koumbit_infra.exporter.config import ExporterConfig
 from koumbit_infra.exporter.cpu import CpuCollector
@@ -97,6 +98,7 @@ def build(config: ExporterConfig, seams: Seams | None = None) -> Exporter:
         (CpuCollector(config, users=seams.users), every.cpu, 0),
         (TrafficCollector(config), every.traffic, 0),
         (PhpFpmCollector(config, fetch=seams.php_status), every.php, 0),
+        (AdvisoryCollector(config), every.audit, 0),
     ]
     if config.database.enabled:
         measurements.append(

@@ -59,6 +59,7 @@ log_root = "/var/log/nginx/sites"
 site_cgroup = "koumbit.slice/koumbit-sites.slice/koumbit-sites-{system_name}.slice"
 php_status_socket = "/run/php/{system_name}.status.sock"
 php_status_path = "/fpm-status"
+site_state_root = "/var/lib/koumbit/sites"  # {system_name}/audit.json, update.json
 proc_root = "/proc"              # optional, as here
 cgroup_root = "/sys/fs/cgroup"   # optional, as here
 
@@ -68,6 +69,7 @@ database = 300
 cpu = 15
 traffic = 15
 php = 15
+audit = 60
 
 [disk]
 method = "scan"                  # scan | user_quota | project_quota
@@ -80,6 +82,9 @@ enabled = true
 client = "/usr/bin/mariadb"
 defaults_file = "mariadb.cnf"    # relative: under $CREDENTIALS_DIRECTORY
 timeout_seconds = 60
+
+[advisories]                     # settings.codebases of the inventory
+alert_after_days = 7             # a critical or unrated advisory open longer alerts
 
 [[sites]]
 domain = "centre-femmes.test"
@@ -136,6 +141,7 @@ class Paths:
     php_status_socket: Annotated[str, _template]
     php_status_path: Annotated[str, string(pattern=r"/[A-Za-z0-9_./-]*",
                                          what="a path such as /fpm-status")]
+    site_state_root: Annotated[Path, absolute_path]
     proc_root: Annotated[Path, absolute_path] = Path("/proc")
     cgroup_root: Annotated[Path, absolute_path] = Path("/sys/fs/cgroup")
 
@@ -147,6 +153,8 @@ class RefreshSeconds:
     cpu: Annotated[float, above_zero] = 15.0
     traffic: Annotated[float, above_zero] = 15.0
     php: Annotated[float, above_zero] = 15.0
+    # audit.json changes every few hours; reading it is cheap.
+    audit: Annotated[float, above_zero] = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,6 +171,11 @@ class Database:
     client: Annotated[str, string()] = "/usr/bin/mariadb"
     defaults_file: Annotated[str, string()] = "mariadb.cnf"
     timeout_seconds: Annotated[float, above_zero] = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Advisories:
+    alert_after_days: Annotated[int, whole(1, 90)] = 7
 
 
 _shared: dict[object, object] = {}
@@ -227,6 +240,7 @@ class ExporterConfig:
     refresh_seconds: RefreshSeconds = RefreshSeconds()
     disk: Disk = Disk()
     database: Database = Database()
+    advisories: Advisories = Advisories()
     sites: Annotated[tuple[SiteEntry, ...], Tables(SiteEntry, "a site's keys", "domain")] = ()
 
     @property

@@ -244,8 +244,8 @@ class Codebases(_Model):
                           " alone). A private mirror goes first."))
     advisory_alert_days: int = Field(
         7, ge=1, le=90,
-        description="Days a critical security advisory may stay open on a site before it"
-                    " alerts.")
+        description="Days a critical (or unrated) security advisory may stay open on a site"
+                    " before it alerts.")
 
 
 class Settings(_Model):

@@ -23,6 +23,7 @@ from koumbit_infra.sites.layout import (
     FPM_STATUS_SOCKET,
     SITE_CGROUP,
     SITE_LOG_ROOT,
+    SITE_STATE_ROOT,
     SITES_ROOT,
 )
 
@@ -38,6 +39,7 @@ PATHS = {
     "site_cgroup": SITE_CGROUP,
     "php_status_socket": FPM_STATUS_SOCKET,
     "php_status_path": FPM_STATUS_PATH,
+    "site_state_root": SITE_STATE_ROOT,
 }
 
 # The lab's tests watch a file appear in a site within one refresh: disk and
@@ -149,6 +151,9 @@ def render_config(
         "",
         "[database]",
         f"enabled = {_toml(server.has(Role.DB))}",
+        "",
+        "[advisories]",
+        f"alert_after_days = {inventory.settings.codebases.advisory_alert_days}",
     ]
     for placed in _sites_for(inventory, server):
         site, client = placed.site, placed.client

@@ -40,7 +40,8 @@ RETENTION = "90d"  # a quarter: enough for predict_linear trends and the cost re
 # server's koumbit-certificate).
 RULES_DIR = "/etc/prometheus/rules"
 RULE_FILES = ("koumbit.rules.yml", "koumbit-budget.rules.yml", "koumbit-backup.rules.yml",
-              "koumbit-sites.rules.yml", "koumbit-certificates.rules.yml")
+              "koumbit-sites.rules.yml", "koumbit-certificates.rules.yml",
+              "koumbit-advisories.rules.yml")
 RULES_DESTS = tuple(f"{RULES_DIR}/{name}" for name in RULE_FILES)
 CONFIG_DEST = "/etc/prometheus/prometheus.yml"
 

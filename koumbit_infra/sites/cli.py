@@ -1,5 +1,5 @@
-"""``koumbit-infra site backup|restore|clone|migrate|verify|sftp|staging DOMAIN`` and
-``koumbit-infra run``.
+"""``koumbit-infra site backup|restore|clone|migrate|verify|sftp|staging DOMAIN``,
+``koumbit-infra sites status|advisories`` and ``koumbit-infra run``.
 
 Exit status: 0 done; 1 a step failed on a server (its message says which);
 2 bad usage or a domain/server the inventory does not know (nothing touched).
@@ -299,6 +299,66 @@ def run_command(
     click.echo(f"{len(results) - failed} ok, {failed} failed")
     if failed:
         sys.exit(1)
+
+
+@click.group("sites")
+def sites_group() -> None:
+    """What every site runs and the advisories open against it."""
+
+
+@sites_group.command("status")
+@env_option
+@inventory_option
+@click.option("--sites", "selector", default="all", show_default=True,
+              help="Which sites (as for `run --sites`).")
+@click.option("--json", "as_json", is_flag=True, help="Print the statuses as JSON.")
+def status_command(*, env: str, inventory_dir: Path | None, selector: str,
+                   as_json: bool) -> None:
+    """One line per site: CMS and core version, PHP, state, last update, open advisories
+    by severity (from its server's audit.json and update.json; exit 1 if one could not be
+    read)."""
+    import json
+
+    from koumbit_infra.sites.selection import select
+    from koumbit_infra.sites.status import as_rows, gather, render_table
+
+    inv = open_inventory(env, inventory_dir)
+    statuses = gather(inv, select(inv, selector))
+    if as_json:
+        click.echo(json.dumps(as_rows(statuses), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_table(statuses), nl=False)
+    if any(s.problems for s in statuses):
+        sys.exit(1)
+
+
+@sites_group.command("advisories")
+@env_option
+@inventory_option
+@click.option("--sites", "selector", default="all", show_default=True,
+              help="Which sites (as for `run --sites`).")
+@click.option("--format", "fmt", type=click.Choice(["text", "html", "csv"]), default="text",
+              show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report there instead of printing it.")
+def advisories_command(*, env: str, inventory_dir: Path | None, selector: str, fmt: str,
+                       output: Path | None) -> None:
+    """The affected sites grouped by advisory, with clients and contacts, in French then
+    English: ready to send (text for an e-mail, html, csv)."""
+    from datetime import UTC
+    from datetime import datetime as clock
+
+    from koumbit_infra.advisories.report import RENDERERS
+    from koumbit_infra.sites.selection import select
+    from koumbit_infra.sites.status import gather
+
+    inv = open_inventory(env, inventory_dir)
+    text = RENDERERS[fmt](gather(inv, select(inv, selector)), clock.now(UTC))
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"{output}")
 
 
 def _selector_help() -> None:

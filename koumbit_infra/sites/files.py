@@ -18,9 +18,13 @@ from jinja2 import Environment, StrictUndefined
 
 from koumbit_infra.inventory import Cms, Inventory, Server, SiteState
 from koumbit_infra.serverconf.backup import targets_of
+from koumbit_infra.sites.auditfiles import audit_context
 from koumbit_infra.sites.drush import drush_argv, drush_path
 from koumbit_infra.sites.layout import (
     ARCHIVE,
+    AUDIT,
+    AUDIT_CONFIG,
+    AUDIT_UNIT,
     CODE,
     CODE_SEARCH_PATH,
     COMPOSER,
@@ -88,7 +92,7 @@ def layouts(inv: Inventory, server: Server) -> tuple[SiteLayout, ...]:
 
 def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
     """Files shared by the sites of a web server: maintenance page, WordPress's installer and
-    address changer, archive tools."""
+    address changer, archive tools, the advisory audit and its timer."""
     tools = {"sites_root": SITES_ROOT, "dump_root": DUMP_ROOT, "restic": RESTIC,
              "tls_root": TLS_ROOT, "privileges": ", ".join(DB_PRIVILEGES),
              "site_lib": SITE_LIB, "lock_root": LOCK_ROOT, "work_root": WORK_ROOT,
@@ -96,7 +100,14 @@ def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
              "targets": [t.name for t in targets_of(inv, server)],
              "sftp_keys_dir": SFTP_KEYS_DIR, "sftp_units": SFTP_UNIT_PREFIX,
              "staging_auth_dir": STAGING_AUTH_DIR}
+    audit = audit_context(inv, server)
     return (
+        SiteFile(AUDIT, "usr/local/sbin/koumbit-site-audit.j2", "700", context=audit),
+        SiteFile(AUDIT_CONFIG, "etc/koumbit/site-audit.json.j2", "644", context=audit),
+        SiteFile(f"/etc/systemd/system/{AUDIT_UNIT}.service",
+                 "etc/systemd/system/koumbit-site-audit.service.j2", "644", context=audit),
+        SiteFile(f"/etc/systemd/system/{AUDIT_UNIT}.timer",
+                 "etc/systemd/system/koumbit-site-audit.timer.j2", "644", context=audit),
         SiteFile(SITE_LIB, "usr/local/lib/koumbit/site-lib.sh.j2", "600", context=tools),
         SiteFile(ARCHIVE, "usr/local/sbin/koumbit-site-archive.j2", "700", context=tools),
         SiteFile(REMOVE, "usr/local/sbin/koumbit-site-remove.j2", "700", context=tools),

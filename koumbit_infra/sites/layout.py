@@ -43,6 +43,15 @@ CODE_SEARCH_PATH = "/usr/bin:/bin"
 # root-owned 0755: each site's cron, run as the site, reaches its lock through it.
 STATE_ROOT = "/var/lib/koumbit"
 LOCK_ROOT = f"{STATE_ROOT}/site-locks"
+# What each site runs and is exposed to, per site: audit.json (koumbit-site-audit) and
+# update.json (site update), root's, read by the exporter and `sites status`.
+SITE_STATE_ROOT = f"{STATE_ROOT}/sites"
+AUDIT = "/usr/local/sbin/koumbit-site-audit"
+AUDIT_CONFIG = "/etc/koumbit/site-audit.json"
+AUDIT_UNIT = "koumbit-site-audit"
+# The audit's scratch (0711): each site's lock and our composer.json, for composer run
+# as an unprivileged user in a folder of its own.
+AUDIT_WORK = f"{STATE_ROOT}/audit-work"
 # Root-only scratch on the sites' file system, so a restored tree is swapped in by rename.
 WORK_ROOT = f"{SITES_ROOT}/.koumbit-work"
 # The PHP settings a site's CLI PHP reads (cron, ``koumbit-infra run``), like its pool's.

@@ -39,6 +39,7 @@ from koumbit_infra.inventory import Inventory, Role, SiteState, load_inventory
 from koumbit_infra.inventory.models import (
     BudgetFile,
     Client,
+    Codebases,
     EarlierPrice,
     LineChange,
     PlansFile,
@@ -70,6 +71,14 @@ FILLERS: dict[type[BaseModel], list[dict[str, Any]]] = {
                   "monthly_cad": "30.00", "why": "Nouveau contrat"},
                  {"line": "Heures de l'équipe Infra", "since": date(2026, 7, 1),
                   "yearly_cad": "100.00", "hours_per_month": "10", "hourly_rate_cad": "30.00"}],
+}
+
+
+# A model the base fixture leaves out gets a valid one, for the same reason.
+MISSING: dict[type[BaseModel], dict[str, Any]] = {
+    Codebases: {"wordpress_source": "https://10.77.0.1:8443/wordpress",
+                "composer_repositories": ["https://10.77.0.1:8443/composer"],
+                "advisory_alert_days": 7},
 }
 
 
@@ -106,7 +115,8 @@ def _walk(model: type[BaseModel], data: dict[str, Any], file: str,
                     data[name] = copy.deepcopy(FILLERS[inner])
                 for i, item in enumerate(data.get(name) or ()):
                     yield from _walk(inner, item, file, (*here, i))
-            elif isinstance(data.get(name), dict):
+            elif isinstance(data.get(name), dict) or inner in MISSING:
+                data.setdefault(name, copy.deepcopy(MISSING.get(inner)))
                 yield from _walk(inner, data[name], file, here)
             continue
         where = (*here, 0) if _is_list(info.annotation) else here

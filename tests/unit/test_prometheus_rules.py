@@ -11,6 +11,7 @@ import yaml
 
 from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Role
+from koumbit_infra.inventory.models import Concern
 from koumbit_infra.monitoring.prometheus import (
     CONFIG_DEST,
     RULE_FILES,
@@ -122,12 +123,14 @@ def test_prometheus_listens_on_loopback_only() -> None:
 
 BACKUP_RULES = TEMPLATE_DIR / RULES_DIR.lstrip("/") / "koumbit-backup.rules.yml"
 CERTIFICATE_RULES = TEMPLATE_DIR / RULES_DIR.lstrip("/") / "koumbit-certificates.rules.yml"
+ADVISORY_RULES = TEMPLATE_DIR / RULES_DIR.lstrip("/") / "koumbit-advisories.rules.yml"
 # Rule files beside koumbit.rules.yml: each with its promtool tests and the alerts it holds.
 RULE_SETS = {
     BACKUP_RULES: {"KoumbitBackupSnapshotTooOld", "KoumbitBackupVerificationFailed",
                    "KoumbitBackupVerificationTooOld", "KoumbitBackupRepositoryCheckFailed"},
     CERTIFICATE_RULES: {"KoumbitCertificateRenewalFailed", "KoumbitCertificateNotRenewed",
                         "KoumbitCertificateRenewalNotRunning"},
+    ADVISORY_RULES: {"KoumbitSiteAdvisoryOpen"},
 }
 
 
@@ -181,3 +184,13 @@ def test_certificate_alerts_name_their_concern_and_speak_french_first() -> None:
         assert rule["labels"]["concern"] == "sites", rule["alert"]
         assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
         assert list(rule["annotations"]) == ["summary"], rule["alert"]  # "français / English"
+
+
+def test_the_advisory_alert_is_tested_firing_and_silent_and_routed_as_the_sites() -> None:
+    alerts = alerts_tested_firing_and_silent(ADVISORY_RULES, _tests_of(ADVISORY_RULES))
+    assert alerts == RULE_SETS[ADVISORY_RULES]
+    rules = yaml.safe_load(ADVISORY_RULES.read_text())
+    for rule in rules["groups"][0]["rules"]:
+        assert rule["labels"]["concern"] == Concern.SITES.value
+        french, english = rule["annotations"]["summary"].split(" / ", 1)
+        assert "avis" in french and "advisory" in english

@@ -7,6 +7,7 @@ its server's release (tests/releasecheck.py says what this host checks of a Debi
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -15,8 +16,10 @@ import pytest
 from releasecheck import fpm_binary
 from test_templates import check_nginx, check_shell, check_unit, with_php_of
 
+from koumbit_infra.advisories import siteaudit
 from koumbit_infra.inventory import Inventory, SiteState, load_inventory
 from koumbit_infra.sites.files import SiteFile, layouts, server_files, site_files
+from koumbit_infra.sites.layout import AUDIT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,7 +113,23 @@ def check_composer_config(text: str, tmp: Path) -> None:
         assert f"[repositories.0.url] {url}" in done.stdout or url in done.stdout
 
 
+def check_python(text: str, tmp: Path) -> None:
+    """The audit program: Debian's python3 compiles it; it is siteaudit.py, verbatim."""
+    program = tmp / "program.py"
+    program.write_text(text)
+    subprocess.run(["/usr/bin/python3", "-I", "-m", "py_compile", str(program)], check=True)
+    assert text.startswith("#!/usr/bin/python3 -I\n")
+    assert text.endswith(Path(siteaudit.__file__).read_text())
+
+
+def check_json(text: str, tmp: Path) -> None:
+    assert isinstance(json.loads(text), dict)
+
+
+# First match wins: the audit's own files before their folders' general checkers.
 CHECKERS = {
+    "/usr/local/sbin/koumbit-site-audit": check_python,
+    "/etc/koumbit/site-audit.json": check_json,
     "/etc/nginx/": check_vhost,
     "/fpm/pool.d/": check_pool,
     "/etc/systemd/system/": check_unit,
@@ -128,7 +147,8 @@ CHECKERS = {
 def test_site_file_renders_and_passes_its_checker(env: str, where: str, f: SiteFile,
                                                   tmp_path: Path) -> None:
     text = f.content
-    assert "None" not in text, "a missing value rendered as None"
+    if f.dest != AUDIT:  # Python's source says None; no value of it is rendered
+        assert "None" not in text, "a missing value rendered as None"
     assert re.fullmatch(r"[0-7]{3}", f.mode)
     checker = next(c for prefix, c in CHECKERS.items() if prefix in f.dest)
     with_php_of(f.dest, checker)(text, tmp_path)
