@@ -157,8 +157,9 @@ def sites() -> None:
     for path in (STATE_ROOT, LOCK_ROOT):
         need(files.directory, name=f"Sites: {path}", path=path, user="root", group="root",
              mode="755")
-    # rsync: koumbit-site-restore puts a tree back exactly (files made since removed).
-    need(packages.installed, name="Sites: rsync package", packages=["rsync"])
+    # rsync: koumbit-site-restore puts a tree back exactly (files made since removed);
+    # curl: koumbit-site-update's smoke test asks this server's nginx for each site.
+    need(packages.installed, name="Sites: rsync and curl packages", packages=["rsync", "curl"])
     if lab and any(s.cms is Cms.WORDPRESS for s in live):
         need(ops.wordpress_package, name="Sites: Debian's WordPress package (lab codebase)",
              theme=srv.release.wordpress_theme, php=srv.release.php.metapackage)

@@ -18,22 +18,28 @@ from koumbit_infra.inventory import Cms, Inventory, Server, SiteState
 from koumbit_infra.serverconf.backup import targets_of
 from koumbit_infra.sites.layout import (
     ARCHIVE,
+    CODE,
     DB_PRIVILEGES,
     DUMP_ROOT,
     FPM_RUN_DIR,
     IMPORT,
     LOCK_ROOT,
     MAINTENANCE_ROOT,
+    PHP_CLI_ROOT,
     REMOVE,
     RESTIC,
     RESTORE,
     SITE_LIB,
+    SITE_STATE_ROOT,
     SITES_ROOT,
     STAGING_AUTH_DIR,
     STAGING_ROBOTS,
+    TEST_HOOK_ROOT,
+    UPDATE,
     WORK_ROOT,
     WP_INSTALLER,
     WP_REPLACE_URL,
+    WP_UPGRADER,
     SiteLayout,
 )
 from koumbit_infra.sites.secrets import WP_SALT_KEYS
@@ -79,8 +85,8 @@ def layouts(inv: Inventory, server: Server) -> tuple[SiteLayout, ...]:
 
 
 def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
-    """Files shared by the sites of a web server: maintenance page, WordPress's installer and
-    address changer, archive tools."""
+    """Files shared by the sites of a web server: maintenance page, WordPress's installer,
+    address changer and database upgrade, archive and update tools."""
     tools = {"sites_root": SITES_ROOT, "dump_root": DUMP_ROOT, "restic": RESTIC,
              "tls_root": TLS_ROOT, "privileges": ", ".join(DB_PRIVILEGES),
              "site_lib": SITE_LIB, "lock_root": LOCK_ROOT, "work_root": WORK_ROOT,
@@ -88,15 +94,20 @@ def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
              "targets": [t.name for t in targets_of(inv, server)],
              "sftp_keys_dir": SFTP_KEYS_DIR, "sftp_units": SFTP_UNIT_PREFIX,
              "staging_auth_dir": STAGING_AUTH_DIR}
+    update = {**tools, "restore": RESTORE, "code_tool": CODE, "state_root": SITE_STATE_ROOT,
+              "hook_root": TEST_HOOK_ROOT, "php_cli_root": PHP_CLI_ROOT,
+              "wp_upgrader": WP_UPGRADER}
     return (
         SiteFile(SITE_LIB, "usr/local/lib/koumbit/site-lib.sh.j2", "600", context=tools),
         SiteFile(ARCHIVE, "usr/local/sbin/koumbit-site-archive.j2", "700", context=tools),
         SiteFile(REMOVE, "usr/local/sbin/koumbit-site-remove.j2", "700", context=tools),
         SiteFile(RESTORE, "usr/local/sbin/koumbit-site-restore.j2", "700", context=tools),
         SiteFile(IMPORT, "usr/local/sbin/koumbit-site-import.j2", "700", context=tools),
+        SiteFile(UPDATE, "usr/local/sbin/koumbit-site-update.j2", "700", context=update),
         SiteFile(f"{MAINTENANCE_ROOT}/503.html", "var/www/koumbit-maintenance/503.html.j2", "644"),
         SiteFile(WP_INSTALLER, "usr/local/lib/koumbit/wp-install.php.j2", "644"),
         SiteFile(WP_REPLACE_URL, "usr/local/lib/koumbit/wp-replace-url.php.j2", "644"),
+        SiteFile(WP_UPGRADER, "usr/local/lib/koumbit/wp-upgrade.php.j2", "644"),
     )
 
 

@@ -27,11 +27,21 @@ DUMP_ROOT = "/var/backups/koumbit/sites"
 # Shell functions the site tools share (lock, pool stop/start, content check, scratch).
 SITE_LIB = "/usr/local/lib/koumbit/site-lib.sh"
 IMPORT = "/usr/local/sbin/koumbit-site-import"
+# A site's core code installed or updated (part of the codebases' one code path), and the
+# whole update around it: snapshot, code, database, smoke test, rollback.
+CODE = "/usr/local/sbin/koumbit-site-code"
+UPDATE = "/usr/local/sbin/koumbit-site-update"
+# WordPress's own database upgrade (wp_upgrade), read by the site's PHP on its standard input.
+WP_UPGRADER = "/usr/local/lib/koumbit/wp-upgrade.php"
 # One lock per site (root:<site> 0640, in a root-owned folder): taken by deploys, the
 # site commands and the site's own cron timer, so none of them interleave.
 # root-owned 0755: each site's cron, run as the site, reaches its lock through it.
 STATE_ROOT = "/var/lib/koumbit"
 LOCK_ROOT = f"{STATE_ROOT}/site-locks"
+# Root's record of each site (<site>/update.json, <site>/audit.json), read by `sites status`.
+SITE_STATE_ROOT = f"{STATE_ROOT}/sites"
+# Faults the lab tests ask for (<site>.update-fail, made by root only): never in a site's tree.
+TEST_HOOK_ROOT = f"{STATE_ROOT}/test-hooks"
 # Root-only scratch on the sites' file system, so a restored tree is swapped in by rename.
 WORK_ROOT = f"{SITES_ROOT}/.koumbit-work"
 # The PHP settings a site's CLI PHP reads (cron, ``koumbit-infra run``), like its pool's.
