@@ -155,7 +155,9 @@ def read_outcome(site: SiteLayout, ran: Ran, seconds: float, dry: bool) -> Outco
     people (stderr) kept for a site that did not go well."""
     facts, timings = _tool_lines(ran.stdout)
     result = _result(ran.exit_code, facts, dry)
-    words = (facts.get("result") or facts.get("plan") or "").split()
+    # Versions from the outcome when it names them (the code tool's own), else the plan.
+    said = facts.get("result", "")
+    words = (said if said.startswith(("updated", "unchanged")) else facts.get("plan", "")).split()
     old, new = _version(facts.get("current")), None
     if "from" in words and "to" in words:
         old, new = _version(words[words.index("from") + 1]), _version(words[-1])
