@@ -16,6 +16,7 @@ from jinja2 import Environment, StrictUndefined
 
 from koumbit_infra.inventory import Cms, Inventory, Server, SiteState
 from koumbit_infra.serverconf.backup import targets_of
+from koumbit_infra.serverconf.tuning import OPCACHE_REVALIDATE_S
 from koumbit_infra.sites.layout import (
     ARCHIVE,
     CODE,
@@ -96,7 +97,7 @@ def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
              "staging_auth_dir": STAGING_AUTH_DIR}
     update = {**tools, "restore": RESTORE, "code_tool": CODE, "state_root": SITE_STATE_ROOT,
               "hook_root": TEST_HOOK_ROOT, "php_cli_root": PHP_CLI_ROOT,
-              "wp_upgrader": WP_UPGRADER}
+              "wp_upgrader": WP_UPGRADER, "opcache_revalidate_s": OPCACHE_REVALIDATE_S}
     return (
         SiteFile(SITE_LIB, "usr/local/lib/koumbit/site-lib.sh.j2", "600", context=tools),
         SiteFile(ARCHIVE, "usr/local/sbin/koumbit-site-archive.j2", "700", context=tools),

@@ -145,7 +145,9 @@ class Server:
                  "hook_root": str(t / "hooks"), "staging_auth_dir": str(t / "staging"),
                  "php_cli_root": str(t / "php-cli"), "archive": str(t / "tools/archive"),
                  "restore": str(t / "tools/restore"), "code_tool": str(t / "tools/code"),
-                 "wp_upgrader": str(ROOT / "templates/usr/local/lib/koumbit/wp-upgrade.php.j2")}
+                 "wp_upgrader": str(ROOT / "templates/usr/local/lib/koumbit/wp-upgrade.php.j2"),
+                 # No OPcache here: the smoke test need not wait for it to see new code.
+                 "opcache_revalidate_s": -1}
         (t / "site-lib.sh").write_text(_render(FILES[SITE_LIB], paths))
         self.script = t / "koumbit-site-update"
         self.script.write_text(_render(FILES[UPDATE], paths))
