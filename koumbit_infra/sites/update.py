@@ -196,19 +196,22 @@ def update_sites(sites: list[SiteLayout], *, version: str | None, dry: bool, rea
 
     def one_server(server: str, group: list[SiteLayout]) -> list[Outcome]:
         done: list[Outcome] = []
+        running: list[SiteLayout] = []
         try:
             with reach(server) as execute:
                 for site in group:
+                    running[:] = [site]
                     done.append(update_one(execute, site, version, dry))
+                    running.clear()
                     say(done[-1])
         except Exception as exc:  # one unreachable server must not stop the others
-            for i, site in enumerate(group[len(done):]):
-                why = f"{server}: {exc}"
-                if i == 0 and not dry:  # the one that was running, if any
-                    why += (f"; if its update had begun, it goes on there: see"
-                            f" {SITE_STATE_ROOT}/{site.name}/update.log")
-                done.append(Outcome(site.domain, server, site.name, Result.FAILED,
-                                    detail=(why,)))
+            for site in group[len(done):]:
+                # The tool goes on on the server when the connection drops: only there is
+                # it known how the site's update ended.
+                lost = not dry and site in running
+                done.append(Outcome(site.domain, server, site.name,
+                                    Result.LOST if lost else Result.FAILED,
+                                    detail=(f"{server}: {exc}",)))
                 say(done[-1])
         return done
 
@@ -264,9 +267,10 @@ def outcome_lines(o: Outcome) -> list[str]:
                  f" put it back: koumbit-site-restore {o.name} {o.snapshot or 'ID'}"
                  f" (sur / on {o.server})"]
     elif o.result is Result.LOST:
-        lines = [f"!!! {head} connexion perdue après l'instantané {snap} / connection lost"
-                 f" after snapshot {snap}: voir / see {SITE_STATE_ROOT}/{o.name}/update.log"
-                 f" (sur / on {o.server})"]
+        lines = [f"!!! {head} connexion perdue pendant la mise à jour, qui continue sur le"
+                 f" serveur / connection lost during the update, which goes on on the server"
+                 f" (instantané / snapshot {snap}): voir / see"
+                 f" {SITE_STATE_ROOT}/{o.name}/update.log, update.json (sur / on {o.server})"]
     else:
         lines = [f"{head} échec, rien n'a changé / failed, nothing changed"]
     return lines + [f"  {line}" for line in o.detail]

@@ -197,6 +197,22 @@ def test_an_unreachable_server_fails_its_sites_and_not_the_others() -> None:
     assert "connection refused by web2" in failed.detail[0]
 
 
+def test_a_connection_lost_mid_update_is_told_apart_from_sites_never_begun() -> None:
+    sites = select(INV, "erables.test,journal-alternatif.test,centre-femmes.test")
+    second = sites[1].name
+
+    def answer(name: str) -> Ran:
+        if name == second:
+            raise EOFError("SSH session not active")
+        return UPDATED
+    done = update_sites(sites, version=None, dry=False, reach=Servers(answer).reach,
+                        say=lambda o: None)
+    assert [o.result for o in done] == [Result.UPDATED, Result.LOST, Result.FAILED]
+    assert outcome_lines(done[1])[0].startswith(
+        f"!!! {sites[1].domain} (web1): connexion perdue pendant la mise à jour")
+    assert f"/var/lib/koumbit/sites/{second}/update.log" in outcome_lines(done[1])[0]
+
+
 def test_one_site_failing_does_not_stop_the_next_one_on_its_server() -> None:
     sites = select(INV, "erables.test,journal-alternatif.test")
     first = sites[0].name
