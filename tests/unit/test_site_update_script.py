@@ -456,6 +456,12 @@ def test_a_version_the_site_plants_in_its_code_is_never_repeated(wp: Server) -> 
     assert done.stdout.splitlines() == ["current unknown", "plan from unknown to 6.8.3"]
 
 
+def test_words_of_the_code_tool_that_are_not_versions_are_never_repeated(wp: Server) -> None:
+    (wp.tmp / "fake/latest").write_text("$(id)\n")
+    done = wp.run("--dry")
+    assert done.stdout.splitlines() == ["current 6.1.7", "plan from 6.1.7 to unknown"]
+
+
 @pytest.mark.parametrize("text", ["rm -rf /", "", "code\nsmoke"])
 def test_a_hook_holding_anything_else_is_refused(wp: Server, text: str) -> None:
     wp.hook.write_text(text)
