@@ -101,7 +101,9 @@ def check_version(version: str | None, sites: list[SiteLayout]) -> None:
     if len(cms) > 1:
         raise SiteCommandError(
             f"--to {version} names one CMS's version, and the selection holds {' and '.join(cms)}"
-            " sites: add cms:wordpress or cms:drupal to it; nothing was done", 2)
+            " sites: select one CMS's sites (cms:wordpress, cms:drupal, or their domains), or"
+            " leave --to out (each site then goes to koumbit-site-code's default); nothing was"
+            " done", 2)
 
 
 def tool_command(site: SiteLayout, version: str | None, dry: bool) -> str:
