@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,6 +232,19 @@ def _outcome(done: subprocess.CompletedProcess[str], dry: bool = False) -> Resul
     site = one(INV, "erables.test")
     return read_outcome(site, Ran(done.returncode == 0, done.returncode, done.stdout,
                                   done.stderr), 1.0, dry).result
+
+
+def test_the_script_passes_shellcheck(tmp_path: Path) -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (scripts/host-packages.txt)")
+    path = tmp_path / "koumbit-site-update"
+    path.write_text(FILES[UPDATE].content)
+    # Not followed: the sourced site-lib (SC1091) and the names it sets (SC2154); meant:
+    # the site's scripts in single quotes, expanded by the site's shell (SC2016), and
+    # "A && B || C" where C is the fallback for either (SC2015).
+    done = subprocess.run(["shellcheck", "-s", "sh", "-e", "SC1091,SC2154,SC2016,SC2015",
+                           str(path)], capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stdout
 
 
 # --- a good update -------------------------------------------------------------------
