@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from deploy_fixture import Deployment
+from test_sites_commands import _fingerprint as fingerprint
 from test_sites_commands import cli, get, layout, sh
 from test_sites_lifecycle import sites_deploy
 
@@ -121,11 +122,7 @@ def _serves(domain: str, post: int, digest: str, title: str | None = None) -> No
 
 def _fingerprint(lab: Lab, site: SiteLayout) -> str:
     """Every file of the site's code and uploads, with its checksum, and its database."""
-    return sh(lab, SERVER, f"cd {site.root} && find web files -printf '%p %y %l\\n'"
-                           f" | LC_ALL=C sort && find web files -type f -print0"
-                           f" | LC_ALL=C sort -z | xargs -0 sha256sum"
-                           f" && mariadb-dump --skip-dump-date --single-transaction {site.name}"
-                           f" | sha256sum")
+    return fingerprint(lab, site, SERVER)
 
 
 def _record(lab: Lab, site: SiteLayout) -> dict[str, Any]:
