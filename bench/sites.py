@@ -36,6 +36,12 @@ def bench_sites(count: int, state: str = "active") -> Any:
     def edit(clients: Clients) -> None:
         for client in clients.values():
             client["sites"] = [s for s in client.get("sites", []) if s["server"] != SERVER]
+            # People reach only sites that remain (an SFTP person of a removed site would
+            # make the scratch inventory invalid).
+            kept = {s["domain"] for s in client["sites"]}
+            for person in client.get("people", []):
+                person["sites"] = [d for d in person.get("sites", []) if d in kept]
+            client["people"] = [p for p in client.get("people", []) if p["sites"]]
         clients["bench"] = scratch_client("bench", [
             {"domain": f"s{i:02d}.bench.test", "cms": "wordpress", "server": SERVER,
              "state": state, "title": f"Bench {i:02d}"} for i in range(count)])

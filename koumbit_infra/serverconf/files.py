@@ -130,6 +130,7 @@ def web_config(server: Server) -> WebFiles:
     php = {
         "opcache_mib": tuning.opcache_memory_mib(server),
         "opcache_max_files": tuning.opcache_max_files(server),
+        "opcache_revalidate_s": tuning.OPCACHE_REVALIDATE_S,
     }
     return WebFiles(nginx=nginx, php={
         fpm.version: (

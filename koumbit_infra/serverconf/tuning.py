@@ -22,6 +22,11 @@ def opcache_memory_mib(server: Server) -> int:
     return _clamp(mib, 128, 512)
 
 
+# How often OPcache looks at a script's time: a code update is served whole at most this
+# many seconds later (koumbit-site-update's smoke test waits that long).
+OPCACHE_REVALIDATE_S = 2
+
+
 def opcache_max_files(server: Server) -> int:
     """Scripts OPcache can hold: a Drupal core alone counts about 15 000 files."""
     return 20000 if opcache_memory_mib(server) < 256 else 60000

@@ -1,5 +1,6 @@
 """``koumbit-infra site backup|restore|clone|migrate|verify|sftp|staging DOMAIN``,
-``koumbit-infra sites status|advisories`` and ``koumbit-infra run``.
+``koumbit-infra sites status|advisories``, ``koumbit-infra site update SEL`` and
+``koumbit-infra run``.
 
 Exit status: 0 done; 1 a step failed on a server (its message says which);
 2 bad usage or a domain/server the inventory does not know (nothing touched).
@@ -35,7 +36,7 @@ def _ca_file(inv: Inventory) -> str | None:
 @click.group("site")
 def site_group() -> None:
     """Act on one site now: backup, restore, clone, migrate, verify, staging; or show its
-    SFTP."""
+    SFTP; or update the core of the sites a selector picks."""
 
 
 @site_group.command("backup")
@@ -270,6 +271,57 @@ def staging_command(*, env: str, inventory_dir: Path | None, domain: str, refres
     _say_undo(copy.domain, done.archives, env, inventory_dir)
 
 
+@site_group.command("update")
+@env_option
+@inventory_option
+@click.argument("selector", metavar="SEL")
+@click.option("--to", "version", default=None,
+              help="Core version to go to (default: koumbit-site-code's, the source's current"
+                   " security release); the selection must then hold one CMS.")
+@click.option("--dry", is_flag=True,
+              help="Only show the version each site would go from and to; change nothing.")
+def update_command(*, env: str, inventory_dir: Path | None, selector: str,
+                   version: str | None, dry: bool) -> None:
+    """Update the core of the sites SEL picks, each proven and rolled back on failure.
+
+    Per site, on its server, under its lock: a verified snapshot (code and database;
+    nothing is done if it fails), the code (koumbit-site-code), the database updates
+    (drush updatedb and cache:rebuild; WordPress's own upgrade, as the site's user), and
+    a smoke test through nginx with the site's own name and TLS: the home page answers
+    200 with its title as before, the login page answers. If a step fails, the site goes
+    back to the snapshot on its own. A site already up to date is left alone (no
+    snapshot). One site at a time per server; servers in parallel. Exit 1 if any site
+    failed or was rolled back.
+    """
+    import threading
+
+    from koumbit_infra.sites.selection import select
+    from koumbit_infra.sites.update import (
+        Outcome,
+        check_version,
+        outcome_lines,
+        reach_servers,
+        summary,
+        update_sites,
+    )
+
+    inv = open_inventory(env, inventory_dir)
+    sites = select(inv, selector)
+    check_version(version, sites)
+    speaking = threading.Lock()
+
+    def say(outcome: Outcome) -> None:
+        with speaking:
+            for line in outcome_lines(outcome):
+                click.echo(line)
+
+    outcomes = update_sites(sites, version=version, dry=dry, reach=reach_servers(inv), say=say)
+    for line in summary(outcomes, dry):
+        click.echo(line)
+    if not all(o.result.ok for o in outcomes):
+        sys.exit(1)
+
+
 @click.command("run", context_settings={"ignore_unknown_options": True})
 @env_option
 @inventory_option
@@ -362,9 +414,13 @@ def advisories_command(*, env: str, inventory_dir: Path | None, selector: str, f
 
 
 def _selector_help() -> None:
+    import inspect
+
     from koumbit_infra.sites.selection import SELECTOR_HELP
 
     run_command.help = (run_command.help or "") + "\n\nSITES: " + SELECTOR_HELP
+    # cleandoc first: the appended line has no indent, which would keep the docstring's.
+    update_command.help = inspect.cleandoc(update_command.help or "") + "\n\nSEL: " + SELECTOR_HELP
 
 
 _selector_help()

@@ -18,6 +18,7 @@ from jinja2 import Environment, StrictUndefined
 
 from koumbit_infra.inventory import Cms, Inventory, Server, SiteState
 from koumbit_infra.serverconf.backup import targets_of
+from koumbit_infra.serverconf.tuning import OPCACHE_REVALIDATE_S
 from koumbit_infra.sites.auditfiles import audit_context
 from koumbit_infra.sites.drush import drush_argv, drush_path
 from koumbit_infra.sites.layout import (
@@ -36,16 +37,21 @@ from koumbit_infra.sites.layout import (
     IMPORT,
     LOCK_ROOT,
     MAINTENANCE_ROOT,
+    PHP_CLI_ROOT,
     REMOVE,
     RESTIC,
     RESTORE,
     SITE_LIB,
+    SITE_STATE_ROOT,
     SITES_ROOT,
     STAGING_AUTH_DIR,
     STAGING_ROBOTS,
+    TEST_HOOK_ROOT,
+    UPDATE,
     WORK_ROOT,
     WP_INSTALLER,
     WP_REPLACE_URL,
+    WP_UPGRADER,
     SiteLayout,
 )
 from koumbit_infra.sites.secrets import WP_SALT_KEYS
@@ -91,8 +97,9 @@ def layouts(inv: Inventory, server: Server) -> tuple[SiteLayout, ...]:
 
 
 def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
-    """Files shared by the sites of a web server: maintenance page, WordPress's installer and
-    address changer, archive tools, the advisory audit and its timer."""
+    """Files shared by the sites of a web server: maintenance page, WordPress's installer,
+    address changer and database upgrade, archive, code and update tools, the advisory
+    audit and its timer."""
     tools = {"sites_root": SITES_ROOT, "dump_root": DUMP_ROOT, "restic": RESTIC,
              "tls_root": TLS_ROOT, "privileges": ", ".join(DB_PRIVILEGES),
              "site_lib": SITE_LIB, "lock_root": LOCK_ROOT, "work_root": WORK_ROOT,
@@ -101,6 +108,9 @@ def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
              "sftp_keys_dir": SFTP_KEYS_DIR, "sftp_units": SFTP_UNIT_PREFIX,
              "staging_auth_dir": STAGING_AUTH_DIR}
     audit = audit_context(inv, server)
+    update = {**tools, "restore": RESTORE, "code_tool": CODE, "state_root": SITE_STATE_ROOT,
+              "hook_root": TEST_HOOK_ROOT, "php_cli_root": PHP_CLI_ROOT,
+              "wp_upgrader": WP_UPGRADER, "opcache_revalidate_s": OPCACHE_REVALIDATE_S}
     return (
         SiteFile(AUDIT, "usr/local/sbin/koumbit-site-audit.j2", "700", context=audit),
         SiteFile(AUDIT_CONFIG, "etc/koumbit/site-audit.json.j2", "644", context=audit),
@@ -120,9 +130,11 @@ def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
             "composer": COMPOSER, "search_path": CODE_SEARCH_PATH}),
         SiteFile(f"{COMPOSER_HOME}/config.json", "etc/koumbit/composer/config.json.j2", "644",
                  context={"config": composer_config(inv.settings.codebases.composer_repositories)}),
+        SiteFile(UPDATE, "usr/local/sbin/koumbit-site-update.j2", "700", context=update),
         SiteFile(f"{MAINTENANCE_ROOT}/503.html", "var/www/koumbit-maintenance/503.html.j2", "644"),
         SiteFile(WP_INSTALLER, "usr/local/lib/koumbit/wp-install.php.j2", "644"),
         SiteFile(WP_REPLACE_URL, "usr/local/lib/koumbit/wp-replace-url.php.j2", "644"),
+        SiteFile(WP_UPGRADER, "usr/local/lib/koumbit/wp-upgrade.php.j2", "644"),
     )
 
 

@@ -38,6 +38,10 @@ COMPOSER_CACHE_ROOT = "/var/cache/koumbit/composer"
 COMPOSER = "/usr/bin/composer"
 # The only programs a site's code step finds (composer, curl, tar, rsync, sha256sum).
 CODE_SEARCH_PATH = "/usr/bin:/bin"
+# The whole update around koumbit-site-code: snapshot, code, database, smoke test, rollback.
+UPDATE = "/usr/local/sbin/koumbit-site-update"
+# WordPress's own database upgrade (wp_upgrade), read by the site's PHP on its standard input.
+WP_UPGRADER = "/usr/local/lib/koumbit/wp-upgrade.php"
 # One lock per site (root:<site> 0640, in a root-owned folder): taken by deploys, the
 # site commands and the site's own cron timer, so none of them interleave.
 # root-owned 0755: each site's cron, run as the site, reaches its lock through it.
@@ -52,6 +56,8 @@ AUDIT_UNIT = "koumbit-site-audit"
 # The audit's scratch (0711): each site's lock and our composer.json, for composer run
 # as an unprivileged user in a folder of its own.
 AUDIT_WORK = f"{STATE_ROOT}/audit-work"
+# Faults the lab tests ask for (<site>.update-fail, made by root only): never in a site's tree.
+TEST_HOOK_ROOT = f"{STATE_ROOT}/test-hooks"
 # Root-only scratch on the sites' file system, so a restored tree is swapped in by rename.
 WORK_ROOT = f"{SITES_ROOT}/.koumbit-work"
 # The PHP settings a site's CLI PHP reads (cron, ``koumbit-infra run``), like its pool's.
