@@ -145,16 +145,21 @@ class _QuietHandler(_Handler):
 
 
 def server(www: Path, address: Address, cert: Path, key: Path,
-           quiet: bool = False) -> ThreadingHTTPServer:
+           *, quiet: bool = False, listen: bool = True) -> ThreadingHTTPServer:
     """The HTTPS server of ``www`` on ``address`` (not started: ``serve_forever()``); the
-    daemon logs each request to its log file, a ``quiet`` one none."""
+    daemon logs each request to its log file, a ``quiet`` one none. Without ``listen`` it
+    is bound but takes no connection until ``server_activate()``."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(str(cert), str(key))
     handler = _QuietHandler if quiet else _Handler
-    httpd = ThreadingHTTPServer(address, partial(handler, directory=str(www)))
+    httpd = ThreadingHTTPServer(address, partial(handler, directory=str(www)),
+                                bind_and_activate=False)
     httpd.daemon_threads = True
+    httpd.server_bind()
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    if listen:
+        httpd.server_activate()
     return httpd
 
 
@@ -169,9 +174,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--user")
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
-    httpd = server(args.www, (host, int(port)), args.cert, args.key)
+    # Bound as root, listening only once it is the user: whoever connects (the lab's
+    # readiness check first) meets the server as it will run.
+    httpd = server(args.www, (host, int(port)), args.cert, args.key, listen=not args.user)
     if args.user:
         become(args.user)
+        httpd.server_activate()
     httpd.serve_forever()
 
 
