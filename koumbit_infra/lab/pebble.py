@@ -153,8 +153,14 @@ def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Nam
                .serial_number(x509.random_serial_number())
                .not_valid_before(now - timedelta(days=1))
                .not_valid_after(now + timedelta(days=3650)))
+    # Key identifiers: Python 3.13's ssl (Debian 13's python3) verifies strictly and refuses
+    # a server certificate without its issuer's key identifier.
+    builder = builder.add_extension(
+        x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
     if addresses:
         builder = (builder
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                       signer.public_key()), False)
                    .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
                    .add_extension(x509.SubjectAlternativeName(
                        [x509.IPAddress(IPv4Address(a)) for a in addresses]), False)
@@ -171,9 +177,12 @@ def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Nam
 
 
 def _names_of(path: Path) -> set[str]:
+    """The addresses a current certificate names: none when it cannot be read, or when it
+    was made before it carried its issuer's key identifier (so it is made again)."""
     try:
         cert = x509.load_pem_x509_certificate(path.read_bytes())
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
     except (OSError, ValueError, x509.ExtensionNotFound):
         return set()
     return {str(a) for a in san.get_values_for_type(x509.IPAddress)}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from deploy_fixture import Deployment
+from deploy_fixture import Deployment, deployed
 from test_sites_commands import _fingerprint as fingerprint
 from test_sites_commands import cli, get, layout, sh
 from test_sites_lifecycle import sites_deploy
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from conftest import Lab
 
 pytestmark = pytest.mark.lab
+__all__ = ["deployed"]  # the fixture, imported for this module's tests
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = "web1"
 WORDPRESS, DRUPAL = "maj-wp.essai.test", "maj-drupal.essai.test"

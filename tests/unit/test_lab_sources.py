@@ -146,6 +146,19 @@ def test_the_served_certificate_is_refused_without_the_lab_ca(served: Served) ->
     assert isinstance(error.value.reason, ssl.SSLCertVerificationError)
 
 
+def test_the_served_certificate_passes_strict_verification(served: Served) -> None:
+    """Debian 13's python3 (3.13) verifies strictly by default (VERIFY_X509_STRICT): the
+    site audit reads releases.json through it. Found in the lab: "Missing Authority Key
+    Identifier" before the lab's certificates carried it."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(served.ca))
+    context.verify_flags |= ssl.VERIFY_X509_STRICT
+    with urllib.request.urlopen(f"{served.url}/composer/packages.json", timeout=10,
+                                context=context) as answer:
+        assert answer.status == 200
+
+
 @pytest.mark.parametrize("user", [None, "nobody"])
 def test_the_daemon_starts_once_serves_and_stops(tmp_path: Path, user: str | None) -> None:
     """As the lab runs it: started by root, serving as nobody (who cannot read root's
