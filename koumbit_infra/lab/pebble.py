@@ -225,15 +225,40 @@ def certificate_names(path: Path) -> set[str]:
     return _names_of(path)
 
 
+def _has_key_identifier(path: Path) -> bool:
+    """Whether the CA carries its own key identifier: Python 3.13's strict verification
+    (Debian 13's python3) refuses a chain whose CA has none."""
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return False
+    return True
+
+
+def issued_by_api_ca(files: PebbleFiles, path: Path) -> bool:
+    """Whether the certificate at ``path`` names the lab's current CA as its issuer (its
+    authority key identifier is that CA's key): one of an earlier CA is made again."""
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        ca = x509.load_pem_x509_certificate(files.api_ca.read_bytes())
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return False
+    ours = x509.SubjectKeyIdentifier.from_public_key(ca.public_key()).digest
+    return aki.key_identifier == ours
+
+
 def ensure_api_certificate(files: PebbleFiles, endpoints: Endpoints, group: int) -> bool:
     """The API's CA (made once, kept: servers trust it) and a certificate of it for the
     API's addresses (made again only when they change); True when something was made."""
     made = False
-    if not (files.api_ca_key.is_file() and files.api_ca.is_file()):
+    if not (files.api_ca_key.is_file() and _has_key_identifier(files.api_ca)):
         _make_api_ca(files)
         files.api_cert.unlink(missing_ok=True)
         made = True
-    if _names_of(files.api_cert) != set(endpoints.api_addresses):
+    if (_names_of(files.api_cert) != set(endpoints.api_addresses)
+            or not issued_by_api_ca(files, files.api_cert)):
         _make_api_certificate(files, endpoints, group)
         made = True
     return made

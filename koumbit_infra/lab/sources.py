@@ -42,6 +42,7 @@ from koumbit_infra.lab.pebble import (
     DaemonFiles,
     PebbleFiles,
     certificate_names,
+    issued_by_api_ca,
     sign_server_certificate,
     start_daemon,
     stop_daemon,
@@ -215,7 +216,7 @@ def ensure_sources(files: SourcesFiles, ca: PebbleFiles, address: Address = LAB_
         raise LabError(f"no user {user} on this host: the lab's sources run as {user}") from exc
     changes = []
     restart = False
-    if certificate_names(files.cert) != {address[0]}:
+    if certificate_names(files.cert) != {address[0]} or not issued_by_api_ca(ca, files.cert):
         sign_server_certificate(ca, "koumbit-infra lab sources", [address[0]],
                                 key_path=files.key, cert_path=files.cert, group=group)
         changes.append(f"{files.cert}: certificate of the lab's CA for {address[0]}")

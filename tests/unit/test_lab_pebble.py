@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from test_tls_certbot import _ca
 
 from koumbit_infra.envs import CHECKOUT
@@ -66,3 +67,23 @@ def test_a_lab_inventory_tells_the_labs_dns_where_each_site_is(
     assert len(told) == 1 and told[0]
     web1 = dict(found["all_servers"])["web1"]
     assert told[0][web1["sites"][0]["domain"]] == web1["ssh_hostname"]
+
+
+def test_certificates_carry_key_identifiers_and_an_older_ca_is_made_again(
+        tmp_path: Path) -> None:
+    """Debian 13's Python (3.13, OpenSSL 3.5) verifies strictly: a CA without its subject
+    key identifier, or a server certificate without its issuer's, is refused. A CA made
+    before they carried them is made again, with every certificate of it."""
+    files = PebbleFiles(tmp_path)
+    ensure_api_certificate(files, LOCAL, os.getegid())
+    ca = x509.load_pem_x509_certificate(files.api_ca.read_bytes())
+    ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    leaf = x509.load_pem_x509_certificate(files.api_cert.read_bytes())
+    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    assert aki.key_identifier == ski.digest
+    assert pebble.issued_by_api_ca(files, files.api_cert)
+    # A CA of the earlier kind (no key identifier): made again, and the API's certificate.
+    files.api_ca.write_bytes(_ca("koumbit-infra lab: Pebble API CA"))
+    assert ensure_api_certificate(files, LOCAL, os.getegid())
+    assert files.api_ca.read_bytes() != ca.public_bytes(serialization.Encoding.PEM)
+    assert pebble.issued_by_api_ca(files, files.api_cert)
