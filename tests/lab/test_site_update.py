@@ -95,7 +95,8 @@ def content(sites: Path, lab: Lab) -> dict[str, tuple[int, str]]:
         if domain == WORDPRESS:
             php = ("define('WP_USE_THEMES', false); $_SERVER['HTTP_HOST'] = '" + domain + "';"
                    " require 'wp-load.php'; echo wp_insert_post(['post_title' => 'Avant',"
-                   f" 'post_content' => '{TEXT}', 'post_status' => 'publish']);")
+                   f" 'post_content' => {json.dumps(TEXT, ensure_ascii=False)},"
+                   " 'post_status' => 'publish']);")
             post = int(sh(lab, SERVER, f"cd {site.web} && runuser -u {site.name} --"
                                        f" php -r {shlex.quote(php)}"))
         upload = f"{site.files}/2026/12/avant.bin"
