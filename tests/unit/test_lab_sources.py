@@ -268,6 +268,23 @@ def test_wordpress_is_installed_updated_and_left_alone(served: Served, tmp_path:
     assert set(site.calls.read_text().split()) == {USER}  # all of it as the site's user
 
 
+def test_a_core_folder_the_site_swapped_for_a_link_is_never_written_through(
+        served: Served, tmp_path: Path) -> None:
+    site = _site(tmp_path, served, Cms.WORDPRESS)
+    assert site.code(USER, "6.1.1").returncode == 0
+    elsewhere = tmp_path / "roots-folder"
+    elsewhere.mkdir()
+    (elsewhere / "kept.conf").write_text("root's\n")
+    admin = site.web / "wp-admin"
+    admin.rename(site.web / "wp-admin.kept")
+    admin.symlink_to(elsewhere)
+    done = site.code(USER, "6.8.0")
+    assert done.returncode == 1
+    assert "wp-admin is a link, not a folder: not followed" in done.stderr
+    assert "WordPress 6.8.0 was not installed" in done.stderr
+    assert [p.name for p in elsewhere.iterdir()] == ["kept.conf"]
+
+
 def test_a_release_that_does_not_match_its_checksum_changes_nothing(
         served: Served, tmp_path: Path) -> None:
     site = _site(tmp_path, served, Cms.WORDPRESS)
@@ -320,9 +337,12 @@ def test_a_version_file_the_site_garbled_stops_the_update(served: Served, tmp_pa
 def test_drupal_is_made_then_moved_between_versions_through_composer(
         served: Served, tmp_path: Path) -> None:
     site = _site(tmp_path, served, Cms.DRUPAL)
+    site.web.chmod(0o750)  # as the deploy leaves it (group www-data: nginx enters)
     done = site.code(USER, "10.2.4")
     assert (done.returncode, done.stdout) == (0, "from none to 10.2.4\n"), done.stderr
     assert (site.web / "web/index.php").is_file() and (site.web / "vendor/bin/drush").is_file()
+    # The code goes into the site's folder; the folder itself keeps its mode.
+    assert oct(site.web.stat().st_mode & 0o777) == "0o750"
     (site.web / "web/modules/custom/mine").mkdir(parents=True)
     (site.web / "web/modules/custom/mine/mine.module").write_text("<?php\n")
     done = site.code(USER)  # the newest of its major
