@@ -16,13 +16,13 @@ from koumbit_infra.deploykit import current, write, write_all
 from koumbit_infra.inventory import Role
 from koumbit_infra.operations import packages, services
 from koumbit_infra.serverconf.files import ConfigFile, web_config
-from koumbit_infra.sites.layout import SITE_LOG_ROOT
+from koumbit_infra.sites.layout import SITE_LOG_ROOT, SITE_LOGROTATE
 from koumbit_infra.templating import TEMPLATE_DIR
 from koumbit_infra.tls.certbot import ACME_WEBROOT
 
 # Written by the exporter: the access-log format every site's vhost uses.
 LOG_FORMAT = "etc/nginx/conf.d/koumbit-log-format.conf.j2"
-SITE_LOGROTATE = "etc/logrotate.d/koumbit-sites.j2"
+SITE_LOGROTATE_TEMPLATE = "etc/logrotate.d/koumbit-sites.j2"
 
 
 @deploy("Web: nginx")
@@ -47,7 +47,7 @@ def nginx() -> None:
          user="root", group="adm", mode="750")
     # Debian's rotation of nginx's logs does not reach the per-site folder.
     need(packages.installed, name="nginx: logrotate package", packages=["logrotate"])
-    write(ConfigFile("logrotate", SITE_LOGROTATE, "/etc/logrotate.d/koumbit-sites", "644",
+    write(ConfigFile("logrotate", SITE_LOGROTATE_TEMPLATE, SITE_LOGROTATE, "644",
                      {"log_root": SITE_LOG_ROOT}))
     need(files.directory, name="nginx: ACME challenge root", path=ACME_WEBROOT,
          user="root", group="root", mode="755")

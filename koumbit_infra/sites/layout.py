@@ -70,6 +70,8 @@ FPM_STATUS_SOCKET = f"{FPM_RUN_DIR}/{{system_name}}.status.sock"
 FPM_STATUS_PATH = "/fpm-status"
 # nginx's logs of each site: <site>.access.log (read by the exporter), <site>.error.log.
 SITE_LOG_ROOT = "/var/log/nginx/sites"
+# Their rotation (Debian's own rotation of nginx's logs does not reach that folder).
+SITE_LOGROTATE = "/etc/logrotate.d/koumbit-sites"
 # The cgroup v2 slice, under /sys/fs/cgroup, where a site's processes are
 # counted when it exists; no deploy makes one yet, so the exporter counts the
 # site user's processes instead.

@@ -28,7 +28,7 @@ from test_sites_commands import get
 from test_sites_lifecycle import sites_deploy
 
 from koumbit_infra.inventory import load_inventory
-from koumbit_infra.sites.layout import SiteLayout
+from koumbit_infra.sites.layout import SITE_LOGROTATE, SiteLayout
 from koumbit_infra.sites.sftp import SftpSite, sftp_sites
 from koumbit_infra.sites.variant import Clients, scratch_client, write_variant
 
@@ -275,7 +275,7 @@ def test_after_a_rotation_the_view_shows_the_live_log(uploaded: Any, setup: Setu
     log = setup.layout(OWN).access_log
     stat = f"stat -c '%i %U:%G %a' {log}"
     before = lab.run(SERVER, stat)
-    lab.run(SERVER, "logrotate -f /etc/logrotate.d/koumbit-sites")
+    lab.run(SERVER, f"logrotate -f {SITE_LOGROTATE}")
     assert lab.run(SERVER, stat) == before
     rotated = _own_lines(setup, lab, tmp_path / "rotated.log")
     for _ in range(3):
