@@ -20,7 +20,7 @@ from koumbit_infra.inventory import Cms, Inventory, Server, SiteState
 from koumbit_infra.serverconf.backup import targets_of
 from koumbit_infra.serverconf.tuning import OPCACHE_REVALIDATE_S
 from koumbit_infra.sites.auditfiles import audit_context
-from koumbit_infra.sites.drush import drush_argv, drush_path
+from koumbit_infra.sites.drush import drush_argv, drush_line, drush_path
 from koumbit_infra.sites.layout import (
     ARCHIVE,
     AUDIT,
@@ -96,6 +96,16 @@ def layouts(inv: Inventory, server: Server) -> tuple[SiteLayout, ...]:
     return tuple(SiteLayout.of(inv, p) for p in inv.sites_on(server.name))
 
 
+def update_drush_steps(inv: Inventory, server: Server) -> dict[str, tuple[str, str]]:
+    """koumbit-site-update's database step for each Drupal site of ``server``: ``drush
+    updatedb`` then ``cache:rebuild``, run the one way drush runs (sites.drush), each line
+    quoted for ``sh -c`` (the tool holds the site's lock already)."""
+    return {s.name: (shlex.quote(drush_line(s, "updatedb", "--yes")),
+                     shlex.quote(drush_line(s, "cache:rebuild")))
+            for s in layouts(inv, server)
+            if s.cms is Cms.DRUPAL and s.state is not SiteState.ABSENT}
+
+
 def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
     """Files shared by the sites of a web server: maintenance page, WordPress's installer,
     address changer and database upgrade, archive, code and update tools, the advisory
@@ -106,11 +116,14 @@ def server_files(inv: Inventory, server: Server) -> tuple[SiteFile, ...]:
              "archive": ARCHIVE, "fpm_run_dir": FPM_RUN_DIR, "certificate": CERTIFICATE_TOOL,
              "targets": [t.name for t in targets_of(inv, server)],
              "sftp_keys_dir": SFTP_KEYS_DIR, "sftp_units": SFTP_UNIT_PREFIX,
-             "staging_auth_dir": STAGING_AUTH_DIR}
+             "staging_auth_dir": STAGING_AUTH_DIR, "composer_cache_root": COMPOSER_CACHE_ROOT,
+             "site_state_root": SITE_STATE_ROOT}
     audit = audit_context(inv, server)
-    update = {**tools, "restore": RESTORE, "code_tool": CODE, "state_root": SITE_STATE_ROOT,
-              "hook_root": TEST_HOOK_ROOT, "php_cli_root": PHP_CLI_ROOT,
-              "wp_upgrader": WP_UPGRADER, "opcache_revalidate_s": OPCACHE_REVALIDATE_S}
+    update = {**tools, "restore": RESTORE, "code_tool": CODE, "audit": AUDIT,
+              "state_root": SITE_STATE_ROOT, "hook_root": TEST_HOOK_ROOT,
+              "php_cli_root": PHP_CLI_ROOT,
+              "wp_upgrader": WP_UPGRADER, "opcache_revalidate_s": OPCACHE_REVALIDATE_S,
+              "drush_steps": update_drush_steps(inv, server)}
     return (
         SiteFile(AUDIT, "usr/local/sbin/koumbit-site-audit.j2", "700", context=audit),
         SiteFile(AUDIT_CONFIG, "etc/koumbit/site-audit.json.j2", "644", context=audit),

@@ -154,6 +154,8 @@ def as_rows(statuses: Iterable[SiteStatus]) -> list[dict[str, Any]]:
         rows.append({
             "site": site.domain, "server": site.placed.site.server,
             "client": site.placed.client.slug, "state": site.state.value,
+            # A staging copy names the site it copies (None: a site of its own).
+            "staging_of": site.staging_of,
             "cms": site.cms.value, "core": audit.core if audit else None,
             # The inventory's PHP is what the pool runs; the audit's agrees after a deploy.
             "php": site.php_version,
@@ -177,7 +179,8 @@ def render_table(statuses: Iterable[SiteStatus]) -> str:
     for s in statuses:
         core = s.audit.core if s.audit and s.audit.core else "?"
         counts = "/".join(str(s.counts[k]) for k in SEVERITIES) if s.audit else "?"
-        rows.append((s.site.domain, s.site.placed.site.server, s.site.state.value,
+        state = s.site.state.value + (", copie/staging" if s.site.staging_of else "")
+        rows.append((s.site.domain, s.site.placed.site.server, state,
                      f"{s.site.cms.value} {core}", s.site.php_version, _when(s), counts))
         notes += [f"{s.site.domain}: {p}" for p in s.problems]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]

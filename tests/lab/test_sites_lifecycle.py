@@ -19,7 +19,7 @@ from deploy_fixture import Deployment, Run, deployed, lab_trust, timed_json
 from koumbit_infra.inventory import SiteState, load_inventory
 from koumbit_infra.lab.ssh import remote
 from koumbit_infra.sites.http import fetch
-from koumbit_infra.sites.layout import SiteLayout
+from koumbit_infra.sites.layout import COMPOSER_CACHE_ROOT, SITE_STATE_ROOT, SiteLayout
 from koumbit_infra.sites.variant import Clients, scratch_client, write_variant
 
 if TYPE_CHECKING:
@@ -169,14 +169,21 @@ def test_absent_archives_verifies_then_removes(content: tuple[int, str], lab: La
                                                scratch: Path) -> None:
     _, digest = content
     site = _layout(scratch)
+    # What the site's code tool made outside its tree: composer's cache of the site.
+    cache = f"{COMPOSER_CACHE_ROOT}/{site.name}"
+    assert sh(lab, f"test -d {cache} && echo cached").strip() == "cached"
+    sh(lab, f"mkdir -p {SITE_STATE_ROOT}/{site.name}")  # as the audit or an update leaves it
     run = sites_deploy(_env(scratch, SiteState.ABSENT))
     assert run.returncode == 0, run.output[-5000:]
     assert "verified" in run.output
     gone = sh(lab, f"id -u {site.name} || echo no-user; test -e {site.root} || echo no-tree;"
                    f" test -e {site.vhost_file} || echo no-vhost;"
                    f" test -e {site.pool_file} || echo no-pool;"
+                   f" test -e {cache} || echo no-cache;"
+                   f" test -e {SITE_STATE_ROOT}/{site.name} || echo no-state;"
                    f" mariadb -N -e \"SHOW DATABASES LIKE '{site.name}'\"; echo end")
-    assert gone.split()[-5:] == ["no-user", "no-tree", "no-vhost", "no-pool", "end"]
+    assert gone.split()[-7:] == ["no-user", "no-tree", "no-vhost", "no-pool", "no-cache",
+                                 "no-state", "end"]
     # The archive holds the upload byte for byte, the dump holds the post, and the secrets.
     scratch_dir = f"/var/tmp/koumbit-test-restore-{site.name}"
     out = sh(lab, f"rm -rf {scratch_dir} && koumbit-restic restore latest --tag site:{site.name}"

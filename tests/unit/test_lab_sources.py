@@ -268,6 +268,21 @@ def test_wordpress_is_installed_updated_and_left_alone(served: Served, tmp_path:
     assert set(site.calls.read_text().split()) == {USER}  # all of it as the site's user
 
 
+def test_a_wordpress_dry_run_says_the_move_and_writes_nothing(
+        served: Served, tmp_path: Path) -> None:
+    site = _site(tmp_path, served, Cms.WORDPRESS)
+    assert site.code(USER, "6.1.1").returncode == 0
+    before = site.listing()
+    done = site.code("--dry", USER)  # the branch's newest security release
+    assert (done.returncode, done.stdout) == (0, "from 6.1.1 to 6.1.2\n"), done.stderr
+    done = site.code("--dry", USER, "6.8.0")
+    assert (done.returncode, done.stdout) == (0, "from 6.1.1 to 6.8.0\n"), done.stderr
+    done = site.code("--dry", USER, "6.1.1")
+    assert (done.returncode, done.stdout) == (0, "unchanged 6.1.1\n"), done.stderr
+    assert site.listing() == before
+    assert site.code("--dry", USER, "9.9.9").returncode == 1  # not offered: said, as for real
+
+
 def test_a_core_folder_the_site_swapped_for_a_link_is_never_written_through(
         served: Served, tmp_path: Path) -> None:
     site = _site(tmp_path, served, Cms.WORDPRESS)
@@ -352,6 +367,9 @@ def test_drupal_is_made_then_moved_between_versions_through_composer(
     before = site.listing()
     done = site.code(USER)
     assert (done.returncode, done.stdout) == (0, "unchanged 10.6.15\n"), done.stderr
+    assert site.listing() == before
+    done = site.code("--dry", USER, "10.2.4")  # said from composer.lock, nothing written
+    assert (done.returncode, done.stdout) == (0, "from 10.6.15 to 10.2.4\n"), done.stderr
     assert site.listing() == before
     assert set(site.calls.read_text().split()) == {USER}
     # composer's cache is the site's, outside its tree.

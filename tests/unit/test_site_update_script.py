@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -117,6 +118,14 @@ if [ "${FAKE_DB:-ok}" != ok ]; then echo "WordPress database error" >&2; exit 1;
 echo "upgraded" >> "$SITES/$SITE/files/db.txt"
 echo "database 57155 to 58975"
 """
+# The advisory audit, run once the update is done: it says whether the site's lock is free
+# (the real one takes it itself).
+FAKE_AUDIT = """#!/bin/sh
+if flock -n "$LOCKS/$1.lock" true; then lock=free; else lock=held; fi
+echo "audit $* lock=$lock" >> "$CALLS"
+if [ "${FAKE_AUDIT:-ok}" != ok ]; then echo "composer: repository unreachable" >&2; exit 1; fi
+echo "$1: wordpress 6.8.3: no advisory"
+"""
 FAKE_DRUSH = """#!/bin/sh
 echo "drush $*" >> "$CALLS"
 if [ "${FAKE_DB:-ok}" != ok ]; then echo "[error] update 10201 failed" >&2; exit 1; fi
@@ -146,15 +155,23 @@ class Server:
                  "hook_root": str(t / "hooks"), "staging_auth_dir": str(t / "staging"),
                  "php_cli_root": str(t / "php-cli"), "archive": str(t / "tools/archive"),
                  "restore": str(t / "tools/restore"), "code_tool": str(t / "tools/code"),
+                 "audit": str(t / "tools/audit"),
                  "wp_upgrader": str(ROOT / "templates/usr/local/lib/koumbit/wp-upgrade.php.j2"),
                  # No OPcache here: the smoke test need not wait for it to see new code.
-                 "opcache_revalidate_s": -1}
+                 "opcache_revalidate_s": -1,
+                 # drush as the real lines run it (sites.drush; proven in the lab): the
+                 # site's own, from its code folder.
+                 "drush_steps": {NAME: tuple(shlex.quote(
+                     f"cd {t / 'sites' / NAME / 'web'} && vendor/bin/drush"
+                     f" --root={t / 'sites' / NAME / 'web'} {words}")
+                     for words in ("updatedb --yes", "cache:rebuild"))}}
         (t / "site-lib.sh").write_text(_render(FILES[SITE_LIB], paths))
         self.script = t / "koumbit-site-update"
         self.script.write_text(_render(FILES[UPDATE], paths))
         for where, text in (("bin/runuser", FAKE_RUNUSER), ("bin/curl", FAKE_CURL),
                             ("bin/php8.2", FAKE_PHP), ("tools/archive", FAKE_ARCHIVE),
-                            ("tools/restore", FAKE_RESTORE), ("tools/code", FAKE_CODE)):
+                            ("tools/restore", FAKE_RESTORE), ("tools/code", FAKE_CODE),
+                            ("tools/audit", FAKE_AUDIT)):
             (t / where).write_text(text)
             (t / where).chmod(0o755)
         (t / "fake/latest").write_text("6.8.3\n" if self.cms == "wordpress" else "10.3.6\n")
@@ -196,6 +213,7 @@ class Server:
         calls.write_text("")
         env = {**os.environ, "PATH": f"{self.tmp / 'bin'}:{os.environ['PATH']}",
                "CALLS": str(calls), "SITES": str(self.tmp / "sites"), "SITE": NAME,
+               "LOCKS": str(self.tmp / "locks"),
                "SNAPS": str(self.tmp / "snaps"), "FAKE": str(self.tmp / "fake"),
                "FAKE_CMS": self.cms, "KOUMBIT_LOCK_WAIT": "1",
                **{f"FAKE_{k.upper()}": v for k, v in fake.items()}}
@@ -279,6 +297,28 @@ def test_a_wordpress_update_snapshots_updates_upgrades_checks_and_records(wp: Se
     assert not any(c.startswith("restore") for c in calls)
     assert not wp.pending.exists()
     assert _outcome(done) is Result.UPDATED
+    # Last, the advisory audit of the new code, once the site's lock is let go.
+    assert calls[-1] == f"audit {NAME} lock=free"
+    assert f"{NAME}: advisories audited again: {NAME}: wordpress 6.8.3: no advisory" \
+        in done.stderr
+
+
+def test_a_failed_audit_after_the_update_is_said_and_the_update_stands(wp: Server) -> None:
+    done = wp.run(audit="fail")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "result updated from 6.1.7 to 6.8.3"
+    assert "composer: repository unreachable" in done.stderr
+    assert f"{NAME}: WARNING: the advisory audit after the update failed" in done.stderr
+    assert json.loads(wp.record.read_text())["result"] == "updated"
+
+
+def test_no_audit_runs_after_a_rollback_or_when_nothing_changed(wp: Server) -> None:
+    wp.hook.write_text("smoke\n")
+    assert wp.run().returncode == 3
+    assert not any(c.startswith("audit") for c in wp.calls())
+    assert wp.run().returncode == 0  # updated: audited
+    assert wp.run().returncode == 0  # unchanged: not again
+    assert not any(c.startswith("audit") for c in wp.calls())
 
 
 def test_a_drupal_update_runs_drush_updatedb_then_cache_rebuild(drupal: Server) -> None:
@@ -287,9 +327,8 @@ def test_a_drupal_update_runs_drush_updatedb_then_cache_rebuild(drupal: Server) 
     assert done.stdout.splitlines()[-1] == "result updated from 10.2.4 to 10.3.6"
     calls = drupal.calls()
     drush = [c for c in calls if c.startswith("drush")]
-    uri = "--uri=http://erables.test"
-    assert drush == [f"drush --root={drupal.site}/web {uri} --yes updatedb",
-                     f"drush --root={drupal.site}/web {uri} cache:rebuild"]
+    assert drush == [f"drush --root={drupal.site}/web updatedb --yes",
+                     f"drush --root={drupal.site}/web cache:rebuild"]
     assert calls.count("curl http://erables.test/user/login") == 2
     assert "resolve erables.test:80:127.0.0.1" in calls
 
@@ -506,3 +545,25 @@ def test_a_busy_site_lock_makes_it_give_up_without_acting(wp: Server) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_real_tool_runs_each_drupal_site_s_drush_the_one_way_drush_runs() -> None:
+    from koumbit_infra.inventory import Cms
+    from koumbit_infra.sites.drush import drush_line
+    from koumbit_infra.sites.files import layouts
+
+    checked = 0
+    for server in INV.servers:
+        rendered = {f.dest: f for f in server_files(INV, server)}.get(UPDATE)
+        if rendered is None:
+            continue
+        for site in layouts(INV, server):
+            if site.cms is not Cms.DRUPAL or site.state.value == "absent":
+                continue
+            updatedb = drush_line(site, "updatedb", "--yes")
+            assert f"{site.name}) sh -c {shlex.quote(updatedb)} 9<&- && sh -c" \
+                   f" {shlex.quote(drush_line(site, 'cache:rebuild'))} 9<&- ;;" \
+                   in rendered.content
+            assert "runuser -u " + site.name in updatedb and "proc_open" not in updatedb
+            checked += 1
+    assert checked >= 2  # the lab has Drupal sites on two servers

@@ -227,3 +227,13 @@ def test_fact_command_is_one_shell_line_for_all_sites() -> None:
     # The paths come on standard input, so no number of sites outgrows a command line.
     assert "/srv/sites/" not in command and "$(cat)" in command
     assert "$(cat)" not in SitesState().command(names=("a",), path_count=0)
+
+
+def test_wordpress_never_updates_its_own_core_outside_site_update() -> None:
+    """Core updates go through ``site update`` (snapshot, smoke test, rollback): the
+    rendered wp-config.php turns WordPress's own core updates off, and only that."""
+    site = _site("erables.test")
+    config = next(f for f in site_files(site) if f.dest == site.config_file).content
+    defined = [line for line in config.splitlines() if "WP_AUTO_UPDATE_CORE" in line
+               and line.startswith("define(")]
+    assert defined == ["define('WP_AUTO_UPDATE_CORE', false);"]

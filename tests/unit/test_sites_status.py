@@ -197,3 +197,29 @@ def test_the_csv_report_never_starts_a_formula(inv: Inventory) -> None:
         for cell in row:
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
     assert any(cell == "'" + HOSTILE_TITLE for row in body for cell in row)
+
+
+def test_a_staging_copy_is_listed_and_says_whose_copy_it_is(tmp_path: Path) -> None:
+    from koumbit_infra.inventory import load_inventory
+    from koumbit_infra.sites.variant import Clients, scratch_client, write_variant
+
+    def edit(clients: Clients) -> None:
+        clients["essai-staging"] = scratch_client("essai-staging", [
+            {"domain": "preprod.essai.test", "cms": "wordpress", "server": "web1",
+             "state": "active", "title": "Essai", "staging": "active"}])
+
+    inv = load_inventory(write_variant(Path(__file__).resolve().parents[2] / "inventory/lab",
+                                       tmp_path, edit).with_suffix(""))
+    staging = "staging.preprod.essai.test"
+    files = {_name(inv, staging): {"audit.json": _audit("wordpress", "6.8.3", []),
+                                   "update.json": None}}
+    statuses = _statuses(inv, files)
+    rows = {r["site"]: r for r in status_module.as_rows(statuses)}
+    assert rows[staging]["staging_of"] == "preprod.essai.test"
+    assert rows[staging]["core"] == "6.8.3" and rows[staging]["server"] == "web1"
+    assert rows["preprod.essai.test"]["staging_of"] is None
+    table = render_table(statuses).splitlines()
+    copy = next(line for line in table if line.startswith(staging))
+    assert "active, copie/staging" in copy and "wordpress 6.8.3" in copy
+    production = next(line for line in table if line.startswith("preprod.essai.test"))
+    assert "copie/staging" not in production
