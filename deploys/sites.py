@@ -42,6 +42,7 @@ from koumbit_infra.sites.files import (
 from koumbit_infra.sites.layout import (
     AUDIT_UNIT,
     CODE,
+    COMPOSER_HOME,
     LOCK_ROOT,
     RELOAD_PENDING,
     REMOVE,
@@ -145,7 +146,9 @@ def sites() -> None:
                     certificates=[f"{s.cert_dir}/fullchain.pem" for s in live if s.tls])
     # Each site's cron opens its lock as the site's user: the folders on the way must let
     # it through (a recovery run before this deploy once left /var/lib/koumbit 0700).
-    for path in (STATE_ROOT, LOCK_ROOT):
+    # composer, run as each site by koumbit-site-code, reads its repositories in
+    # COMPOSER_HOME (Debian 13's root sessions make folders 0750: umask 027).
+    for path in (STATE_ROOT, LOCK_ROOT, "/etc/koumbit", COMPOSER_HOME):
         need(files.directory, name=f"Sites: {path}", path=path, user="root", group="root",
              mode="755")
     # rsync: koumbit-site-restore puts a tree back exactly (files made since removed).

@@ -192,7 +192,8 @@ def files_written(files: list[SiteFile]) -> Generator[PyinfraCommand | str, None
         now = paths.get(f.dest)
         dest = shlex.quote(f.dest)
         if now is None:
-            yield f"mkdir -p {shlex.quote(f.dest.rsplit('/', 1)[0])}"
+            # Folders as Debian 12 makes them: Debian 13's root sessions have umask 027.
+            yield f"(umask 022 && mkdir -p {shlex.quote(f.dest.rsplit('/', 1)[0])})"
         if now is None or now.kind != "f" or now.sha256 != f.sha256:
             yield FileUploadCommand(StringIO(f.content), f.dest,
                                     remote_temp_filename=host.get_temp_filename(f.dest))

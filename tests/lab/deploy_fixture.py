@@ -115,8 +115,8 @@ def deployed(lab: Any) -> Deployment:
     if "lab" not in _CACHE:
         first = deploy_lab()
         if first.returncode != 0:
-            pytest.fail(f"the lab deploy failed (exit {first.returncode}):\n"
-                        f"{first.stderr[-20000:]}",
+            pytest.fail(f"the lab deploy failed (exit {first.returncode}); failed:"
+                        f" {first.errors()}\n{first.stderr[-20000:]}",
                         pytrace=False)
         _CACHE["lab"] = Deployment(first, deploy_lab())
     return _CACHE["lab"]

@@ -31,7 +31,13 @@ from koumbit_infra.envs import load_env
 from koumbit_infra.inventory import Cms, Inventory, Role, SiteState
 from koumbit_infra.lab.machines import release_number
 from koumbit_infra.lab.ssh import remote
-from koumbit_infra.sites.layout import SiteLayout
+from koumbit_infra.sites.layout import (
+    COMPOSER_CACHE_ROOT,
+    COMPOSER_HOME,
+    LOCK_ROOT,
+    STATE_ROOT,
+    SiteLayout,
+)
 from koumbit_infra.sites.phperrors import LogRead, LogState, fatal_lines, parse_read, read_command
 from koumbit_infra.sites.variant import Clients, write_variant
 
@@ -220,3 +226,18 @@ def test_they_move_back_from_13_to_12(lab: Lab, inv: Inventory,
         assert "no PHP fatal error (PHP 8.2, MariaDB 10.11)" in done.stdout
         check_served(lab, inv, domain, OLD, since=mark)
         assert get(NEW, domain).status == 503
+
+
+def test_folders_the_sites_go_through_stay_open_under_debian_13_s_umask(
+        deployed: Deployment, lab: Lab, inv: Inventory) -> None:
+    """Debian 13's root sessions make folders 0750 (umask 027): the folders a site's user
+    must go through (composer's repositories, its cache, its lock) are set, not left to it,
+    and a site of web2 reads composer's repositories."""
+    folders = [COMPOSER_HOME, COMPOSER_CACHE_ROOT, COMPOSER_CACHE_ROOT.rsplit("/", 1)[0],
+               "/etc/koumbit", STATE_ROOT, LOCK_ROOT]
+    modes = lab.run(NEW, "stat -c '%a %U %n' " + " ".join(folders)).splitlines()
+    assert modes == [f"755 root {f}" for f in folders]
+    site = next(layout(inv, p.site.domain) for p in inv.placed_sites()
+                if p.site.server == NEW and p.site.state is SiteState.ACTIVE)
+    config = lab.run(NEW, f"runuser -u {site.name} -- cat {COMPOSER_HOME}/config.json")
+    assert '"packagist.org": false' in config

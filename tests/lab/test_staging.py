@@ -12,6 +12,7 @@ back: the command refuses the staging name.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from base64 import b64encode
@@ -25,7 +26,7 @@ from test_sites_commands import cli, layout, sh
 from test_sites_lifecycle import sites_deploy
 
 from koumbit_infra.sites.http import Answer, fetch
-from koumbit_infra.sites.layout import STAGING_ROBOTS, STAGING_USER, SiteLayout
+from koumbit_infra.sites.layout import AUDIT, STAGING_ROBOTS, STAGING_USER, SiteLayout
 from koumbit_infra.sites.variant import Clients, scratch_client, write_variant
 
 if TYPE_CHECKING:
@@ -150,6 +151,21 @@ def test_its_own_user_database_and_certificate(sites: Path, lab: Lab,
     names = sh(lab, SERVER, f"openssl x509 -noout -ext subjectAltName"
                             f" -in {copy.cert_dir}/fullchain.pem")
     assert f"DNS:{STAGING}" in names and f"DNS:{SITE}" not in names
+
+
+def test_sites_status_lists_the_copy_and_whose_copy_it_is(sites: Path, lab: Lab,
+                                                           made: tuple[int, str]) -> None:
+    copy = layout(sites, STAGING)
+    audited = sh(lab, SERVER, f"{AUDIT} {layout(sites, SITE).name} {copy.name}")
+    assert f"{copy.name}: wordpress " in audited, audited
+    done = cli(sites, "sites", "status", "--json", "--sites", f"{SITE},{STAGING}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {r["site"]: r for r in json.loads(done.stdout)}
+    assert rows[STAGING]["staging_of"] == SITE and rows[SITE]["staging_of"] is None
+    assert rows[STAGING]["core"] and rows[STAGING]["core"] == rows[SITE]["core"]
+    table = cli(sites, "sites", "status", "--sites", STAGING).stdout
+    assert any(line.startswith(STAGING) and "copie/staging" in line
+               for line in table.splitlines()), table
 
 
 def test_verify_expects_the_copy_to_ask_for_its_password(sites: Path,
