@@ -53,14 +53,38 @@ def _edit(state: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def sites(deployed: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def sites(deployed: Deployment, lab: Lab,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     scratch = tmp_path_factory.mktemp("inventory-update")
     lab_dir = ROOT / "inventory" / "lab"
     assert sites_deploy(write_variant(lab_dir, scratch, _edit("absent")), SERVER).returncode == 0
     run = sites_deploy(write_variant(lab_dir, scratch, _edit("active")), SERVER)
     assert run.returncode == 0, run.output[-3000:]
+    _theme_of_the_older_release(lab, scratch)
     yield scratch
     sites_deploy(write_variant(lab_dir, scratch, _edit("absent")), SERVER)
+
+
+def _theme_of_the_older_release(lab: Lab, scratch: Path) -> None:
+    """The WordPress site made as if on the older release: its theme is that release's
+    (each lab release holds one default theme, Debian's). The newest release's theme calls
+    functions the older core lacks: left active, the older code would end in a fatal error,
+    which no real site updated from that release has."""
+    site = layout(scratch, WORDPRESS)
+    source = load_inventory(scratch / "lab").settings.codebases.wordpress_source
+    older, _ = _wordpress_versions(lab, scratch)
+    fetch = (f"umask 022 && cd {site.tmp} && rm -rf old && mkdir old && curl -fsS -o old/wp.tgz"
+             f" {source}/wordpress-{older}.tar.gz && tar -xzf old/wp.tgz -C old"
+             f" wordpress/wp-content/themes && cd old/wordpress/wp-content/themes"
+             f" && for t in *; do [ -e {site.web}/wp-content/themes/$t ]"
+             f" || cp -r $t {site.web}/wp-content/themes/; done && ls && rm -rf {site.tmp}/old")
+    themes = sh(lab, SERVER, f"runuser -u {site.name} -- sh -c {shlex.quote(fetch)}").split()
+    assert themes, f"wordpress-{older}.tar.gz holds no theme"
+    php = (f"$_SERVER['HTTP_HOST'] = '{WORDPRESS}'; define('WP_USE_THEMES', false);"
+           f" require 'wp-load.php'; switch_theme('{themes[0]}'); echo get_stylesheet();")
+    active = sh(lab, SERVER, f"cd {site.web} && runuser -u {site.name} -- php -r"
+                             f" {shlex.quote(php)}")
+    assert active.strip() == themes[0], active
 
 
 def _wordpress_versions(lab: Lab, scratch: Path) -> tuple[str, str]:
