@@ -32,6 +32,7 @@ from pathlib import Path
 from sites import SERVER, bench_sites, deploy  # bench/sites.py: the same bench sites
 
 from koumbit_infra.inventory import Inventory, load_inventory
+from koumbit_infra.lab.wordpress_sites import older_and_newest, release_theme_line
 from koumbit_infra.remote import connect, run
 from koumbit_infra.sites.layout import CODE, TEST_HOOK_ROOT, SiteLayout
 from koumbit_infra.sites.selection import select
@@ -49,16 +50,21 @@ def _versions(inv: Inventory) -> tuple[str, str]:
         done = run(conn, f"curl -fsS --max-time 30 {source}/releases.json", 60)
     if not done.ok:
         sys.exit(f"cannot read {source}/releases.json on {SERVER}: {done.stderr}")
-    releases = json.loads(done.stdout)
-    newest = releases["latest"]
+    try:
+        return older_and_newest(json.loads(done.stdout))
+    except ValueError as exc:
+        sys.exit(f"{source}: {exc}")
 
-    def key(version: str) -> list[int]:
-        return [int(part) for part in version.split(".")]
 
-    older = [v for v in releases["versions"] if key(v) < key(newest)]
-    if not older:
-        sys.exit(f"{source} serves no release older than {newest}")
-    return max(older, key=key), newest
+def _theme_of(inv: Inventory, sites: list[SiteLayout], version: str) -> None:
+    """Each site made as if on ``version``: that release's theme (koumbit_infra.lab.
+    wordpress_sites: the newest release's theme would end older code in a fatal error)."""
+    source = inv.settings.codebases.wordpress_source
+    with connect(inv, SERVER) as conn:
+        for site in sites:
+            done = run(conn, release_theme_line(site, source, version))
+            if not done.ok:
+                sys.exit(f"{site.domain}: the theme of WordPress {version}: {done.stderr[-2000:]}")
 
 
 def _put_at(inv: Inventory, sites: list[SiteLayout], version: str, fail: str = "") -> None:
@@ -125,6 +131,7 @@ def main() -> None:
         seconds, _ = deploy(env)
         print(f"{len(sites)} bench sites deployed on {SERVER}: {seconds:.1f} s")
         old, new = _versions(inv)
+        _theme_of(inv, sites, old)
         _put_at(inv, sites, old)
         done, wall = _update(inv, sites, new)
         _figures(f"update {old} -> {new}", done, wall, Result.UPDATED)

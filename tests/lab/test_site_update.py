@@ -25,6 +25,7 @@ from test_sites_commands import cli, get, layout, sh
 from test_sites_lifecycle import sites_deploy
 
 from koumbit_infra.inventory import load_inventory
+from koumbit_infra.lab.wordpress_sites import older_and_newest, release_theme_line
 from koumbit_infra.sites.layout import CODE, SITE_STATE_ROOT, TEST_HOOK_ROOT, SiteLayout
 from koumbit_infra.sites.variant import Clients, scratch_client, write_variant
 
@@ -66,36 +67,20 @@ def sites(deployed: Deployment, lab: Lab,
 
 
 def _theme_of_the_older_release(lab: Lab, scratch: Path) -> None:
-    """The WordPress site made as if on the older release: its theme is that release's
-    (each lab release holds one default theme, Debian's). The newest release's theme calls
-    functions the older core lacks: left active, the older code would end in a fatal error,
-    which no real site updated from that release has."""
+    """The WordPress site made as if on the older release (koumbit_infra.lab.wordpress_sites:
+    the newest release's theme would end the older code in a fatal error)."""
     site = layout(scratch, WORDPRESS)
     source = load_inventory(scratch / "lab").settings.codebases.wordpress_source
     older, _ = _wordpress_versions(lab, scratch)
-    fetch = (f"umask 022 && cd {site.tmp} && rm -rf old && mkdir old && curl -fsS -o old/wp.tgz"
-             f" {source}/wordpress-{older}.tar.gz && tar -xzf old/wp.tgz -C old"
-             f" wordpress/wp-content/themes && cd old/wordpress/wp-content/themes"
-             f" && for t in *; do [ -e {site.web}/wp-content/themes/$t ]"
-             f" || cp -r $t {site.web}/wp-content/themes/; done && ls && rm -rf {site.tmp}/old")
-    themes = sh(lab, SERVER, f"runuser -u {site.name} -- sh -c {shlex.quote(fetch)}").split()
-    assert themes, f"wordpress-{older}.tar.gz holds no theme"
-    php = (f"$_SERVER['HTTP_HOST'] = '{WORDPRESS}'; define('WP_USE_THEMES', false);"
-           f" require 'wp-load.php'; switch_theme('{themes[0]}'); echo get_stylesheet();")
-    active = sh(lab, SERVER, f"cd {site.web} && runuser -u {site.name} -- php -r"
-                             f" {shlex.quote(php)}")
-    assert active.strip() == themes[0], active
+    active = sh(lab, SERVER, release_theme_line(site, source, older)).strip()
+    assert active == "twentytwentythree", active  # 6.1's, Debian's only theme
 
 
 def _wordpress_versions(lab: Lab, scratch: Path) -> tuple[str, str]:
     """An older release and the newest, from the lab's WordPress source's releases.json."""
     source = load_inventory(scratch / "lab").settings.codebases.wordpress_source
-    releases = json.loads(sh(lab, SERVER, f"curl -fsS --max-time 30 {source}/releases.json"))
-    newest = releases["latest"]
-    key = [int(part) for part in newest.split(".")]
-    older = [v for v in releases["versions"] if [int(p) for p in v.split(".")] < key]
-    assert older, f"the lab's WordPress source serves no release older than {newest}"
-    return max(older, key=lambda v: [int(p) for p in v.split(".")]), newest
+    return older_and_newest(json.loads(sh(lab, SERVER,
+                                          f"curl -fsS --max-time 30 {source}/releases.json")))
 
 
 @pytest.fixture(scope="module")
