@@ -40,7 +40,8 @@ WORDPRESS, DRUPAL = "maj-wp.essai.test", "maj-drupal.essai.test"
 # The Drupal core releases the lab's composer repository serves (those whose real
 # composer.lock ../shared/data/drupal-composer-locks holds).
 DRUPAL_OLD, DRUPAL_NEW = "10.2.4", "10.6.15"
-TEXT = "Billet d'avant la mise à jour 5e1a"
+# No apostrophe: WordPress shows one as a typographic quote (wptexturize).
+TEXT = "Billet avant la mise à jour 5e1a"
 
 
 def _edit(state: str) -> Any:
