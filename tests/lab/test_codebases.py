@@ -84,15 +84,19 @@ def test_every_site_runs_a_version_its_source_offers(deployed: Deployment, lab: 
                                " | head -1").strip() == ""
 
 
+def _now_and_other(lab: Lab, inv: Inventory, site: SiteLayout) -> tuple[str, str]:
+    """The WordPress release the site runs, and the source's other one."""
+    versions = _releases(lab, inv)["versions"]
+    assert isinstance(versions, list)
+    text = lab.run("web1", _as_site(site, f"cat {site.web}/wp-includes/version.php"))
+    now = next(v for v in versions if f"$wp_version = '{v}';" in text)
+    return now, next(v for v in versions if v != now)
+
+
 def test_a_wordpress_site_moves_between_versions_and_says_unchanged(
         deployed: Deployment, lab: Lab, inv: Inventory) -> None:
     site = _sites(inv, Cms.WORDPRESS, "web1")[0]
-    releases = _releases(lab, inv)
-    text = lab.run("web1", _as_site(site, f"cat {site.web}/wp-includes/version.php"))
-    versions = releases["versions"]
-    assert isinstance(versions, list)
-    now = next(v for v in versions if f"$wp_version = '{v}';" in text)
-    other = next(v for v in versions if v != now)
+    now, other = _now_and_other(lab, inv, site)
     try:
         assert lab.run("web1", f"{CODE} {site.name} {other}", timeout=600) == (
             f"from {now} to {other}\n")
@@ -152,12 +156,7 @@ def test_a_core_folder_linked_out_of_the_tree_is_written_as_the_site_only(
     """The site swaps wp-admin for a link to root's /etc/koumbit: the update writes through
     it as the site's user, who cannot, and fails; root's folder is as it was."""
     site = _sites(inv, Cms.WORDPRESS, "web1")[0]
-    releases = _releases(lab, inv)
-    text = lab.run("web1", _as_site(site, f"cat {site.web}/wp-includes/version.php"))
-    versions = releases["versions"]
-    assert isinstance(versions, list)
-    now = next(v for v in versions if f"$wp_version = '{v}';" in text)
-    other = next(v for v in versions if v != now)
+    now, other = _now_and_other(lab, inv, site)
     watched = "find /etc/koumbit -printf '%p %U %m %s %T@\\n' | sort | sha256sum"
     before = lab.run("web1", watched)
     admin = f"{site.web}/wp-admin"
