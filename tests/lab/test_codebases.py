@@ -102,7 +102,10 @@ def test_a_wordpress_site_moves_between_versions_and_says_unchanged(
             f"from {now} to {other}\n")
         assert lab.run("web1", f"{CODE} {site.name} {other}") == f"unchanged {other}\n"
         answer = fetch("10.77.0.11", site.domain, "/", tls=site.tls, ca_file=lab_trust())
-        assert answer.status in (200, 500), answer.status  # the database step is part D's
+        # Back on 6.1, the site's 6.8 theme ends in a fatal error (500): no real site
+        # runs so (koumbit_infra.lab.wordpress_sites); test_site_update proves serving
+        # across an update. Here: the code moved, and nginx still reaches PHP.
+        assert answer.status in (200, 500), answer.status
     finally:
         lab.run("web1", f"{CODE} {site.name} {now}", timeout=600)
     answer = fetch("10.77.0.11", site.domain, "/", tls=site.tls, ca_file=lab_trust())
