@@ -136,9 +136,9 @@ def _fingerprint(lab: Lab, site: SiteLayout) -> str:
     """Every file of the site's code and uploads, with its checksum, and its database but
     for what a page view writes by itself (the update's checks view pages, the rollback's
     last check included): WordPress's transients (a cache that expires: 6.1 remakes its
-    global styles every 60 s) and the lab Drupal stand-in's ``koumbit_wiring`` (the time of
-    its last page view, its proof that PHP writes). The dump stays on the server as the
-    last one taken, for :func:`_dump_diff`."""
+    global styles every 60 s; so the options' next row number too) and the lab Drupal
+    stand-in's ``koumbit_wiring`` (the time of its last page view, its proof that PHP
+    writes). The dump stays on the server as the last one taken, for :func:`_dump_diff`."""
     db, dump = site.name, f"{DUMPS}/{site.name}.sql"
     quiet = "mariadb-dump --skip-dump-date --single-transaction"
     sh(lab, SERVER, f"mkdir -p -m 700 {DUMPS} && {{ test ! -e {dump}"
@@ -147,7 +147,7 @@ def _fingerprint(lab: Lab, site: SiteLayout) -> str:
                     f" --ignore-table={db}.wp_options {db} > {dump}"
                     f" && if mariadb -N -e \"SHOW TABLES LIKE 'wp\\_options'\" {db} | grep -q .;"
                     f" then {quiet} --where=\"option_name NOT LIKE '%\\_transient\\_%'\""
-                    f" {db} wp_options >> {dump}; fi")
+                    f" {db} wp_options | sed 's/ AUTO_INCREMENT=[0-9]*//' >> {dump}; fi")
     files = sh(lab, SERVER, f"cd {site.root} && find web files -printf '%p %y %l\\n'"
                             f" | LC_ALL=C sort && find web files -type f -print0"
                             f" | LC_ALL=C sort -z | xargs -0 sha256sum")
