@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cryptography import x509
@@ -297,7 +297,16 @@ class Daemon:
         if pid is None or not pid_alive(pid):
             return None
         # /proc drops empty arguments ("-http01", "" reads "-http01").
-        return pid if cmdline(pid) == [a for a in self.argv if a] else None
+        return pid if same_program(cmdline(pid), [a for a in self.argv if a]) else None
+
+
+def same_program(running: list[str], wanted: list[str]) -> bool:
+    """Whether a process's command line is the lab daemon's: the same arguments, and a
+    program of the same name. The lab's sources run on the Python of the checkout that
+    started them: another checkout's Python (another path) runs the same lab's daemon, with
+    the same state folder, and must be able to stop it."""
+    return (len(running) == len(wanted) > 0 and running[1:] == wanted[1:]
+            and PurePosixPath(running[0]).name == PurePosixPath(wanted[0]).name)
 
 
 def _program(name: str) -> str:

@@ -87,3 +87,18 @@ def test_certificates_carry_key_identifiers_and_an_older_ca_is_made_again(
     assert ensure_api_certificate(files, LOCAL, os.getegid())
     assert files.api_ca.read_bytes() != ca.public_bytes(serialization.Encoding.PEM)
     assert pebble.issued_by_api_ca(files, files.api_cert)
+
+
+def test_a_daemon_started_from_another_checkout_is_still_the_lab_s() -> None:
+    """The lab's sources run on the Python of the checkout that started them; another
+    checkout (a CI clone) stops the same lab's daemon: same program name and arguments."""
+    from koumbit_infra.lab.pebble import same_program
+
+    args = ["-m", "koumbit_infra.lab.sources", "--listen", "10.77.0.1:14443"]
+    assert same_program(["/work/a/.venv/bin/python", *args], ["/ci/run/.venv/bin/python", *args])
+    assert same_program(["/usr/bin/pebble", "-config", "c"], ["/usr/bin/pebble", "-config", "c"])
+    assert not same_program(["/usr/bin/python3", *args], ["/ci/.venv/bin/python", *args])
+    assert not same_program(["/work/a/.venv/bin/python", *args[:-1], "127.0.0.1:1"],
+                            ["/ci/run/.venv/bin/python", *args])
+    assert not same_program(["/usr/bin/sleep", *args], ["/ci/.venv/bin/python", *args])
+    assert not same_program([], [])
