@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import shlex
 import ssl
 import time
@@ -174,6 +175,11 @@ def alert_state(lab: Lab, site: str) -> str | None:
     return "firing" if "firing" in states else ("pending" if states else None)
 
 
+def alert_names(body: str) -> set[str]:
+    """The alerts a notice lists ("[en cours / firing] NAME (severity)" lines)."""
+    return set(re.findall(r"^\[[^\]\n]+\] (Koumbit\w+) ", body, re.MULTILINE))
+
+
 def test_a_server_that_stops_sends_one_notice_not_one_per_site(
         deployed: Deployment, lab: Lab, inv: Inventory) -> None:
     """web1 stopped whole: one grouped "server down" e-mail; its sites' own alerts fire in
@@ -186,6 +192,11 @@ def test_a_server_that_stops_sends_one_notice_not_one_per_site(
     assert poll(lambda: len(by_site(lab, up_expr)) >= len(sites), ALL_DEADLINE) is not None
     box = LabMailbox(lab)
     mark = box.count()
+    # Site alerts already firing before the stop (in the lab, the backup servers' hourly
+    # verification may still say "no snapshot" of new sites): the stop does not cause
+    # them. Their notices are left out below; what the stop causes is not.
+    already = {a["labels"]["alertname"] for a in api(lab, "GET", "/api/v2/alerts")
+               if a["labels"].get("server") == server and a["labels"].get("site") in sites}
     stopped = time.monotonic()
     down([lab.server(server)])
     try:
@@ -223,8 +234,9 @@ def test_a_server_that_stops_sends_one_notice_not_one_per_site(
             barrier.resolve()
         came = box.messages(after=mark)
         about_sites = [m.subject for m in came
-                       if "KoumbitSiteDown" in m.subject or any(f"site {d}" in m.subject
-                                                                for d in sites)]
+                       if ("KoumbitSiteDown" in m.subject
+                           or any(f"site {d}" in m.subject for d in sites))
+                       and not (alert_names(m.body) and alert_names(m.body) <= already)]
         assert about_sites == [], about_sites
         server_notices = [m.subject for m in came if "KoumbitServerDown" in m.subject]
         assert len(server_notices) == 1, server_notices
