@@ -28,8 +28,9 @@ __all__ = ["deployed"]
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "interrompu.essai.test"
 SERVER, ADDRESS = "web1", "10.77.0.11"
-# Operations of the new site at whose start the deploy is killed.
-KILL_AT = ("secrets made on the server", "WordPress code", "WordPress installed")
+# Operations of the new site at whose start the deploy is killed (the code: koumbit-site-code,
+# "<cms> code (...)").
+KILL_AT = ("secrets made on the server", "wordpress code", "WordPress installed")
 
 
 def _edit(state: str) -> object:
